@@ -1,0 +1,32 @@
+// An in-memory Store for unit tests of the layers above storage.
+//
+// Writes are serialized and applied copy-on-write, so a failing write
+// function leaves no trace. Nothing is durable. It never fails by itself.
+#ifndef MXKEY_KEYD_MEMORY_STORE_H_
+#define MXKEY_KEYD_MEMORY_STORE_H_
+
+#include <array>
+#include <map>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "keyd/store.h"
+
+namespace mxkey {
+
+class MemoryStore : public Store {
+ public:
+  absl::Status Read(const std::function<absl::Status(ReadTxn&)>& fn) override;
+  absl::Status Write(std::function<absl::Status(WriteTxn&)> fn) override;
+
+  using Tables = std::array<std::map<std::string, std::string, std::less<>>,
+                            kTableCount>;
+
+ private:
+  absl::Mutex mu_;
+  Tables tables_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace mxkey
+
+#endif  // MXKEY_KEYD_MEMORY_STORE_H_

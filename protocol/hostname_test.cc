@@ -1,0 +1,53 @@
+#include "protocol/hostname.h"
+
+#include "gtest/gtest.h"
+
+namespace mxkey {
+namespace {
+
+TEST(CanonicalHostnameTest, LowerCasesAndStripsTrailingDot) {
+  EXPECT_EQ(*CanonicalHostname("MX1.Example.ORG."), "mx1.example.org");
+  EXPECT_EQ(*CanonicalHostname("xn--bcher-kva.example"), "xn--bcher-kva.example");
+  EXPECT_EQ(*CanonicalHostname("a-b.c1.example"), "a-b.c1.example");
+}
+
+TEST(CanonicalHostnameTest, RejectsBadNames) {
+  const std::string kBad[] = {
+      "",
+      "localhost",
+      "bücher.example",
+      "-a.example.org",
+      "a-.example.org",
+      "a..example.org",
+      ".example.org",
+      "a_b.example.org",
+      "a b.example.org",
+      "mx1.example.123",
+      std::string(64, 'a') + ".example.org",
+      std::string(250, 'a').insert(60, ".").insert(120, ".").insert(180, ".") +
+          ".org",
+      std::string("a\0b.example.org", 15),
+  };
+  for (const auto& name : kBad) {
+    auto result = CanonicalHostname(name);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument)
+        << name;
+    EXPECT_NE(result.status().message().find("invalid hostname"),
+              std::string::npos);
+  }
+}
+
+TEST(CanonicalHostnameTest, IdnMessageNamesALabel) {
+  auto result = CanonicalHostname("bücher.example");
+  EXPECT_NE(result.status().message().find("xn--"), std::string::npos);
+}
+
+TEST(NameIsUnderTest, MatchesOnLabelBoundaries) {
+  EXPECT_TRUE(NameIsUnder("mx1.example.org", "example.org"));
+  EXPECT_TRUE(NameIsUnder("example.org", "example.org"));
+  EXPECT_FALSE(NameIsUnder("badexample.org", "example.org"));
+  EXPECT_FALSE(NameIsUnder("org", "example.org"));
+}
+
+}  // namespace
+}  // namespace mxkey
