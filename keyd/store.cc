@@ -14,6 +14,7 @@ absl::string_view TableName(Table table) {
     case Table::kPolicies: return "policies";
     case Table::kPeers: return "peers";
     case Table::kMeta: return "meta";
+    case Table::kDomainHosts: return "domain_hosts";
   }
   return "unknown";
 }

@@ -30,8 +30,9 @@ enum class Table {
   kPolicies,     // mail domain -> signed DomainPolicyBody
   kPeers,        // org name -> peer record (federation)
   kMeta,         // counters and settings
+  kDomainHosts,  // mail domain + "\0" + hostname -> "" (hosts of a domain)
 };
-inline constexpr int kTableCount = 10;
+inline constexpr int kTableCount = 11;
 
 // The name of a table, as stored (LMDB named database).
 absl::string_view TableName(Table table);

@@ -1,0 +1,196 @@
+#include "keyd/directory.h"
+
+#include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "keyd/cert_states.h"
+#include "keyd/records.h"
+#include "protocol/hostname.h"
+#include "protocol/signed_object.h"
+
+namespace mxkey {
+
+namespace {
+
+// Adds the answer-worthy certificates of `host` to `answer`: active and
+// next ones, and the revocation events of revoked ones if `with_revocations`.
+absl::Status AddHostCerts(ReadTxn& txn, const keyd::HostRecord& host,
+                          int64_t now, bool with_revocations,
+                          mxkey::v1::KeyAnswer& answer) {
+  ASSIGN_OR_RETURN(std::vector<StoredCert> certs,
+                   LoadHostCerts(txn, host, now));
+  for (const auto& c : certs) {
+    if (c.state == CertState::kActive || c.state == CertState::kNext) {
+      *answer.add_certificates() = c.record.certificate();
+    } else if (c.state == CertState::kRevoked && with_revocations) {
+      ASSIGN_OR_RETURN(*answer.add_revocations(),
+                       GetRecord<mxkey::v1::SignedObject>(
+                           txn, Table::kRevocations, U64Key(c.body.serial())));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ValidName(absl::string_view name,
+                                      absl::string_view what) {
+  absl::StatusOr<std::string> canonical = CanonicalHostname(name);
+  if (!canonical.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", canonical.status().message()));
+  }
+  return canonical;
+}
+
+}  // namespace
+
+absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetHostKeys(
+    absl::string_view hostname) {
+  ASSIGN_OR_RETURN(std::string name, ValidName(hostname, "hostname"));
+  mxkey::v1::KeyAnswer answer;
+  answer.set_name(name);
+  uint64_t head = 0;
+  bool known = false;
+  RETURN_IF_ERROR(ctx_->store->Read([&](ReadTxn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(head, GetCounter(txn, kFeedHeadCounter));
+    absl::StatusOr<keyd::HostRecord> host =
+        GetRecord<keyd::HostRecord>(txn, Table::kHosts, name);
+    if (absl::IsNotFound(host.status())) return absl::OkStatus();
+    if (!host.ok()) return host.status();
+    RETURN_IF_ERROR(AddHostCerts(txn, *host, ctx_->now(), true, answer));
+    known = answer.certificates_size() + answer.revocations_size() > 0;
+    return absl::OkStatus();
+  }));
+  if (!known) {
+    RETURN_IF_ERROR(
+        AddDenial(name, mxkey::v1::DENIAL_REASON_NO_SUCH_HOST, answer));
+  }
+  RETURN_IF_ERROR(Finish(head, answer));
+  return answer;
+}
+
+absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetDomainPolicy(
+    absl::string_view domain) {
+  ASSIGN_OR_RETURN(std::string name, ValidName(domain, "mail domain"));
+  mxkey::v1::KeyAnswer answer;
+  answer.set_name(name);
+  uint64_t head = 0;
+  RETURN_IF_ERROR(ctx_->store->Read([&](ReadTxn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(head, GetCounter(txn, kFeedHeadCounter));
+    absl::StatusOr<mxkey::v1::SignedObject> policy =
+        GetRecord<mxkey::v1::SignedObject>(txn, Table::kPolicies, name);
+    if (absl::IsNotFound(policy.status())) return absl::OkStatus();
+    if (!policy.ok()) return policy.status();
+    *answer.mutable_policy() = *std::move(policy);
+    std::vector<std::string> hosts;
+    std::string prefix = DomainHostKey(name, "");
+    RETURN_IF_ERROR(txn.Scan(Table::kDomainHosts, prefix,
+                             [&](absl::string_view key, absl::string_view) {
+                               if (key.substr(0, prefix.size()) != prefix) {
+                                 return false;
+                               }
+                               hosts.emplace_back(key.substr(prefix.size()));
+                               return true;
+                             }));
+    for (const auto& h : hosts) {
+      ASSIGN_OR_RETURN(keyd::HostRecord host,
+                       GetRecord<keyd::HostRecord>(txn, Table::kHosts, h));
+      RETURN_IF_ERROR(AddHostCerts(txn, host, ctx_->now(), false, answer));
+    }
+    return absl::OkStatus();
+  }));
+  if (!answer.has_policy()) {
+    RETURN_IF_ERROR(
+        AddDenial(name, mxkey::v1::DENIAL_REASON_DOMAIN_UNKEYED, answer));
+  }
+  RETURN_IF_ERROR(Finish(head, answer));
+  return answer;
+}
+
+mxkey::v1::OrgInfo Directory::GetOrgInfo() const {
+  mxkey::v1::OrgInfo info;
+  info.set_org(ctx_->keys->org());
+  info.set_root_public_key(ctx_->keys->root_public_key());
+  info.set_root_fingerprint(ctx_->keys->root_fingerprint());
+  *info.mutable_issuing_key() = ctx_->keys->issuing_cert();
+  return info;
+}
+
+absl::StatusOr<mxkey::v1::SignedObject> Directory::CachedSign(
+    std::array<Shard, kShards>& cache, const std::string& key,
+    const std::string& digest, ObjectType type,
+    const std::function<std::string(int64_t now)>& make_body) {
+  Shard& shard = cache[absl::Hash<std::string>()(key) % kShards];
+  const int64_t now = ctx_->now();
+  const int64_t reuse_for = absl::ToInt64Seconds(ctx_->options.freshness) / 2;
+  {
+    absl::MutexLock lock(&shard.mu);
+    auto it = shard.entries.find(key);
+    if (it != shard.entries.end() && it->second.digest == digest &&
+        now >= it->second.made_at && now - it->second.made_at < reuse_for) {
+      return it->second.object;
+    }
+  }
+  ASSIGN_OR_RETURN(mxkey::v1::SignedObject object,
+                   ctx_->keys->Sign(type, make_body(now)));
+  absl::MutexLock lock(&shard.mu);
+  // Bounded: a flood of distinct names costs signatures, not memory.
+  if (shard.entries.size() >= kMaxEntriesPerShard) shard.entries.clear();
+  shard.entries[key] = CachedSignature{digest, now, object};
+  return object;
+}
+
+absl::Status Directory::AddDenial(const std::string& name,
+                                  mxkey::v1::DenialReason reason,
+                                  mxkey::v1::KeyAnswer& answer) {
+  ASSIGN_OR_RETURN(
+      *answer.mutable_denial(),
+      CachedSign(denials_, absl::StrCat(reason, ":", name), "",
+                 ObjectType::kDenial, [&](int64_t now) {
+                   mxkey::v1::DenialBody body;
+                   body.set_name(name);
+                   body.set_reason(reason);
+                   body.set_as_of(now);
+                   return body.SerializeAsString();
+                 }));
+  return absl::OkStatus();
+}
+
+absl::Status Directory::Finish(uint64_t feed_head,
+                               mxkey::v1::KeyAnswer& answer) {
+  std::vector<const mxkey::v1::SignedObject*> covered;
+  for (const auto& c : answer.certificates()) covered.push_back(&c);
+  for (const auto& r : answer.revocations()) covered.push_back(&r);
+  if (answer.has_policy()) covered.push_back(&answer.policy());
+  if (answer.has_denial()) covered.push_back(&answer.denial());
+  // Issuers of every covered object; the current one is always included.
+  std::vector<std::string> ids = {KeyId(ctx_->keys->issuing_body().public_key())};
+  *answer.add_issuing_keys() = ctx_->keys->issuing_cert();
+  for (const auto* o : covered) {
+    if (std::find(ids.begin(), ids.end(), o->signer_key_id()) != ids.end()) {
+      continue;
+    }
+    const mxkey::v1::SignedObject* cert =
+        ctx_->keys->IssuingCertById(o->signer_key_id());
+    if (cert == nullptr) continue;  // the client will report the gap
+    ids.push_back(o->signer_key_id());
+    *answer.add_issuing_keys() = *cert;
+  }
+  std::string digest = AnswerDigest(covered);
+  const std::string& name = answer.name();
+  const int64_t validity = absl::ToInt64Seconds(ctx_->options.freshness);
+  ASSIGN_OR_RETURN(
+      *answer.mutable_freshness(),
+      CachedSign(freshness_, name, digest, ObjectType::kFreshness,
+                 [&](int64_t now) {
+                   mxkey::v1::FreshnessBody body;
+                   body.set_name(name);
+                   body.set_answer_sha256(digest);
+                   body.set_feed_head(feed_head);
+                   body.set_as_of(now);
+                   body.set_valid_until(now + validity);
+                   return body.SerializeAsString();
+                 }));
+  return absl::OkStatus();
+}
+
+}  // namespace mxkey

@@ -1,0 +1,67 @@
+// The public lookups: signed answers for hosts and mail domains, and the
+// org's public information.
+//
+// Answers carry only objects signed ahead of time (certificates, policies,
+// revocation events) plus a denial and a freshness statement. Those two are
+// signed at most once per name per half freshness period, and again only
+// when the answer changes: never per request. Errors: INVALID_ARGUMENT for
+// a bad name; storage errors pass through.
+#ifndef MXKEY_KEYD_DIRECTORY_H_
+#define MXKEY_KEYD_DIRECTORY_H_
+
+#include <array>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "keyd/keyd_context.h"
+#include "proto/mxkey/v1/mxkey.pb.h"
+
+namespace mxkey {
+
+class Directory {
+ public:
+  explicit Directory(const KeydContext* ctx) : ctx_(ctx) {}
+
+  absl::StatusOr<mxkey::v1::KeyAnswer> GetHostKeys(absl::string_view hostname);
+  absl::StatusOr<mxkey::v1::KeyAnswer> GetDomainPolicy(
+      absl::string_view domain);
+  mxkey::v1::OrgInfo GetOrgInfo() const;
+
+ private:
+  // A signed object with the time it was made and what it covered.
+  struct CachedSignature {
+    std::string digest;
+    int64_t made_at = 0;
+    mxkey::v1::SignedObject object;
+  };
+  struct Shard {
+    absl::Mutex mu;
+    absl::flat_hash_map<std::string, CachedSignature> entries
+        ABSL_GUARDED_BY(mu);
+  };
+  static constexpr size_t kShards = 16;
+  static constexpr size_t kMaxEntriesPerShard = 1 << 16;
+
+  // Returns a cached object for `key` if it covers `digest` and is younger
+  // than half a freshness period; otherwise signs `make_body()` anew.
+  absl::StatusOr<mxkey::v1::SignedObject> CachedSign(
+      std::array<Shard, kShards>& cache, const std::string& key,
+      const std::string& digest, ObjectType type,
+      const std::function<std::string(int64_t now)>& make_body);
+
+  absl::Status AddDenial(const std::string& name,
+                         mxkey::v1::DenialReason reason,
+                         mxkey::v1::KeyAnswer& answer);
+  // Adds issuing certificates and the freshness statement.
+  absl::Status Finish(uint64_t feed_head, mxkey::v1::KeyAnswer& answer);
+
+  const KeydContext* ctx_;
+  std::array<Shard, kShards> denials_;
+  std::array<Shard, kShards> freshness_;
+};
+
+}  // namespace mxkey
+
+#endif  // MXKEY_KEYD_DIRECTORY_H_

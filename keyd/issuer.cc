@@ -1,0 +1,270 @@
+#include "keyd/issuer.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "crypto/ed25519.h"
+#include "crypto/sha256.h"
+#include "crypto/x25519.h"
+#include "keyd/cert_states.h"
+#include "keyd/records.h"
+#include "keyd/revocation.h"
+#include "protocol/hostname.h"
+#include "protocol/signed_object.h"
+
+namespace mxkey {
+
+namespace {
+
+// The parts of an enrollment or rotation body that become a certificate.
+struct KeyRequest {
+  std::string hostname;
+  std::string identity_key;
+  std::string agreement_key;
+  std::vector<std::string> pins;
+  int64_t timestamp;
+};
+
+template <typename Body>
+absl::StatusOr<KeyRequest> CheckKeyRequest(const KeydContext& ctx,
+                                           const Body& body) {
+  KeyRequest kr;
+  ASSIGN_OR_RETURN(kr.hostname, CanonicalHostname(body.hostname()));
+  if (body.identity_key().size() != kEd25519PublicKeySize) {
+    return absl::InvalidArgumentError("identity_key must be 32 bytes (Ed25519)");
+  }
+  if (body.agreement_key().size() != kX25519KeySize) {
+    return absl::InvalidArgumentError("agreement_key must be 32 bytes (X25519)");
+  }
+  if (body.tls_spki_sha256_size() > ctx.options.max_tls_pins) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", ctx.options.max_tls_pins, " TLS pins"));
+  }
+  std::set<std::string> pins;
+  for (const auto& pin : body.tls_spki_sha256()) {
+    if (pin.size() != kSha256Size) {
+      return absl::InvalidArgumentError(
+          "each TLS pin must be a 32-byte SHA-256 of a DER SubjectPublicKeyInfo");
+    }
+    if (!pins.insert(pin).second) {
+      return absl::InvalidArgumentError("duplicate TLS pin");
+    }
+  }
+  kr.identity_key = body.identity_key();
+  kr.agreement_key = body.agreement_key();
+  kr.pins.assign(pins.begin(), pins.end());
+  kr.timestamp = body.timestamp();
+  int64_t skew = absl::ToInt64Seconds(ctx.options.max_clock_skew);
+  if (kr.timestamp < ctx.now() - skew || kr.timestamp > ctx.now() + skew) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request timestamp is more than ", skew,
+        " s away from keyd's clock; check the host's time"));
+  }
+  return kr;
+}
+
+absl::Status CheckSignature(absl::string_view key, ObjectType type,
+                            absl::string_view body, absl::string_view sig,
+                            absl::string_view what) {
+  absl::Status st = VerifyBytes(key, type, body, sig);
+  if (!st.ok()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(what, " does not verify: ", st.message()));
+  }
+  return absl::OkStatus();
+}
+
+std::string KeyClaim(absl::string_view kind, absl::string_view key) {
+  return absl::StrCat(kind, ":", key);
+}
+
+// Refuses keys or pins certified for another host, then claims them.
+absl::Status ClaimKeys(WriteTxn& txn, const KeyRequest& kr) {
+  std::vector<std::pair<Table, std::string>> claims = {
+      {Table::kKeys, KeyClaim("id", kr.identity_key)},
+      {Table::kKeys, KeyClaim("x", kr.agreement_key)}};
+  for (const auto& pin : kr.pins) claims.push_back({Table::kPins, pin});
+  for (const auto& [table, key] : claims) {
+    absl::StatusOr<absl::string_view> owner = txn.Get(table, key);
+    if (owner.ok() && *owner != kr.hostname) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          table == Table::kPins ? "a TLS pin" : "a public key",
+          " in this request is already certified for another host"));
+    }
+    if (!owner.ok() && !absl::IsNotFound(owner.status())) return owner.status();
+  }
+  for (const auto& [table, key] : claims) {
+    RETURN_IF_ERROR(txn.Put(table, key, kr.hostname));
+  }
+  return absl::OkStatus();
+}
+
+// Signs and stores a certificate for `kr` and appends it to `host`.
+absl::StatusOr<mxkey::v1::EnrollResponse> StoreCertificate(
+    WriteTxn& txn, const KeydContext& ctx, keyd::HostRecord& host,
+    const KeyRequest& kr, int64_t active_from) {
+  ASSIGN_OR_RETURN(uint64_t serial, GetCounter(txn, kNextSerialCounter));
+  serial = std::max<uint64_t>(serial, 1);
+  RETURN_IF_ERROR(SetCounter(txn, kNextSerialCounter, serial + 1));
+  const auto& issuer = ctx.keys->issuing_body();
+  mxkey::v1::HostCertificateBody body;
+  body.set_hostname(kr.hostname);
+  *body.mutable_mail_domains() = host.mail_domains();
+  body.set_identity_key(kr.identity_key);
+  body.set_agreement_key(kr.agreement_key);
+  for (const auto& pin : kr.pins) body.add_tls_spki_sha256(pin);
+  body.set_serial(serial);
+  body.set_not_before(ctx.now());
+  body.set_not_after(std::min<int64_t>(
+      ctx.now() + absl::ToInt64Seconds(ctx.options.cert_validity),
+      issuer.not_after()));
+  body.set_active_from(active_from);
+  body.set_org(ctx.keys->org());
+  keyd::CertRecord record;
+  record.set_hostname(kr.hostname);
+  ASSIGN_OR_RETURN(*record.mutable_certificate(),
+                   ctx.keys->Sign(ObjectType::kHostCertificate,
+                                  body.SerializeAsString()));
+  RETURN_IF_ERROR(PutRecord(txn, Table::kCerts, U64Key(serial), record));
+  host.add_serials(serial);
+  RETURN_IF_ERROR(PutRecord(txn, Table::kHosts, host.hostname(), host));
+  mxkey::v1::EnrollResponse response;
+  *response.mutable_certificate() = record.certificate();
+  *response.mutable_issuing_key() = ctx.keys->issuing_cert();
+  return response;
+}
+
+}  // namespace
+
+absl::StatusOr<mxkey::v1::EnrollResponse> Issuer::Enroll(
+    const mxkey::v1::EnrollRequest& request) {
+  mxkey::v1::EnrollmentBody body;
+  if (!body.ParseFromString(request.body())) {
+    return absl::InvalidArgumentError("body is not a valid EnrollmentBody");
+  }
+  if (body.token_public_key().size() != kEd25519PublicKeySize) {
+    return absl::InvalidArgumentError("token_public_key must be 32 bytes");
+  }
+  ASSIGN_OR_RETURN(KeyRequest kr, CheckKeyRequest(*ctx_, body));
+  RETURN_IF_ERROR(CheckSignature(body.token_public_key(),
+                                 ObjectType::kEnrollToken, request.body(),
+                                 request.token_signature(),
+                                 "token signature"));
+  RETURN_IF_ERROR(CheckSignature(kr.identity_key,
+                                 ObjectType::kEnrollProofOfPossession,
+                                 request.body(), request.identity_signature(),
+                                 "proof of possession (identity signature)"));
+  mxkey::v1::EnrollResponse response;
+  uint64_t head = 0;
+  std::vector<uint64_t> superseded;
+  RETURN_IF_ERROR(ctx_->store->Write([&](WriteTxn& txn) -> absl::Status {
+    superseded.clear();
+    head = 0;
+    absl::StatusOr<keyd::TokenRecord> token = GetRecord<keyd::TokenRecord>(
+        txn, Table::kTokens, body.token_public_key());
+    if (absl::IsNotFound(token.status())) {
+      return absl::PermissionDeniedError(
+          "unknown enrollment token: it was never issued, was already used, "
+          "or was replaced by a newer one");
+    }
+    if (!token.ok()) return token.status();
+    if (token->hostname() != kr.hostname) {
+      return absl::PermissionDeniedError(
+          "this enrollment token was issued for another host");
+    }
+    if (ctx_->now() >= token->expires_at()) {
+      return absl::PermissionDeniedError(
+          "enrollment token expired; create a new one (keyctl token create)");
+    }
+    ASSIGN_OR_RETURN(keyd::HostRecord host,
+                     GetRecord<keyd::HostRecord>(txn, Table::kHosts,
+                                                 kr.hostname));
+    RETURN_IF_ERROR(txn.Delete(Table::kTokens, body.token_public_key()));
+    host.clear_token_public_key();
+    RETURN_IF_ERROR(ClaimKeys(txn, kr));
+    // Re-enrollment replaces the host's keys: the old ones are revoked.
+    ASSIGN_OR_RETURN(std::vector<StoredCert> certs,
+                     LoadHostCerts(txn, host, ctx_->now()));
+    for (const auto& c : certs) {
+      if (c.state != CertState::kRevoked) superseded.push_back(c.body.serial());
+    }
+    if (!superseded.empty()) {
+      ASSIGN_OR_RETURN(head, AppendRevocations(txn, *ctx_, superseded,
+                                               "superseded by re-enrollment"));
+    }
+    ASSIGN_OR_RETURN(response,
+                     StoreCertificate(txn, *ctx_, host, kr, ctx_->now()));
+    return absl::OkStatus();
+  }));
+  if (head != 0) ctx_->feed->Publish(head);
+  mxkey::v1::HostCertificateBody cert;
+  cert.ParseFromString(response.certificate().body());
+  LogInfo("enrolled %s serial=%d identity=%s pins=%d%s", kr.hostname,
+          cert.serial(), KeyFingerprint(kr.identity_key), kr.pins.size(),
+          superseded.empty() ? "" : " (previous keys revoked)");
+  return response;
+}
+
+absl::StatusOr<mxkey::v1::EnrollResponse> Issuer::Rotate(
+    const mxkey::v1::RotateRequest& request) {
+  mxkey::v1::RotationBody body;
+  if (!body.ParseFromString(request.body())) {
+    return absl::InvalidArgumentError("body is not a valid RotationBody");
+  }
+  ASSIGN_OR_RETURN(KeyRequest kr, CheckKeyRequest(*ctx_, body));
+  RETURN_IF_ERROR(CheckSignature(kr.identity_key,
+                                 ObjectType::kRotateProofOfPossession,
+                                 request.body(), request.identity_signature(),
+                                 "proof of possession (identity signature)"));
+  mxkey::v1::EnrollResponse response;
+  RETURN_IF_ERROR(ctx_->store->Write([&](WriteTxn& txn) -> absl::Status {
+    absl::StatusOr<keyd::HostRecord> host =
+        GetRecord<keyd::HostRecord>(txn, Table::kHosts, kr.hostname);
+    if (absl::IsNotFound(host.status())) {
+      return absl::NotFoundError(
+          absl::StrCat("no host named ", kr.hostname, " is registered"));
+    }
+    if (!host.ok()) return host.status();
+    ASSIGN_OR_RETURN(std::vector<StoredCert> certs,
+                     LoadHostCerts(txn, *host, ctx_->now()));
+    const StoredCert* active = FindCert(certs, CertState::kActive);
+    if (active == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          kr.hostname,
+          " has no active, unrevoked certificate to rotate from; enroll it "
+          "again with a new token"));
+    }
+    if (active->body.serial() != body.current_serial()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "current_serial ", body.current_serial(),
+          " is not the active certificate of ", kr.hostname, " (active is ",
+          active->body.serial(), ")"));
+    }
+    RETURN_IF_ERROR(CheckSignature(active->body.identity_key(),
+                                   ObjectType::kRotateCurrent, request.body(),
+                                   request.current_signature(),
+                                   "signature by the current identity key"));
+    if (const StoredCert* next = FindCert(certs, CertState::kNext)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "a next certificate (serial ", next->body.serial(),
+          ") is already pre-published; it becomes active at ",
+          next->body.active_from()));
+    }
+    RETURN_IF_ERROR(ClaimKeys(txn, kr));
+    int64_t active_from =
+        ctx_->now() + absl::ToInt64Seconds(ctx_->options.prepublish());
+    ASSIGN_OR_RETURN(response,
+                     StoreCertificate(txn, *ctx_, *host, kr, active_from));
+    return absl::OkStatus();
+  }));
+  mxkey::v1::HostCertificateBody cert;
+  cert.ParseFromString(response.certificate().body());
+  LogInfo("rotation of %s: next serial=%d identity=%s active_from=%d",
+          kr.hostname, cert.serial(), KeyFingerprint(kr.identity_key),
+          cert.active_from());
+  return response;
+}
+
+}  // namespace mxkey

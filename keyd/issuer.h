@@ -1,0 +1,39 @@
+// Certificate issuance: enrollment with a one-time token, and rotation
+// authorized by the host's current key.
+//
+// Enrollment checks, in order: a well-formed body; both signatures (token
+// key and the new identity key, the proof of possession); the host's clock
+// within the allowed skew; then, in one write transaction, the token
+// (known, for this host, unexpired, unused) and that no key or pin is
+// certified for another host. The token is consumed in the same
+// transaction as the certificate is stored.
+//
+// Errors: INVALID_ARGUMENT (malformed request), PERMISSION_DENIED (token or
+// signature problems), ALREADY_EXISTS (key or pin of another host),
+// FAILED_PRECONDITION (rotation without an active certificate, or with a
+// next one pending), NOT_FOUND (host not registered).
+#ifndef MXKEY_KEYD_ISSUER_H_
+#define MXKEY_KEYD_ISSUER_H_
+
+#include "absl/status/statusor.h"
+#include "keyd/keyd_context.h"
+#include "proto/mxkey/v1/mxkey.pb.h"
+
+namespace mxkey {
+
+class Issuer {
+ public:
+  explicit Issuer(const KeydContext* ctx) : ctx_(ctx) {}
+
+  absl::StatusOr<mxkey::v1::EnrollResponse> Enroll(
+      const mxkey::v1::EnrollRequest& request);
+  absl::StatusOr<mxkey::v1::EnrollResponse> Rotate(
+      const mxkey::v1::RotateRequest& request);
+
+ private:
+  const KeydContext* ctx_;
+};
+
+}  // namespace mxkey
+
+#endif  // MXKEY_KEYD_ISSUER_H_

@@ -1,0 +1,41 @@
+// What every keyd component shares: storage, keys, clock, feed and limits.
+// Plain data; owned by the daemon (or a test), outliving the components.
+#ifndef MXKEY_KEYD_KEYD_CONTEXT_H_
+#define MXKEY_KEYD_KEYD_CONTEXT_H_
+
+#include "absl/time/time.h"
+#include "base/clock.h"
+#include "keyd/feed_notifier.h"
+#include "keyd/org_keys.h"
+#include "keyd/store.h"
+
+namespace mxkey {
+
+struct KeydOptions {
+  absl::Duration token_ttl = absl::Hours(24);
+  absl::Duration cert_validity = absl::Hours(24 * 30);
+  // Validity of freshness statements (keyd serve --freshness).
+  absl::Duration freshness = absl::Minutes(5);
+  // How far a host's clock may be off in enrollment and rotation requests.
+  absl::Duration max_clock_skew = absl::Minutes(5);
+  int max_tls_pins = 8;
+  int max_mail_domains = 32;
+  size_t max_reason_bytes = 256;
+
+  // A rotated-in key is pre-published this long before it becomes active.
+  absl::Duration prepublish() const { return freshness * 2; }
+};
+
+struct KeydContext {
+  Store* store;
+  const OrgKeys* keys;
+  Clock* clock;
+  FeedNotifier* feed;
+  KeydOptions options;
+
+  int64_t now() const { return absl::ToUnixSeconds(clock->Now()); }
+};
+
+}  // namespace mxkey
+
+#endif  // MXKEY_KEYD_KEYD_CONTEXT_H_

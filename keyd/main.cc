@@ -1,0 +1,161 @@
+// keyd: the mxkey key daemon.
+//
+//   keyd init  --data-dir DIR --org ORG [--passphrase-file F]
+//   keyd serve --data-dir DIR [--listen 127.0.0.1:7700] [--admin-socket PATH]
+//              [--admin-group GROUP] [--passphrase-file F] [--freshness 5m]
+//
+// Exit codes: 0 clean shutdown, 1 error, 2 usage.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "base/files.h"
+#include "base/log.h"
+#include "crypto/random.h"
+#include "keyd/server.h"
+
+namespace mxkey {
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::cerr << "keyd: " << status.message() << "\n";
+  return 1;
+}
+
+absl::StatusOr<absl::Duration> ParsePositiveDuration(const std::string& text,
+                                                     absl::string_view flag) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, " expects a positive duration like 30s, 5m or 1h, got \"", text,
+        "\""));
+  }
+  return d;
+}
+
+int Init(const std::string& dir, const std::string& org,
+         const std::string& passphrase_file, int kdf_log2n) {
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Fail(absl::InternalError(
+        absl::StrCat("cannot create ", dir, ": ", strerror(errno))));
+  }
+  if (passphrase_file.empty()) {
+    std::string path = absl::StrCat(dir, "/passphrase");
+    if (access(path.c_str(), F_OK) != 0) {
+      // No passphrase given: make a random one beside the keys, so the
+      // demo works; operators should move it off the machine.
+      absl::StatusOr<std::string> random = RandomBytes(32);
+      if (!random.ok()) return Fail(random.status());
+      absl::Status st = WriteFileAtomically(
+          path, absl::BytesToHexString(*random) + "\n", 0600);
+      if (!st.ok()) return Fail(st);
+      LogWarning("no --passphrase-file: generated %s (mode 0600); keep it "
+                 "apart from the key files in production",
+                 path);
+    }
+  }
+  absl::StatusOr<SecretBytes> pass = LoadPassphrase(dir, passphrase_file);
+  if (!pass.ok()) return Fail(pass.status());
+  OrgKeysOptions options;
+  options.scrypt.log2_n = static_cast<uint8_t>(kdf_log2n);
+  absl::Status st = OrgKeys::Init(dir, org, *pass, options, Clock::Real());
+  if (!st.ok()) return Fail(st);
+  absl::StatusOr<std::unique_ptr<OrgKeys>> keys =
+      OrgKeys::Load(dir, *pass, options, Clock::Real());
+  if (!keys.ok()) return Fail(keys.status());
+  LogInfo("org initialized: org=%s root=%s", org, (*keys)->root_fingerprint());
+  std::cout << (*keys)->root_fingerprint() << "\n";
+  return 0;
+}
+
+int Serve(ServerOptions options, const std::string& passphrase_file) {
+  absl::StatusOr<SecretBytes> pass =
+      LoadPassphrase(options.data_dir, passphrase_file);
+  if (!pass.ok()) return Fail(pass.status());
+
+  // Block the shutdown signals in every thread; one thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<KeydServer>> server =
+      KeydServer::Start(options, *pass, Clock::Real());
+  if (!server.ok()) return Fail(server.status());
+  std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  LogInfo("listening on %s:%d", host, (*server)->port());
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    LogInfo("signal %d: shutting down", sig);
+    (*server)->Shutdown();
+  });
+  (*server)->Wait();
+  waiter.join();
+  server->reset();
+  LogInfo("keyd stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace mxkey
+
+int main(int argc, char** argv) {
+  umask(077);
+  CLI::App app{"keyd: issues, publishes and revokes MTA host keys"};
+  app.require_subcommand(1);
+
+  std::string data_dir, org, passphrase_file;
+  int kdf_log2n = 15;
+  auto* init = app.add_subcommand("init", "create the org root and keys");
+  init->add_option("--data-dir", data_dir, "data directory")->required();
+  init->add_option("--org", org, "organization name")->required();
+  init->add_option("--passphrase-file", passphrase_file,
+                   "file holding the key-file passphase");
+  init->add_option("--kdf-cost", kdf_log2n,
+                   "scrypt cost as log2(N) (default 15)")
+      ->check(CLI::Range(1, 20));
+
+  mxkey::ServerOptions options;
+  std::string freshness = "5m";
+  auto* serve = app.add_subcommand("serve", "serve the key directory");
+  serve->add_option("--data-dir", options.data_dir, "data directory")
+      ->required();
+  serve->add_option("--listen", options.listen,
+                    "public HOST:PORT (default 127.0.0.1:7700; port 0 picks)");
+  serve->add_option("--admin-socket", options.admin_socket,
+                    "admin Unix socket (default DATA_DIR/admin.sock)");
+  serve->add_option("--admin-group", options.admin_group,
+                    "group allowed on the admin socket");
+  serve->add_option("--passphrase-file", passphrase_file,
+                    "key-file passphrase (default DATA_DIR/passphrase)");
+  serve->add_option("--freshness", freshness,
+                    "validity of freshness statements (default 5m)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  if (init->parsed()) {
+    return mxkey::Init(data_dir, org, passphrase_file, kdf_log2n);
+  }
+  absl::StatusOr<absl::Duration> fresh =
+      mxkey::ParsePositiveDuration(freshness, "--freshness");
+  if (!fresh.ok()) {
+    std::cerr << "keyd: " << fresh.status().message() << "\n";
+    return 2;
+  }
+  options.keyd.freshness = *fresh;
+  return mxkey::Serve(options, passphrase_file);
+}

@@ -1,0 +1,164 @@
+#include "keyd/org_keys.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "base/files.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "crypto/sha256.h"
+
+namespace mxkey {
+
+namespace {
+
+std::string PathIn(const std::string& dir, absl::string_view name) {
+  return absl::StrCat(dir, "/", name);
+}
+
+absl::StatusOr<Ed25519PrivateKey> OpenKeyFile(const std::string& path,
+                                              const SecretBytes& passphrase) {
+  ASSIGN_OR_RETURN(std::string sealed, ReadFile(path));
+  absl::StatusOr<SecretBytes> seed = OpenSealedSecret(passphrase, sealed);
+  if (!seed.ok()) {
+    return absl::Status(seed.status().code(),
+                        absl::StrCat(path, ": ", seed.status().message()));
+  }
+  return Ed25519PrivateKey::FromSeed(*seed);
+}
+
+absl::Status SealKeyFile(const std::string& path, const Ed25519PrivateKey& key,
+                         const SecretBytes& passphrase,
+                         const OrgKeysOptions& options) {
+  ASSIGN_OR_RETURN(std::string sealed,
+                   SealSecret(passphrase, key.seed(), options.scrypt));
+  return WriteFileAtomically(path, sealed, 0600);
+}
+
+// Makes a new issuing key, certified by `root`, sealed into issuing.key, and
+// appends its certificate to `state`.
+absl::StatusOr<Ed25519PrivateKey> NewIssuingKey(
+    const std::string& dir, const Ed25519PrivateKey& root,
+    keyd::OrgState& state, const SecretBytes& passphrase,
+    const OrgKeysOptions& options, Clock* clock) {
+  ASSIGN_OR_RETURN(Ed25519PrivateKey issuing, Ed25519PrivateKey::Generate());
+  mxkey::v1::IssuingKeyBody body;
+  body.set_org(state.org());
+  body.set_public_key(issuing.public_key());
+  int64_t now = absl::ToUnixSeconds(clock->Now());
+  body.set_not_before(now);
+  body.set_not_after(now + absl::ToInt64Seconds(options.issuing_validity));
+  ASSIGN_OR_RETURN(mxkey::v1::SignedObject cert,
+                   SignObject(root, ObjectType::kIssuingKey,
+                              body.SerializeAsString()));
+  // Drop certificates that expired: nothing they signed is still valid.
+  keyd::OrgState kept = state;
+  kept.clear_issuing_certs();
+  for (const auto& old : state.issuing_certs()) {
+    mxkey::v1::IssuingKeyBody b;
+    if (b.ParseFromString(old.body()) && b.not_after() > now) {
+      *kept.add_issuing_certs() = old;
+    }
+  }
+  *kept.add_issuing_certs() = cert;
+  // Key first: a crash in between leaves a key whose certificate is missing,
+  // which Load reports, rather than a certificate without its key.
+  RETURN_IF_ERROR(SealKeyFile(PathIn(dir, "issuing.key.new"), issuing,
+                              passphrase, options));
+  RETURN_IF_ERROR(WriteFileAtomically(PathIn(dir, "org.pb"),
+                                      kept.SerializeAsString(), 0600));
+  if (rename(PathIn(dir, "issuing.key.new").c_str(),
+             PathIn(dir, "issuing.key").c_str()) != 0) {
+    return absl::InternalError("cannot install the new issuing.key");
+  }
+  state = std::move(kept);
+  return issuing;
+}
+
+}  // namespace
+
+absl::Status OrgKeys::Init(const std::string& dir, const std::string& org,
+                           const SecretBytes& passphrase,
+                           const OrgKeysOptions& options, Clock* clock) {
+  if (org.empty() || org.size() > 128) {
+    return absl::InvalidArgumentError(
+        "organization name must be 1 to 128 bytes");
+  }
+  if (access(PathIn(dir, "root.key").c_str(), F_OK) == 0) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        dir, " already holds an org root (root.key); refusing to overwrite"));
+  }
+  ASSIGN_OR_RETURN(Ed25519PrivateKey root, Ed25519PrivateKey::Generate());
+  keyd::OrgState state;
+  state.set_org(org);
+  state.set_root_public_key(root.public_key());
+  RETURN_IF_ERROR(
+      SealKeyFile(PathIn(dir, "root.key"), root, passphrase, options));
+  absl::StatusOr<Ed25519PrivateKey> issuing =
+      NewIssuingKey(dir, root, state, passphrase, options, clock);
+  return issuing.status();
+}
+
+absl::StatusOr<std::unique_ptr<OrgKeys>> OrgKeys::Load(
+    const std::string& dir, const SecretBytes& passphrase,
+    const OrgKeysOptions& options, Clock* clock) {
+  absl::StatusOr<std::string> raw = ReadFile(PathIn(dir, "org.pb"));
+  if (absl::IsNotFound(raw.status())) {
+    return absl::NotFoundError(absl::StrCat(
+        dir, " is not initialized: run `keyd init --data-dir ", dir,
+        " --org NAME` first"));
+  }
+  if (!raw.ok()) return raw.status();
+  keyd::OrgState state;
+  if (!state.ParseFromString(*raw) || state.issuing_certs_size() == 0) {
+    return absl::DataLossError(absl::StrCat(dir, "/org.pb is corrupt"));
+  }
+  ASSIGN_OR_RETURN(Ed25519PrivateKey root,
+                   OpenKeyFile(PathIn(dir, "root.key"), passphrase));
+  if (root.public_key() != state.root_public_key()) {
+    return absl::DataLossError("root.key does not match org.pb");
+  }
+  ASSIGN_OR_RETURN(Ed25519PrivateKey issuing,
+                   OpenKeyFile(PathIn(dir, "issuing.key"), passphrase));
+  auto current_body = [&]() -> absl::StatusOr<mxkey::v1::IssuingKeyBody> {
+    const auto& cert = state.issuing_certs(state.issuing_certs_size() - 1);
+    RETURN_IF_ERROR(
+        VerifyObject(cert, ObjectType::kIssuingKey, root.public_key()));
+    return ParseBody<mxkey::v1::IssuingKeyBody>(cert);
+  };
+  ASSIGN_OR_RETURN(mxkey::v1::IssuingKeyBody body, current_body());
+  if (body.public_key() != issuing.public_key()) {
+    return absl::DataLossError("issuing.key does not match org.pb");
+  }
+  int64_t now = absl::ToUnixSeconds(clock->Now());
+  int64_t renew_at =
+      body.not_after() - (body.not_after() - body.not_before()) / 3;
+  if (now >= renew_at) {
+    ASSIGN_OR_RETURN(issuing, NewIssuingKey(dir, root, state, passphrase,
+                                            options, clock));
+    ASSIGN_OR_RETURN(body, current_body());
+    LogInfo("issuing key renewed: key id %s",
+            KeyFingerprint(issuing.public_key()));
+  }
+  return std::unique_ptr<OrgKeys>(
+      new OrgKeys(std::move(state), std::move(issuing), std::move(body)));
+}
+
+std::string OrgKeys::root_fingerprint() const {
+  return KeyFingerprint(root_public_key());
+}
+
+const mxkey::v1::SignedObject* OrgKeys::IssuingCertById(
+    absl::string_view key_id) const {
+  for (size_t i = 0; i < issuer_ids_.size(); ++i) {
+    if (issuer_ids_[i] == key_id) return &state_.issuing_certs(i);
+  }
+  return nullptr;
+}
+
+absl::StatusOr<mxkey::v1::SignedObject> OrgKeys::Sign(ObjectType type,
+                                                      std::string body) const {
+  return SignObject(issuing_, type, std::move(body));
+}
+
+}  // namespace mxkey

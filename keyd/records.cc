@@ -1,0 +1,32 @@
+#include "keyd/records.h"
+
+namespace mxkey {
+
+std::string U64Key(uint64_t n) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<char>(n & 0xff);
+    n >>= 8;
+  }
+  return out;
+}
+
+uint64_t DecodeU64Key(absl::string_view key) {
+  uint64_t n = 0;
+  for (char c : key.substr(0, 8)) n = (n << 8) | static_cast<uint8_t>(c);
+  return n;
+}
+
+absl::StatusOr<uint64_t> GetCounter(ReadTxn& txn, absl::string_view name) {
+  absl::StatusOr<absl::string_view> raw = txn.Get(Table::kMeta, name);
+  if (absl::IsNotFound(raw.status())) return 0;
+  if (!raw.ok()) return raw.status();
+  if (raw->size() != 8) return absl::DataLossError("corrupt counter");
+  return DecodeU64Key(*raw);
+}
+
+absl::Status SetCounter(WriteTxn& txn, absl::string_view name, uint64_t value) {
+  return txn.Put(Table::kMeta, name, U64Key(value));
+}
+
+}  // namespace mxkey

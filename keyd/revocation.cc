@@ -1,0 +1,126 @@
+#include "keyd/revocation.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "keyd/cert_states.h"
+#include "keyd/records.h"
+#include "protocol/hostname.h"
+
+namespace mxkey {
+
+absl::StatusOr<uint64_t> AppendRevocations(WriteTxn& txn,
+                                           const KeydContext& ctx,
+                                           const std::vector<uint64_t>& serials,
+                                           absl::string_view reason) {
+  ASSIGN_OR_RETURN(uint64_t head, GetCounter(txn, kFeedHeadCounter));
+  for (uint64_t serial : serials) {
+    ASSIGN_OR_RETURN(keyd::CertRecord record,
+                     GetRecord<keyd::CertRecord>(txn, Table::kCerts,
+                                                 U64Key(serial)));
+    if (record.revoked()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("certificate ", serial, " is already revoked"));
+    }
+    mxkey::v1::RevocationEventBody event;
+    event.set_seq(++head);
+    event.set_hostname(record.hostname());
+    event.set_serial(serial);
+    event.set_reason(std::string(reason));
+    event.set_revoked_at(ctx.now());
+    ASSIGN_OR_RETURN(
+        mxkey::v1::SignedObject signed_event,
+        ctx.keys->Sign(ObjectType::kRevocation, event.SerializeAsString()));
+    std::string bytes = signed_event.SerializeAsString();
+    RETURN_IF_ERROR(txn.Put(Table::kFeed, U64Key(head), bytes));
+    RETURN_IF_ERROR(txn.Put(Table::kRevocations, U64Key(serial), bytes));
+    record.set_revoked(true);
+    record.set_revocation_seq(head);
+    RETURN_IF_ERROR(PutRecord(txn, Table::kCerts, U64Key(serial), record));
+  }
+  RETURN_IF_ERROR(SetCounter(txn, kFeedHeadCounter, head));
+  return head;
+}
+
+absl::StatusOr<mxkey::v1::RevokeResponse> Revoke(
+    const KeydContext& ctx, const mxkey::v1::RevokeRequest& request) {
+  ASSIGN_OR_RETURN(std::string hostname, CanonicalHostname(request.hostname()));
+  if (request.reason().empty() ||
+      request.reason().size() > ctx.options.max_reason_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a revocation reason of 1 to ", ctx.options.max_reason_bytes,
+        " bytes is required"));
+  }
+  mxkey::v1::RevokeResponse response;
+  absl::Status st = ctx.store->Write([&](WriteTxn& txn) -> absl::Status {
+    response.Clear();
+    absl::StatusOr<keyd::HostRecord> host =
+        GetRecord<keyd::HostRecord>(txn, Table::kHosts, hostname);
+    if (absl::IsNotFound(host.status())) {
+      return absl::NotFoundError(
+          absl::StrCat("no host named ", hostname, " is registered"));
+    }
+    if (!host.ok()) return host.status();
+    ASSIGN_OR_RETURN(std::vector<StoredCert> certs,
+                     LoadHostCerts(txn, *host, ctx.now()));
+    std::vector<uint64_t> targets;
+    for (const auto& c : certs) {
+      if (request.serial() != 0 && c.body.serial() != request.serial()) continue;
+      if (c.state == CertState::kRevoked) {
+        if (request.serial() != 0) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "certificate ", request.serial(), " of ", hostname,
+              " is already revoked"));
+        }
+        continue;
+      }
+      targets.push_back(c.body.serial());
+    }
+    if (targets.empty()) {
+      if (request.serial() != 0) {
+        return absl::NotFoundError(absl::StrCat(
+            "serial ", request.serial(), " is not a certificate of ",
+            hostname));
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          hostname, " has no unrevoked certificate to revoke"));
+    }
+    ASSIGN_OR_RETURN(uint64_t head,
+                     AppendRevocations(txn, ctx, targets, request.reason()));
+    for (uint64_t s : targets) response.add_revoked_serials(s);
+    response.set_feed_seq(head);
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  ctx.feed->Publish(response.feed_seq());
+  LogInfo("revoked host=%s serials=%s feed_seq=%d", hostname,
+          absl::StrJoin(response.revoked_serials(), ","), response.feed_seq());
+  return response;
+}
+
+absl::StatusOr<FeedSlice> ReadFeed(Store& store, uint64_t from_seq,
+                                   size_t limit) {
+  FeedSlice slice;
+  absl::Status st = store.Read([&](ReadTxn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(slice.head, GetCounter(txn, kFeedHeadCounter));
+    absl::Status parse = absl::OkStatus();
+    RETURN_IF_ERROR(txn.Scan(
+        Table::kFeed, U64Key(from_seq + 1),
+        [&](absl::string_view, absl::string_view value) {
+          mxkey::v1::SignedObject event;
+          if (!event.ParseFromArray(value.data(),
+                                    static_cast<int>(value.size()))) {
+            parse = absl::DataLossError("corrupt feed event");
+            return false;
+          }
+          slice.events.push_back(std::move(event));
+          return slice.events.size() < limit;
+        }));
+    return parse;
+  });
+  if (!st.ok()) return st;
+  return slice;
+}
+
+}  // namespace mxkey

@@ -1,0 +1,39 @@
+// Revocation: marking certificates revoked and appending signed,
+// sequence-numbered events to the change feed, in the caller's write
+// transaction, so a revocation and its event commit together or not at all.
+#ifndef MXKEY_KEYD_REVOCATION_H_
+#define MXKEY_KEYD_REVOCATION_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "keyd/keyd_context.h"
+#include "proto/mxkey/v1/mxkey.pb.h"
+
+namespace mxkey {
+
+// Revokes each serial (which must exist and be unrevoked) and appends one
+// feed event per serial. Returns the new feed head.
+absl::StatusOr<uint64_t> AppendRevocations(WriteTxn& txn,
+                                           const KeydContext& ctx,
+                                           const std::vector<uint64_t>& serials,
+                                           absl::string_view reason);
+
+// The Admin Revoke operation. Errors: INVALID_ARGUMENT (bad hostname or
+// reason), NOT_FOUND (unknown host or serial), FAILED_PRECONDITION (already
+// revoked, or nothing left to revoke).
+absl::StatusOr<mxkey::v1::RevokeResponse> Revoke(
+    const KeydContext& ctx, const mxkey::v1::RevokeRequest& request);
+
+// Events with seq > from_seq, at most `limit`, and the head.
+struct FeedSlice {
+  std::vector<mxkey::v1::SignedObject> events;
+  uint64_t head = 0;
+};
+absl::StatusOr<FeedSlice> ReadFeed(Store& store, uint64_t from_seq,
+                                   size_t limit);
+
+}  // namespace mxkey
+
+#endif  // MXKEY_KEYD_REVOCATION_H_

@@ -1,0 +1,178 @@
+#include "keyd/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "base/files.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "keyd/records.h"
+
+namespace mxkey {
+
+namespace {
+
+absl::StatusOr<int> LockDataDir(const std::string& dir) {
+  std::string path = absl::StrCat(dir, "/keyd.lock");
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open ", path, ": ", strerror(errno)));
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "another keyd is already serving ", dir,
+        " (", path, " is locked); stop it first"));
+  }
+  return fd;
+}
+
+absl::Status SecureAdminSocket(const std::string& path,
+                               const std::string& group) {
+  if (!group.empty()) {
+    struct group* g = getgrnam(group.c_str());
+    if (g == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("admin group ", group, " does not exist"));
+    }
+    if (chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
+      return absl::InternalError(
+          absl::StrCat("cannot chown ", path, ": ", strerror(errno)));
+    }
+  }
+  if (chmod(path.c_str(), 0660) != 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot chmod ", path, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<SecretBytes> LoadPassphrase(const std::string& data_dir,
+                                           const std::string& passphrase_file) {
+  std::string path = passphrase_file.empty()
+                         ? absl::StrCat(data_dir, "/passphrase")
+                         : passphrase_file;
+  absl::StatusOr<std::string> raw = ReadFile(path, 4096);
+  if (!raw.ok()) {
+    return absl::Status(raw.status().code(),
+                        absl::StrCat("passphrase: ", raw.status().message(),
+                                     " (give --passphrase-file FILE)"));
+  }
+  while (!raw->empty() && (raw->back() == '\n' || raw->back() == '\r')) {
+    raw->pop_back();
+  }
+  SecretBytes pass(*raw);
+  SecureWipe(&(*raw)[0], raw->size());
+  if (pass.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("passphrase file ", path, " is empty"));
+  }
+  return pass;
+}
+
+absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
+    const ServerOptions& options, const SecretBytes& passphrase,
+    Clock* clock) {
+  std::unique_ptr<KeydServer> s(new KeydServer());
+  ASSIGN_OR_RETURN(s->lock_fd_, LockDataDir(options.data_dir));
+  ASSIGN_OR_RETURN(s->keys_, OrgKeys::Load(options.data_dir, passphrase,
+                                           options.org_keys, clock));
+  ASSIGN_OR_RETURN(s->store_, LmdbStore::Open(absl::StrCat(options.data_dir,
+                                                           "/db"),
+                                              options.lmdb));
+  uint64_t head = 0;
+  RETURN_IF_ERROR(s->store_->Read([&](ReadTxn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(head, GetCounter(txn, kFeedHeadCounter));
+    return absl::OkStatus();
+  }));
+  s->feed_ = std::make_unique<FeedNotifier>(head);
+  s->ctx_ = KeydContext{s->store_.get(), s->keys_.get(), clock, s->feed_.get(),
+                        options.keyd};
+  s->directory_ = std::make_unique<Directory>(&s->ctx_);
+  s->host_admin_ = std::make_unique<HostAdmin>(&s->ctx_);
+  s->issuer_ = std::make_unique<Issuer>(&s->ctx_);
+  s->directory_service_ =
+      std::make_unique<KeyDirectoryService>(&s->ctx_, s->directory_.get());
+  s->enrollment_service_ = std::make_unique<EnrollmentService>(s->issuer_.get());
+  s->admin_service_ =
+      std::make_unique<AdminService>(&s->ctx_, s->host_admin_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder public_builder;
+  public_builder.AddListeningPort(options.listen,
+                                  grpc::InsecureServerCredentials(), &s->port_);
+  public_builder.SetMaxReceiveMessageSize(options.max_request_bytes);
+  public_builder.RegisterService(s->directory_service_.get());
+  public_builder.RegisterService(s->enrollment_service_.get());
+  s->public_server_ = public_builder.BuildAndStart();
+  if (s->public_server_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen,
+                     " (address in use or invalid; expected HOST:PORT)"));
+  }
+
+  s->admin_socket_ = options.admin_socket.empty()
+                         ? absl::StrCat(options.data_dir, "/admin.sock")
+                         : options.admin_socket;
+  if (s->admin_socket_.size() >= 100) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "admin socket path is too long for a Unix socket (max 99 bytes): ",
+        s->admin_socket_));
+  }
+  unlink(s->admin_socket_.c_str());  // stale socket of a dead keyd; we hold the lock
+  grpc::ServerBuilder admin_builder;
+  admin_builder.AddListeningPort(absl::StrCat("unix:", s->admin_socket_),
+                                 grpc::InsecureServerCredentials());
+  admin_builder.SetMaxReceiveMessageSize(options.max_request_bytes);
+  admin_builder.RegisterService(s->admin_service_.get());
+  s->admin_server_ = admin_builder.BuildAndStart();
+  if (s->admin_server_ == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on admin socket ", s->admin_socket_));
+  }
+  RETURN_IF_ERROR(SecureAdminSocket(s->admin_socket_, options.admin_group));
+
+  LogInfo("keyd serving org=%s root=%s admin=%s", s->keys_->org(),
+          s->keys_->root_fingerprint(), s->admin_socket_);
+  return s;
+}
+
+void KeydServer::Wait() {
+  if (public_server_) public_server_->Wait();
+}
+
+void KeydServer::Shutdown() {
+  if (directory_service_) directory_service_->StopWatches();
+  if (admin_server_) admin_server_->Shutdown(gpr_now(GPR_CLOCK_REALTIME));
+  if (public_server_) {
+    public_server_->Shutdown(
+        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                     gpr_time_from_seconds(2, GPR_TIMESPAN)));
+  }
+}
+
+KeydServer::~KeydServer() {
+  Shutdown();
+  if (public_server_) public_server_->Wait();
+  if (admin_server_) admin_server_->Wait();
+  public_server_.reset();
+  admin_server_.reset();
+  if (!admin_socket_.empty()) unlink(admin_socket_.c_str());
+  store_.reset();
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+}  // namespace mxkey

@@ -1,0 +1,83 @@
+// A running keyd: the data-directory lock, keys, storage and both gRPC
+// servers (public TCP; Admin on a Unix socket, mode 0660).
+//
+// Start fails with FAILED_PRECONDITION if another keyd holds the data
+// directory, NOT_FOUND if it was never initialized, UNAUTHENTICATED for a
+// wrong passphrase, UNAVAILABLE if a listen address cannot be bound.
+#ifndef MXKEY_KEYD_SERVER_H_
+#define MXKEY_KEYD_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "keyd/directory.h"
+#include "keyd/host_admin.h"
+#include "keyd/issuer.h"
+#include "keyd/keyd_context.h"
+#include "keyd/lmdb_store.h"
+#include "keyd/org_keys.h"
+#include "keyd/services.h"
+
+namespace mxkey {
+
+struct ServerOptions {
+  std::string data_dir;
+  std::string listen = "127.0.0.1:7700";
+  // Default: DATA_DIR/admin.sock.
+  std::string admin_socket;
+  // Group that may use the admin socket; empty keeps the process's group.
+  std::string admin_group;
+  KeydOptions keyd;
+  OrgKeysOptions org_keys;
+  LmdbOptions lmdb;
+  // Largest request the public services accept.
+  int max_request_bytes = 64 * 1024;
+};
+
+class KeydServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<KeydServer>> Start(
+      const ServerOptions& options, const SecretBytes& passphrase,
+      Clock* clock);
+  ~KeydServer();
+
+  // The TCP port actually bound (useful with --listen 127.0.0.1:0).
+  int port() const { return port_; }
+  const std::string& admin_socket() const { return admin_socket_; }
+  const OrgKeys& keys() const { return *keys_; }
+
+  // Blocks until Shutdown is called from another thread.
+  void Wait();
+  void Shutdown();
+
+ private:
+  KeydServer() = default;
+
+  int lock_fd_ = -1;
+  int port_ = 0;
+  std::string admin_socket_;
+  std::unique_ptr<OrgKeys> keys_;
+  std::unique_ptr<LmdbStore> store_;
+  std::unique_ptr<FeedNotifier> feed_;
+  KeydContext ctx_;
+  std::unique_ptr<Directory> directory_;
+  std::unique_ptr<HostAdmin> host_admin_;
+  std::unique_ptr<Issuer> issuer_;
+  std::unique_ptr<KeyDirectoryService> directory_service_;
+  std::unique_ptr<EnrollmentService> enrollment_service_;
+  std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<grpc::Server> public_server_;
+  std::unique_ptr<grpc::Server> admin_server_;
+};
+
+// The passphrase for the data directory: --passphrase-file if given, else
+// DATA_DIR/passphrase. Trailing newlines are dropped.
+absl::StatusOr<SecretBytes> LoadPassphrase(const std::string& data_dir,
+                                           const std::string& passphrase_file);
+
+}  // namespace mxkey
+
+#endif  // MXKEY_KEYD_SERVER_H_

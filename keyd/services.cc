@@ -1,0 +1,119 @@
+#include "keyd/services.h"
+
+#include "base/grpc_status.h"
+#include "keyd/revocation.h"
+
+namespace mxkey {
+
+namespace {
+
+// Copies a StatusOr's value into `*out`, or returns its error.
+template <typename T>
+grpc::Status Reply(absl::StatusOr<T> result, T* out) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *out = *std::move(result);
+  return grpc::Status::OK;
+}
+
+constexpr size_t kFeedBatch = 256;
+
+}  // namespace
+
+grpc::Status KeyDirectoryService::GetHostKeys(
+    grpc::ServerContext*, const mxkey::v1::GetHostKeysRequest* request,
+    mxkey::v1::KeyAnswer* response) {
+  return Reply(directory_->GetHostKeys(request->hostname()), response);
+}
+
+grpc::Status KeyDirectoryService::GetDomainPolicy(
+    grpc::ServerContext*, const mxkey::v1::GetDomainPolicyRequest* request,
+    mxkey::v1::KeyAnswer* response) {
+  return Reply(directory_->GetDomainPolicy(request->domain()), response);
+}
+
+grpc::Status KeyDirectoryService::GetOrgInfo(
+    grpc::ServerContext*, const mxkey::v1::GetOrgInfoRequest*,
+    mxkey::v1::OrgInfo* response) {
+  *response = directory_->GetOrgInfo();
+  return grpc::Status::OK;
+}
+
+grpc::Status KeyDirectoryService::WatchRevocations(
+    grpc::ServerContext* context,
+    const mxkey::v1::WatchRevocationsRequest* request,
+    grpc::ServerWriter<mxkey::v1::WatchRevocationsResponse>* writer) {
+  uint64_t seen = request->from_seq();
+  bool first = true;
+  while (!context->IsCancelled() && !stopping_.load()) {
+    absl::StatusOr<FeedSlice> slice = ReadFeed(*ctx_->store, seen, kFeedBatch);
+    if (!slice.ok()) return ToGrpcStatus(slice.status());
+    if (seen > slice->head) {
+      return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                          "from_seq is beyond the feed head; resynchronize "
+                          "from 0");
+    }
+    if (first || !slice->events.empty()) {
+      mxkey::v1::WatchRevocationsResponse response;
+      response.set_head_seq(slice->head);
+      for (auto& e : slice->events) *response.add_events() = std::move(e);
+      *response.add_issuing_keys() = ctx_->keys->issuing_cert();
+      if (!writer->Write(response)) return grpc::Status::OK;
+      seen += response.events_size();
+      first = false;
+    }
+    if (seen < slice->head) continue;  // more backlog to send
+    ctx_->feed->WaitBeyond(seen, absl::Milliseconds(500));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status EnrollmentService::Enroll(grpc::ServerContext*,
+                                       const mxkey::v1::EnrollRequest* request,
+                                       mxkey::v1::EnrollResponse* response) {
+  return Reply(issuer_->Enroll(*request), response);
+}
+
+grpc::Status EnrollmentService::Rotate(grpc::ServerContext*,
+                                       const mxkey::v1::RotateRequest* request,
+                                       mxkey::v1::EnrollResponse* response) {
+  return Reply(issuer_->Rotate(*request), response);
+}
+
+grpc::Status AdminService::AddHost(grpc::ServerContext*,
+                                   const mxkey::v1::AddHostRequest* request,
+                                   mxkey::v1::TokenResponse* response) {
+  return Reply(admin_->AddHost(*request), response);
+}
+
+grpc::Status AdminService::RemoveHost(
+    grpc::ServerContext*, const mxkey::v1::RemoveHostRequest* request,
+    mxkey::v1::RemoveHostResponse* response) {
+  return Reply(admin_->RemoveHost(*request), response);
+}
+
+grpc::Status AdminService::ListHosts(grpc::ServerContext*,
+                                     const mxkey::v1::ListHostsRequest*,
+                                     mxkey::v1::ListHostsResponse* response) {
+  return Reply(admin_->ListHosts(), response);
+}
+
+grpc::Status AdminService::CreateEnrollmentToken(
+    grpc::ServerContext*,
+    const mxkey::v1::CreateEnrollmentTokenRequest* request,
+    mxkey::v1::TokenResponse* response) {
+  return Reply(admin_->CreateToken(*request), response);
+}
+
+grpc::Status AdminService::Revoke(grpc::ServerContext*,
+                                  const mxkey::v1::RevokeRequest* request,
+                                  mxkey::v1::RevokeResponse* response) {
+  return Reply(mxkey::Revoke(*ctx_, *request), response);
+}
+
+grpc::Status AdminService::SetDomainPolicy(
+    grpc::ServerContext*, const mxkey::v1::SetDomainPolicyRequest* request,
+    mxkey::v1::SetDomainPolicyResponse* response) {
+  return Reply(admin_->SetDomainPolicy(*request), response);
+}
+
+}  // namespace mxkey

@@ -1,0 +1,90 @@
+// The gRPC edge of keyd: KeyDirectory and Enrollment (public TCP) and Admin
+// (Unix socket only). Handlers translate between protos and the components
+// and map absl::Status to grpc::Status; they hold no logic of their own.
+#ifndef MXKEY_KEYD_SERVICES_H_
+#define MXKEY_KEYD_SERVICES_H_
+
+#include "keyd/directory.h"
+#include "keyd/host_admin.h"
+#include "keyd/issuer.h"
+#include "keyd/keyd_context.h"
+#include "proto/mxkey/v1/mxkey.grpc.pb.h"
+
+namespace mxkey {
+
+class KeyDirectoryService final : public mxkey::v1::KeyDirectory::Service {
+ public:
+  KeyDirectoryService(const KeydContext* ctx, Directory* directory)
+      : ctx_(ctx), directory_(directory) {}
+
+  grpc::Status GetHostKeys(grpc::ServerContext*,
+                           const mxkey::v1::GetHostKeysRequest* request,
+                           mxkey::v1::KeyAnswer* response) override;
+  grpc::Status GetDomainPolicy(grpc::ServerContext*,
+                               const mxkey::v1::GetDomainPolicyRequest* request,
+                               mxkey::v1::KeyAnswer* response) override;
+  grpc::Status GetOrgInfo(grpc::ServerContext*,
+                          const mxkey::v1::GetOrgInfoRequest*,
+                          mxkey::v1::OrgInfo* response) override;
+  // Sends the backlog, then waits for new events without holding a read
+  // transaction; ends when the client cancels or keyd shuts down.
+  grpc::Status WatchRevocations(
+      grpc::ServerContext* context,
+      const mxkey::v1::WatchRevocationsRequest* request,
+      grpc::ServerWriter<mxkey::v1::WatchRevocationsResponse>* writer) override;
+
+  // Makes every open watch return (called before server shutdown).
+  void StopWatches() { stopping_.store(true); }
+
+ private:
+  const KeydContext* ctx_;
+  Directory* directory_;
+  std::atomic<bool> stopping_{false};
+};
+
+class EnrollmentService final : public mxkey::v1::Enrollment::Service {
+ public:
+  explicit EnrollmentService(Issuer* issuer) : issuer_(issuer) {}
+  grpc::Status Enroll(grpc::ServerContext*,
+                      const mxkey::v1::EnrollRequest* request,
+                      mxkey::v1::EnrollResponse* response) override;
+  grpc::Status Rotate(grpc::ServerContext*,
+                      const mxkey::v1::RotateRequest* request,
+                      mxkey::v1::EnrollResponse* response) override;
+
+ private:
+  Issuer* issuer_;
+};
+
+class AdminService final : public mxkey::v1::Admin::Service {
+ public:
+  AdminService(const KeydContext* ctx, HostAdmin* admin)
+      : ctx_(ctx), admin_(admin) {}
+  grpc::Status AddHost(grpc::ServerContext*,
+                       const mxkey::v1::AddHostRequest* request,
+                       mxkey::v1::TokenResponse* response) override;
+  grpc::Status RemoveHost(grpc::ServerContext*,
+                          const mxkey::v1::RemoveHostRequest* request,
+                          mxkey::v1::RemoveHostResponse* response) override;
+  grpc::Status ListHosts(grpc::ServerContext*,
+                         const mxkey::v1::ListHostsRequest*,
+                         mxkey::v1::ListHostsResponse* response) override;
+  grpc::Status CreateEnrollmentToken(
+      grpc::ServerContext*,
+      const mxkey::v1::CreateEnrollmentTokenRequest* request,
+      mxkey::v1::TokenResponse* response) override;
+  grpc::Status Revoke(grpc::ServerContext*,
+                      const mxkey::v1::RevokeRequest* request,
+                      mxkey::v1::RevokeResponse* response) override;
+  grpc::Status SetDomainPolicy(
+      grpc::ServerContext*, const mxkey::v1::SetDomainPolicyRequest* request,
+      mxkey::v1::SetDomainPolicyResponse* response) override;
+
+ private:
+  const KeydContext* ctx_;
+  HostAdmin* admin_;
+};
+
+}  // namespace mxkey
+
+#endif  // MXKEY_KEYD_SERVICES_H_
