@@ -138,6 +138,8 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
                                  grpc::InsecureServerCredentials());
   admin_builder.SetMaxReceiveMessageSize(options.max_request_bytes);
   admin_builder.RegisterService(s->admin_service_.get());
+  // Lookups work on the admin socket too (keyctl org show without --keyd).
+  admin_builder.RegisterService(s->directory_service_.get());
   s->admin_server_ = admin_builder.BuildAndStart();
   if (s->admin_server_ == nullptr) {
     return absl::UnavailableError(

@@ -1,0 +1,199 @@
+#include "client/answer_verifier.h"
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "crypto/sha256.h"
+#include "protocol/signed_object.h"
+
+namespace mxkey {
+
+namespace {
+
+using mxkey::v1::SignedObject;
+
+// Issuing keys of an answer, by key id.
+using IssuerMap = std::map<std::string, std::string>;
+
+absl::Status VerifyByIssuer(const IssuerMap& issuers, const SignedObject& o,
+                            ObjectType type, absl::string_view what) {
+  auto it = issuers.find(o.signer_key_id());
+  if (it == issuers.end()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        what, " is signed by a key that no valid issuing certificate of the "
+              "trusted root vouches for"));
+  }
+  absl::Status st = VerifyObject(o, type, it->second);
+  if (!st.ok()) {
+    return absl::UnauthenticatedError(absl::StrCat(what, ": ", st.message()));
+  }
+  return absl::OkStatus();
+}
+
+template <typename Body>
+absl::StatusOr<Body> VerifiedBody(const IssuerMap& issuers,
+                                  const SignedObject& o, ObjectType type,
+                                  absl::string_view what) {
+  RETURN_IF_ERROR(VerifyByIssuer(issuers, o, type, what));
+  return ParseBody<Body>(o);
+}
+
+absl::Status WrongName(absl::string_view what, absl::string_view got,
+                       absl::string_view want) {
+  return absl::UnauthenticatedError(absl::StrCat(
+      what, " is about \"", got, "\", not the name asked about (\"", want,
+      "\")"));
+}
+
+}  // namespace
+
+bool VerifiedAnswer::HasValidKey() const {
+  for (const auto& c : certificates) {
+    if (c.state == VerifiedCertState::kActive ||
+        c.state == VerifiedCertState::kNext) {
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<AnswerVerifier> AnswerVerifier::Create(
+    const std::string& root_fingerprint, const std::string& root_public_key) {
+  if (KeyFingerprint(root_public_key) != root_fingerprint) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "the org root key served by keyd has fingerprint ",
+        KeyFingerprint(root_public_key), ", not the trusted ",
+        root_fingerprint));
+  }
+  return AnswerVerifier(root_public_key);
+}
+
+absl::StatusOr<mxkey::v1::IssuingKeyBody> AnswerVerifier::VerifyIssuingKey(
+    const SignedObject& cert, absl::Time now) const {
+  absl::Status st = VerifyObject(cert, ObjectType::kIssuingKey, root_public_key_);
+  if (!st.ok()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("issuing-key certificate: ", st.message()));
+  }
+  ASSIGN_OR_RETURN(auto body, ParseBody<mxkey::v1::IssuingKeyBody>(cert));
+  int64_t t = absl::ToUnixSeconds(now);
+  if (t < body.not_before() || t >= body.not_after()) {
+    return absl::UnauthenticatedError(
+        "issuing-key certificate is outside its validity period");
+  }
+  return body;
+}
+
+absl::StatusOr<VerifiedAnswer> AnswerVerifier::Verify(
+    const mxkey::v1::KeyAnswer& answer, const std::string& expected_name,
+    bool is_domain, absl::Time now) const {
+  const int64_t t = absl::ToUnixSeconds(now);
+  IssuerMap issuers;
+  for (const auto& cert : answer.issuing_keys()) {
+    absl::StatusOr<mxkey::v1::IssuingKeyBody> body = VerifyIssuingKey(cert, now);
+    if (body.ok()) issuers[KeyId(body->public_key())] = body->public_key();
+  }
+
+  VerifiedAnswer out;
+  out.name = expected_name;
+  for (const auto& r : answer.revocations()) {
+    ASSIGN_OR_RETURN(auto body,
+                     VerifiedBody<mxkey::v1::RevocationEventBody>(
+                         issuers, r, ObjectType::kRevocation,
+                         "revocation event"));
+    if (body.hostname() != expected_name) {
+      return WrongName("revocation event", body.hostname(), expected_name);
+    }
+    out.revocations.push_back(std::move(body));
+  }
+  for (const auto& c : answer.certificates()) {
+    ASSIGN_OR_RETURN(auto body,
+                     VerifiedBody<mxkey::v1::HostCertificateBody>(
+                         issuers, c, ObjectType::kHostCertificate,
+                         "host certificate"));
+    bool name_ok = false;
+    if (is_domain) {
+      for (const auto& d : body.mail_domains()) name_ok |= d == expected_name;
+    } else {
+      name_ok = body.hostname() == expected_name;
+    }
+    if (!name_ok) {
+      return WrongName("host certificate", body.hostname(), expected_name);
+    }
+    VerifiedCertState state = VerifiedCertState::kActive;
+    for (const auto& r : out.revocations) {
+      if (r.serial() == body.serial()) state = VerifiedCertState::kRevoked;
+    }
+    if (state != VerifiedCertState::kRevoked) {
+      if (t < body.not_before() || t >= body.not_after()) {
+        state = VerifiedCertState::kExpired;
+      } else if (t < body.active_from()) {
+        state = VerifiedCertState::kNext;
+      }
+    }
+    out.certificates.push_back(VerifiedCert{std::move(body), state});
+  }
+  if (answer.has_policy()) {
+    ASSIGN_OR_RETURN(auto body, VerifiedBody<mxkey::v1::DomainPolicyBody>(
+                                    issuers, answer.policy(),
+                                    ObjectType::kDomainPolicy, "domain policy"));
+    if (body.domain() != expected_name) {
+      return WrongName("domain policy", body.domain(), expected_name);
+    }
+    out.policy = std::move(body);
+  }
+  if (answer.has_denial()) {
+    ASSIGN_OR_RETURN(auto body,
+                     VerifiedBody<mxkey::v1::DenialBody>(
+                         issuers, answer.denial(), ObjectType::kDenial,
+                         "denial"));
+    if (body.name() != expected_name) {
+      return WrongName("denial", body.name(), expected_name);
+    }
+    out.denial = std::move(body);
+  }
+
+  if (!answer.has_freshness()) {
+    return absl::UnauthenticatedError("answer has no freshness statement");
+  }
+  ASSIGN_OR_RETURN(out.freshness,
+                   VerifiedBody<mxkey::v1::FreshnessBody>(
+                       issuers, answer.freshness(), ObjectType::kFreshness,
+                       "freshness statement"));
+  if (out.freshness.name() != expected_name) {
+    return WrongName("freshness statement", out.freshness.name(),
+                     expected_name);
+  }
+  std::vector<const SignedObject*> covered;
+  for (const auto& c : answer.certificates()) covered.push_back(&c);
+  for (const auto& r : answer.revocations()) covered.push_back(&r);
+  if (answer.has_policy()) covered.push_back(&answer.policy());
+  if (answer.has_denial()) covered.push_back(&answer.denial());
+  if (out.freshness.answer_sha256() != AnswerDigest(covered)) {
+    return absl::UnauthenticatedError(
+        "freshness statement does not cover this answer (objects were added, "
+        "removed or replaced)");
+  }
+  if (t >= out.freshness.valid_until()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "stale: the answer's freshness statement ran out ",
+        t - out.freshness.valid_until(), " s ago"));
+  }
+  if (!out.policy && !out.denial && out.certificates.empty() &&
+      out.revocations.empty()) {
+    return absl::UnauthenticatedError("answer is empty and not a denial");
+  }
+  return out;
+}
+
+absl::StatusOr<mxkey::v1::HostCertificateBody> AnswerVerifier::VerifyEnrollment(
+    const mxkey::v1::EnrollResponse& response, absl::Time now) const {
+  ASSIGN_OR_RETURN(auto issuer, VerifyIssuingKey(response.issuing_key(), now));
+  IssuerMap issuers{{KeyId(issuer.public_key()), issuer.public_key()}};
+  return VerifiedBody<mxkey::v1::HostCertificateBody>(
+      issuers, response.certificate(), ObjectType::kHostCertificate,
+      "issued certificate");
+}
+
+}  // namespace mxkey

@@ -1,0 +1,70 @@
+// Verifies keyd answers against the one trust anchor a client has: its
+// org root public key (checked against the configured fingerprint first).
+//
+// Every object an answer carries is verified: issuing-key certificates
+// against the root, everything else against a valid issuing key, and the
+// freshness statement against the digest of the rest. Errors:
+//   UNAUTHENTICATED      the chain does not reach the root, a signature is
+//                        bad, or an object is about another name
+//   FAILED_PRECONDITION  "stale: ..." when the freshness statement ran out
+//   INVALID_ARGUMENT     malformed objects
+#ifndef MXKEY_CLIENT_ANSWER_VERIFIER_H_
+#define MXKEY_CLIENT_ANSWER_VERIFIER_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "proto/mxkey/v1/mxkey.pb.h"
+
+namespace mxkey {
+
+enum class VerifiedCertState { kActive, kNext, kRevoked, kExpired };
+
+struct VerifiedCert {
+  mxkey::v1::HostCertificateBody body;
+  VerifiedCertState state;
+};
+
+struct VerifiedAnswer {
+  std::string name;
+  std::vector<VerifiedCert> certificates;  // includes revoked ones
+  std::vector<mxkey::v1::RevocationEventBody> revocations;
+  std::optional<mxkey::v1::DomainPolicyBody> policy;
+  std::optional<mxkey::v1::DenialBody> denial;
+  mxkey::v1::FreshnessBody freshness;
+
+  // True if some certificate is active (or next and none is active).
+  bool HasValidKey() const;
+};
+
+class AnswerVerifier {
+ public:
+  // UNAUTHENTICATED if `root_public_key` does not have `root_fingerprint`.
+  static absl::StatusOr<AnswerVerifier> Create(
+      const std::string& root_fingerprint, const std::string& root_public_key);
+
+  // `expected_name` is the canonical host or domain asked about; a domain
+  // answer (is_domain) may carry certificates of hosts serving the domain.
+  absl::StatusOr<VerifiedAnswer> Verify(const mxkey::v1::KeyAnswer& answer,
+                                        const std::string& expected_name,
+                                        bool is_domain, absl::Time now) const;
+
+  // Verifies one issuing-key certificate against the root, valid at `now`.
+  absl::StatusOr<mxkey::v1::IssuingKeyBody> VerifyIssuingKey(
+      const mxkey::v1::SignedObject& cert, absl::Time now) const;
+
+  // Verifies a certificate returned by Enroll/Rotate.
+  absl::StatusOr<mxkey::v1::HostCertificateBody> VerifyEnrollment(
+      const mxkey::v1::EnrollResponse& response, absl::Time now) const;
+
+ private:
+  explicit AnswerVerifier(std::string root) : root_public_key_(std::move(root)) {}
+  std::string root_public_key_;
+};
+
+}  // namespace mxkey
+
+#endif  // MXKEY_CLIENT_ANSWER_VERIFIER_H_

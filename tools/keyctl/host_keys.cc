@@ -1,0 +1,173 @@
+#include "tools/keyctl/host_keys.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "base/files.h"
+#include "base/status_macros.h"
+#include "crypto/spki.h"
+#include "protocol/signed_object.h"
+
+namespace mxkey {
+
+namespace {
+
+std::string KeyPath(const std::string& dir, const std::string& subdir,
+                    absl::string_view name) {
+  return subdir.empty() ? absl::StrCat(dir, "/", name)
+                        : absl::StrCat(dir, "/", subdir, "/", name);
+}
+
+absl::Status MakeDir(const std::string& path) {
+  if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::InternalError(
+        absl::StrCat("cannot create ", path, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SecretBytes> ReadSecret(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string raw, ReadFile(path, 64));
+  SecretBytes secret(raw);
+  SecureWipe(&raw[0], raw.size());
+  return secret;
+}
+
+}  // namespace
+
+absl::StatusOr<HostKeys> HostKeys::Generate() {
+  ASSIGN_OR_RETURN(Ed25519PrivateKey identity, Ed25519PrivateKey::Generate());
+  ASSIGN_OR_RETURN(X25519PrivateKey agreement, X25519PrivateKey::Generate());
+  return HostKeys{std::move(identity), std::move(agreement)};
+}
+
+absl::StatusOr<Ed25519PrivateKey> TokenKey(absl::string_view token_hex) {
+  std::string hex(absl::StripAsciiWhitespace(token_hex));
+  bool all_hex = hex.size() == 2 * kEd25519SeedSize;
+  for (char c : hex) all_hex &= absl::ascii_isxdigit(static_cast<unsigned char>(c));
+  if (!all_hex) {
+    return absl::InvalidArgumentError(
+        "the enrollment token must be 64 hex digits, as printed by "
+        "`keyctl host add` or `keyctl token create`");
+  }
+  SecretBytes seed(absl::HexStringToBytes(hex));
+  SecureWipe(&hex[0], hex.size());
+  return Ed25519PrivateKey::FromSeed(seed);
+}
+
+absl::StatusOr<std::vector<std::string>> PinsFromPemFile(
+    const std::string& pem_path) {
+  if (pem_path.empty()) return std::vector<std::string>{};
+  ASSIGN_OR_RETURN(std::string pem, ReadFile(pem_path));
+  absl::StatusOr<std::string> pin = TlsPinFromPem(pem);
+  if (!pin.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(pem_path, ": ", pin.status().message()));
+  }
+  return std::vector<std::string>{*pin};
+}
+
+absl::StatusOr<mxkey::v1::EnrollRequest> MakeEnrollRequest(
+    const std::string& hostname, const Ed25519PrivateKey& token,
+    const HostKeys& keys, const std::vector<std::string>& pins,
+    absl::Time now) {
+  mxkey::v1::EnrollmentBody body;
+  body.set_hostname(hostname);
+  body.set_token_public_key(token.public_key());
+  body.set_identity_key(keys.identity.public_key());
+  body.set_agreement_key(keys.agreement.public_key());
+  for (const auto& p : pins) body.add_tls_spki_sha256(p);
+  body.set_timestamp(absl::ToUnixSeconds(now));
+  mxkey::v1::EnrollRequest request;
+  request.set_body(body.SerializeAsString());
+  ASSIGN_OR_RETURN(*request.mutable_token_signature(),
+                   SignBytes(token, ObjectType::kEnrollToken, request.body()));
+  ASSIGN_OR_RETURN(*request.mutable_identity_signature(),
+                   SignBytes(keys.identity,
+                             ObjectType::kEnrollProofOfPossession,
+                             request.body()));
+  return request;
+}
+
+absl::StatusOr<mxkey::v1::RotateRequest> MakeRotateRequest(
+    const std::string& hostname, uint64_t current_serial,
+    const Ed25519PrivateKey& current_identity, const HostKeys& next,
+    const std::vector<std::string>& pins, absl::Time now) {
+  mxkey::v1::RotationBody body;
+  body.set_hostname(hostname);
+  body.set_current_serial(current_serial);
+  body.set_identity_key(next.identity.public_key());
+  body.set_agreement_key(next.agreement.public_key());
+  for (const auto& p : pins) body.add_tls_spki_sha256(p);
+  body.set_timestamp(absl::ToUnixSeconds(now));
+  mxkey::v1::RotateRequest request;
+  request.set_body(body.SerializeAsString());
+  ASSIGN_OR_RETURN(*request.mutable_current_signature(),
+                   SignBytes(current_identity, ObjectType::kRotateCurrent,
+                             request.body()));
+  ASSIGN_OR_RETURN(*request.mutable_identity_signature(),
+                   SignBytes(next.identity,
+                             ObjectType::kRotateProofOfPossession,
+                             request.body()));
+  return request;
+}
+
+absl::Status SaveHostKeys(const std::string& dir, const std::string& subdir,
+                          const HostKeys& keys,
+                          const mxkey::v1::EnrollResponse& certificate) {
+  RETURN_IF_ERROR(MakeDir(dir));
+  if (!subdir.empty()) RETURN_IF_ERROR(MakeDir(absl::StrCat(dir, "/", subdir)));
+  RETURN_IF_ERROR(WriteFileAtomically(KeyPath(dir, subdir, "identity.key"),
+                                      keys.identity.seed().view(), 0600));
+  RETURN_IF_ERROR(WriteFileAtomically(KeyPath(dir, subdir, "agreement.key"),
+                                      keys.agreement.private_key().view(),
+                                      0600));
+  return WriteFileAtomically(KeyPath(dir, subdir, "certificate.pb"),
+                             certificate.SerializeAsString(), 0600);
+}
+
+absl::StatusOr<HostKeys> LoadHostKeys(const std::string& dir,
+                                      const std::string& subdir) {
+  ASSIGN_OR_RETURN(SecretBytes id,
+                   ReadSecret(KeyPath(dir, subdir, "identity.key")));
+  ASSIGN_OR_RETURN(SecretBytes x,
+                   ReadSecret(KeyPath(dir, subdir, "agreement.key")));
+  ASSIGN_OR_RETURN(Ed25519PrivateKey identity, Ed25519PrivateKey::FromSeed(id));
+  ASSIGN_OR_RETURN(X25519PrivateKey agreement, X25519PrivateKey::FromBytes(x));
+  return HostKeys{std::move(identity), std::move(agreement)};
+}
+
+absl::StatusOr<mxkey::v1::EnrollResponse> LoadCertificate(
+    const std::string& dir, const std::string& subdir) {
+  std::string path = KeyPath(dir, subdir, "certificate.pb");
+  ASSIGN_OR_RETURN(std::string raw, ReadFile(path));
+  mxkey::v1::EnrollResponse response;
+  if (!response.ParseFromString(raw)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is corrupt"));
+  }
+  return response;
+}
+
+absl::StatusOr<bool> PromoteNextKeysIfActive(const std::string& dir,
+                                             absl::Time now) {
+  absl::StatusOr<mxkey::v1::EnrollResponse> next = LoadCertificate(dir, "next");
+  if (absl::IsNotFound(next.status())) return false;
+  if (!next.ok()) return next.status();
+  ASSIGN_OR_RETURN(auto body, ParseBody<mxkey::v1::HostCertificateBody>(
+                                  next->certificate()));
+  if (absl::ToUnixSeconds(now) < body.active_from()) return false;
+  ASSIGN_OR_RETURN(HostKeys keys, LoadHostKeys(dir, "next"));
+  RETURN_IF_ERROR(SaveHostKeys(dir, "", keys, *next));
+  for (absl::string_view name : {"identity.key", "agreement.key",
+                                 "certificate.pb"}) {
+    unlink(KeyPath(dir, "next", name).c_str());
+  }
+  rmdir(absl::StrCat(dir, "/next").c_str());
+  return true;
+}
+
+}  // namespace mxkey

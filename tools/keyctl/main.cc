@@ -1,0 +1,650 @@
+// keyctl: the mxkey admin and host CLI. See README.md for every command.
+//
+// Exit codes (DESIGN.md §6): 0 ok/valid, 1 error, 2 usage, 3 no valid key,
+// 4 verification failed, 5 stale.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "base/grpc_status.h"
+#include "client/answer_verifier.h"
+#include "crypto/spki.h"
+#include "proto/mxkey/v1/mxkey.grpc.pb.h"
+#include "protocol/hostname.h"
+#include "protocol/signed_object.h"
+#include "tools/keyctl/host_keys.h"
+#include "tools/keyctl/json_writer.h"
+
+namespace mxkey {
+namespace {
+
+enum ExitCode {
+  kOk = 0,
+  kError = 1,
+  kUsage = 2,
+  kNoValidKey = 3,
+  kVerificationFailed = 4,
+  kStale = 5,
+};
+
+struct Globals {
+  std::string keyd = "127.0.0.1:7700";
+  bool keyd_given = false;
+  std::string admin_socket;
+  std::string root_fingerprint;
+  bool json = false;
+  int timeout_seconds = 10;
+};
+
+Globals g;
+
+int Fail(const absl::Status& st, absl::string_view what) {
+  std::cerr << "keyctl: " << what << ": " << st.message() << "\n";
+  if (st.code() == absl::StatusCode::kUnauthenticated) return kVerificationFailed;
+  if (st.code() == absl::StatusCode::kFailedPrecondition &&
+      absl::StartsWith(st.message(), "stale")) {
+    return kStale;
+  }
+  return kError;
+}
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(g.timeout_seconds));
+  return ctx;
+}
+
+std::shared_ptr<grpc::Channel> KeydChannel() {
+  return grpc::CreateChannel(g.keyd, grpc::InsecureChannelCredentials());
+}
+
+std::shared_ptr<grpc::Channel> AdminChannel() {
+  return grpc::CreateChannel(absl::StrCat("unix:", g.admin_socket),
+                             grpc::InsecureChannelCredentials());
+}
+
+absl::Status Call(const grpc::Status& st, absl::string_view where) {
+  if (st.ok()) return absl::OkStatus();
+  if (st.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot reach keyd at ", where, ": ", st.error_message()));
+  }
+  return FromGrpcStatus(st);
+}
+
+std::string Hex(absl::string_view b) { return absl::BytesToHexString(b); }
+std::string Time(int64_t t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(t),
+                          absl::UTCTimeZone());
+}
+
+// Fetches the org info and checks the root against --root-fingerprint.
+absl::StatusOr<AnswerVerifier> TrustedVerifier(
+    mxkey::v1::KeyDirectory::Stub& stub) {
+  if (g.root_fingerprint.empty()) {
+    return absl::InvalidArgumentError(
+        "--root-fingerprint sha256:HEX is required (the trust anchor; see "
+        "`keyctl org show`)");
+  }
+  mxkey::v1::OrgInfo info;
+  auto ctx = Context();
+  absl::Status st = Call(stub.GetOrgInfo(ctx.get(), {}, &info), g.keyd);
+  if (!st.ok()) return st;
+  return AnswerVerifier::Create(g.root_fingerprint, info.root_public_key());
+}
+
+const char* StateName(VerifiedCertState s) {
+  switch (s) {
+    case VerifiedCertState::kActive: return "active";
+    case VerifiedCertState::kNext: return "next";
+    case VerifiedCertState::kRevoked: return "revoked";
+    case VerifiedCertState::kExpired: return "expired";
+  }
+  return "unknown";
+}
+
+int PrintTokenResponse(const mxkey::v1::TokenResponse& r) {
+  if (g.json) {
+    std::cout << JsonObject()
+                     .Str("hostname", r.hostname())
+                     .Str("token", r.token())
+                     .Int("expires_at", r.expires_at())
+                     .Build()
+              << "\n";
+  } else {
+    std::cout << "one-time enrollment token for " << r.hostname()
+              << " (shown once, expires " << Time(r.expires_at()) << "):\n"
+              << r.token() << "\n";
+  }
+  return kOk;
+}
+
+int OrgShow() {
+  // The admin socket serves lookups too; use it unless --keyd was given.
+  bool use_admin = !g.keyd_given && access(g.admin_socket.c_str(), F_OK) == 0;
+  auto stub = mxkey::v1::KeyDirectory::NewStub(use_admin ? AdminChannel()
+                                                         : KeydChannel());
+  mxkey::v1::OrgInfo info;
+  auto ctx = Context();
+  absl::Status st = Call(stub->GetOrgInfo(ctx.get(), {}, &info),
+                         use_admin ? g.admin_socket : g.keyd);
+  if (!st.ok()) return Fail(st, "org show");
+  if (g.json) {
+    std::cout << JsonObject()
+                     .Str("org", info.org())
+                     .Str("root_fingerprint", info.root_fingerprint())
+                     .Build()
+              << "\n";
+  } else {
+    std::cout << "org: " << info.org() << "\nroot_fingerprint: "
+              << info.root_fingerprint() << "\n";
+  }
+  return kOk;
+}
+
+int HostAdd(const std::string& host, const std::vector<std::string>& domains) {
+  mxkey::v1::AddHostRequest req;
+  req.set_hostname(host);
+  for (const auto& d : domains) req.add_mail_domains(d);
+  mxkey::v1::TokenResponse resp;
+  auto ctx = Context();
+  absl::Status st = Call(
+      mxkey::v1::Admin::NewStub(AdminChannel())->AddHost(ctx.get(), req, &resp),
+      g.admin_socket);
+  if (!st.ok()) return Fail(st, "host add");
+  return PrintTokenResponse(resp);
+}
+
+int TokenCreate(const std::string& host) {
+  mxkey::v1::CreateEnrollmentTokenRequest req;
+  req.set_hostname(host);
+  mxkey::v1::TokenResponse resp;
+  auto ctx = Context();
+  absl::Status st = Call(mxkey::v1::Admin::NewStub(AdminChannel())
+                             ->CreateEnrollmentToken(ctx.get(), req, &resp),
+                         g.admin_socket);
+  if (!st.ok()) return Fail(st, "token create");
+  return PrintTokenResponse(resp);
+}
+
+std::string HostJson(const mxkey::v1::HostSummary& h) {
+  return JsonObject()
+      .Str("hostname", h.hostname())
+      .Raw("mail_domains",
+           JsonStringArray({h.mail_domains().begin(), h.mail_domains().end()}))
+      .Str("state", h.state())
+      .Int("active_serial", static_cast<int64_t>(h.active_serial()))
+      .Int("next_serial", static_cast<int64_t>(h.next_serial()))
+      .Build();
+}
+
+int HostList(const std::string& only) {
+  mxkey::v1::ListHostsResponse resp;
+  auto ctx = Context();
+  absl::Status st = Call(mxkey::v1::Admin::NewStub(AdminChannel())
+                             ->ListHosts(ctx.get(), {}, &resp),
+                         g.admin_socket);
+  if (!st.ok()) return Fail(st, only.empty() ? "host list" : "host show");
+  std::string wanted;
+  if (!only.empty()) {
+    absl::StatusOr<std::string> name = CanonicalHostname(only);
+    if (!name.ok()) return Fail(name.status(), "host show");
+    wanted = *name;
+  }
+  std::vector<std::string> rows;
+  for (const auto& h : resp.hosts()) {
+    if (!wanted.empty() && h.hostname() != wanted) continue;
+    if (g.json) {
+      rows.push_back(HostJson(h));
+    } else {
+      rows.push_back(absl::StrCat(
+          h.hostname(), "  state=", h.state(),
+          "  domains=", absl::StrJoin(h.mail_domains(), ","),
+          "  active_serial=", h.active_serial(),
+          "  next_serial=", h.next_serial()));
+    }
+  }
+  if (!wanted.empty() && rows.empty()) {
+    std::cerr << "keyctl: host show: no host named " << wanted
+              << " is registered\n";
+    return kNoValidKey;
+  }
+  if (g.json) {
+    std::cout << (wanted.empty() ? JsonArray(rows) : rows.front()) << "\n";
+  } else {
+    for (const auto& r : rows) std::cout << r << "\n";
+  }
+  return kOk;
+}
+
+int HostRemove(const std::string& host) {
+  mxkey::v1::RemoveHostRequest req;
+  req.set_hostname(host);
+  mxkey::v1::RemoveHostResponse resp;
+  auto ctx = Context();
+  absl::Status st = Call(mxkey::v1::Admin::NewStub(AdminChannel())
+                             ->RemoveHost(ctx.get(), req, &resp),
+                         g.admin_socket);
+  if (!st.ok()) return Fail(st, "host remove");
+  std::cout << "removed " << host << "; revoked serials: "
+            << absl::StrJoin(resp.revoked_serials(), ",") << "\n";
+  return kOk;
+}
+
+// Checks an Enroll/Rotate answer against the trust anchor and our keys.
+absl::StatusOr<mxkey::v1::HostCertificateBody> CheckIssued(
+    mxkey::v1::KeyDirectory::Stub& dir, const mxkey::v1::EnrollResponse& resp,
+    const HostKeys& keys) {
+  absl::StatusOr<AnswerVerifier> verifier = TrustedVerifier(dir);
+  if (!verifier.ok()) return verifier.status();
+  absl::StatusOr<mxkey::v1::HostCertificateBody> cert =
+      verifier->VerifyEnrollment(resp, absl::Now());
+  if (!cert.ok()) return cert.status();
+  if (cert->identity_key() != keys.identity.public_key() ||
+      cert->agreement_key() != keys.agreement.public_key()) {
+    return absl::UnauthenticatedError(
+        "keyd returned a certificate for other keys than ours");
+  }
+  return cert;
+}
+
+int Enroll(const std::string& host, const std::string& token,
+           const std::string& key_dir, const std::string& tls_cert) {
+  absl::StatusOr<std::string> name = CanonicalHostname(host);
+  if (!name.ok()) return Fail(name.status(), "enroll");
+  if (g.root_fingerprint.empty()) {
+    std::cerr << "keyctl: enroll: --root-fingerprint sha256:HEX is required "
+                 "to verify the issued certificate\n";
+    return kUsage;
+  }
+  absl::StatusOr<Ed25519PrivateKey> token_key = TokenKey(token);
+  if (!token_key.ok()) return Fail(token_key.status(), "enroll");
+  absl::StatusOr<std::vector<std::string>> pins = PinsFromPemFile(tls_cert);
+  if (!pins.ok()) return Fail(pins.status(), "enroll");
+  absl::StatusOr<HostKeys> keys = HostKeys::Generate();
+  if (!keys.ok()) return Fail(keys.status(), "enroll");
+  absl::StatusOr<mxkey::v1::EnrollRequest> req =
+      MakeEnrollRequest(*name, *token_key, *keys, *pins, absl::Now());
+  if (!req.ok()) return Fail(req.status(), "enroll");
+  auto channel = KeydChannel();
+  mxkey::v1::EnrollResponse resp;
+  auto ctx = Context();
+  absl::Status st = Call(
+      mxkey::v1::Enrollment::NewStub(channel)->Enroll(ctx.get(), *req, &resp),
+      g.keyd);
+  if (!st.ok()) return Fail(st, "enroll");
+  auto dir = mxkey::v1::KeyDirectory::NewStub(channel);
+  absl::StatusOr<mxkey::v1::HostCertificateBody> cert =
+      CheckIssued(*dir, resp, *keys);
+  if (!cert.ok()) return Fail(cert.status(), "enroll: issued certificate");
+  st = SaveHostKeys(key_dir, "", *keys, resp);
+  if (!st.ok()) return Fail(st, "enroll: saving keys");
+  std::cout << "enrolled " << *name << " serial " << cert->serial()
+            << ", valid until " << Time(cert->not_after()) << "; keys in "
+            << key_dir << "\n";
+  return kOk;
+}
+
+int Rotate(const std::string& host, const std::string& key_dir,
+           const std::string& tls_cert) {
+  absl::StatusOr<std::string> name = CanonicalHostname(host);
+  if (!name.ok()) return Fail(name.status(), "rotate");
+  absl::StatusOr<bool> promoted = PromoteNextKeysIfActive(key_dir, absl::Now());
+  if (!promoted.ok()) return Fail(promoted.status(), "rotate");
+  absl::StatusOr<HostKeys> current = LoadHostKeys(key_dir, "");
+  if (!current.ok()) return Fail(current.status(), "rotate: current keys");
+  absl::StatusOr<mxkey::v1::EnrollResponse> current_cert =
+      LoadCertificate(key_dir, "");
+  if (!current_cert.ok()) return Fail(current_cert.status(), "rotate");
+  absl::StatusOr<mxkey::v1::HostCertificateBody> body =
+      ParseBody<mxkey::v1::HostCertificateBody>(current_cert->certificate());
+  if (!body.ok()) return Fail(body.status(), "rotate");
+  absl::StatusOr<std::vector<std::string>> pins = PinsFromPemFile(tls_cert);
+  if (!pins.ok()) return Fail(pins.status(), "rotate");
+  if (tls_cert.empty()) {
+    pins = std::vector<std::string>(body->tls_spki_sha256().begin(),
+                                    body->tls_spki_sha256().end());
+  }
+  absl::StatusOr<HostKeys> next = HostKeys::Generate();
+  if (!next.ok()) return Fail(next.status(), "rotate");
+  absl::StatusOr<mxkey::v1::RotateRequest> req = MakeRotateRequest(
+      *name, body->serial(), current->identity, *next, *pins, absl::Now());
+  if (!req.ok()) return Fail(req.status(), "rotate");
+  auto channel = KeydChannel();
+  mxkey::v1::EnrollResponse resp;
+  auto ctx = Context();
+  absl::Status st = Call(
+      mxkey::v1::Enrollment::NewStub(channel)->Rotate(ctx.get(), *req, &resp),
+      g.keyd);
+  if (!st.ok()) return Fail(st, "rotate");
+  auto dir = mxkey::v1::KeyDirectory::NewStub(channel);
+  absl::StatusOr<mxkey::v1::HostCertificateBody> cert =
+      CheckIssued(*dir, resp, *next);
+  if (!cert.ok()) return Fail(cert.status(), "rotate: issued certificate");
+  st = SaveHostKeys(key_dir, "next", *next, resp);
+  if (!st.ok()) return Fail(st, "rotate: saving keys");
+  std::cout << "rotation of " << *name << ": next serial " << cert->serial()
+            << " becomes active at " << Time(cert->active_from()) << "\n";
+  return kOk;
+}
+
+int Revoke(const std::string& host, uint64_t serial,
+           const std::string& reason) {
+  mxkey::v1::RevokeRequest req;
+  req.set_hostname(host);
+  req.set_serial(serial);
+  req.set_reason(reason);
+  mxkey::v1::RevokeResponse resp;
+  auto ctx = Context();
+  absl::Status st = Call(
+      mxkey::v1::Admin::NewStub(AdminChannel())->Revoke(ctx.get(), req, &resp),
+      g.admin_socket);
+  if (!st.ok()) return Fail(st, "revoke");
+  std::cout << "revoked " << host << " serials "
+            << absl::StrJoin(resp.revoked_serials(), ",") << " (feed seq "
+            << resp.feed_seq() << ")\n";
+  return kOk;
+}
+
+std::string CertJson(const VerifiedCert& c) {
+  std::vector<std::string> pins;
+  for (const auto& p : c.body.tls_spki_sha256()) pins.push_back(Hex(p));
+  return JsonObject()
+      .Int("serial", static_cast<int64_t>(c.body.serial()))
+      .Str("state", StateName(c.state))
+      .Str("not_before", Time(c.body.not_before()))
+      .Str("not_after", Time(c.body.not_after()))
+      .Str("active_from", Time(c.body.active_from()))
+      .Str("identity_key", Hex(c.body.identity_key()))
+      .Str("agreement_key", Hex(c.body.agreement_key()))
+      .Raw("tls_spki_sha256", JsonStringArray(pins))
+      .Build();
+}
+
+// Lookup of a host (is_domain false) or a domain's policy.
+int Lookup(const std::string& input, bool is_domain) {
+  const char* what = is_domain ? "policy show" : "lookup";
+  absl::StatusOr<std::string> name = CanonicalHostname(input);
+  if (!name.ok()) return Fail(name.status(), what);
+  auto stub = mxkey::v1::KeyDirectory::NewStub(KeydChannel());
+  absl::StatusOr<AnswerVerifier> verifier = TrustedVerifier(*stub);
+  if (!verifier.ok()) {
+    if (verifier.status().code() == absl::StatusCode::kInvalidArgument) {
+      std::cerr << "keyctl: " << what << ": " << verifier.status().message()
+                << "\n";
+      return kUsage;
+    }
+    return Fail(verifier.status(), what);
+  }
+  mxkey::v1::KeyAnswer answer;
+  auto ctx = Context();
+  grpc::Status rpc;
+  if (is_domain) {
+    mxkey::v1::GetDomainPolicyRequest req;
+    req.set_domain(*name);
+    rpc = stub->GetDomainPolicy(ctx.get(), req, &answer);
+  } else {
+    mxkey::v1::GetHostKeysRequest req;
+    req.set_hostname(*name);
+    rpc = stub->GetHostKeys(ctx.get(), req, &answer);
+  }
+  absl::Status st = Call(rpc, g.keyd);
+  if (!st.ok()) return Fail(st, what);
+  absl::StatusOr<VerifiedAnswer> verified =
+      verifier->Verify(answer, *name, is_domain, absl::Now());
+  if (!verified.ok()) return Fail(verified.status(), what);
+
+  std::string status = verified->HasValidKey()          ? "valid"
+                       : !verified->revocations.empty() ? "revoked"
+                                                        : "unknown";
+  std::string mode = "none";
+  if (verified->policy) {
+    mode = verified->policy->mode() == mxkey::v1::POLICY_MODE_ENFORCE ? "enforce"
+           : verified->policy->mode() == mxkey::v1::POLICY_MODE_TESTING
+               ? "testing"
+               : "none";
+  }
+  if (g.json) {
+    std::vector<std::string> certs;
+    for (const auto& c : verified->certificates) certs.push_back(CertJson(c));
+    for (const auto& r : verified->revocations) {
+      bool listed = false;
+      for (const auto& c : verified->certificates) {
+        listed |= c.body.serial() == r.serial();
+      }
+      if (!listed) {
+        certs.push_back(JsonObject()
+                            .Int("serial", static_cast<int64_t>(r.serial()))
+                            .Str("state", "revoked")
+                            .Str("revoked_at", Time(r.revoked_at()))
+                            .Str("reason", r.reason())
+                            .Raw("tls_spki_sha256", "[]")
+                            .Build());
+      }
+    }
+    JsonObject out;
+    out.Str(is_domain ? "domain" : "hostname", *name).Str("status", status);
+    if (is_domain) out.Str("mode", mode);
+    out.Raw("certificates", JsonArray(certs))
+        .Int("feed_head", static_cast<int64_t>(verified->freshness.feed_head()))
+        .Str("fresh_until", Time(verified->freshness.valid_until()));
+    std::cout << out.Build() << "\n";
+  } else {
+    std::cout << *name << ": " << status;
+    if (is_domain) std::cout << " (mode " << mode << ")";
+    std::cout << "\n";
+    for (const auto& c : verified->certificates) {
+      std::cout << "  serial " << c.body.serial() << " " << StateName(c.state)
+                << (is_domain ? absl::StrCat(" host ", c.body.hostname()) : "")
+                << " valid " << Time(c.body.not_before()) << " .. "
+                << Time(c.body.not_after()) << "\n";
+      for (const auto& p : c.body.tls_spki_sha256()) {
+        std::cout << "    tls pin sha256 " << Hex(p) << "\n";
+      }
+    }
+    for (const auto& r : verified->revocations) {
+      std::cout << "  serial " << r.serial() << " revoked at "
+                << Time(r.revoked_at()) << ": " << r.reason() << "\n";
+    }
+  }
+  if (is_domain) return kOk;
+  return status == "valid" ? kOk : kNoValidKey;
+}
+
+int PolicySet(const std::string& domain, const std::string& mode) {
+  mxkey::v1::SetDomainPolicyRequest req;
+  req.set_domain(domain);
+  if (mode == "none") req.set_mode(mxkey::v1::POLICY_MODE_NONE);
+  if (mode == "testing") req.set_mode(mxkey::v1::POLICY_MODE_TESTING);
+  if (mode == "enforce") req.set_mode(mxkey::v1::POLICY_MODE_ENFORCE);
+  mxkey::v1::SetDomainPolicyResponse resp;
+  auto ctx = Context();
+  absl::Status st = Call(mxkey::v1::Admin::NewStub(AdminChannel())
+                             ->SetDomainPolicy(ctx.get(), req, &resp),
+                         g.admin_socket);
+  if (!st.ok()) return Fail(st, "policy set");
+  std::cout << "policy of " << domain << " set to " << mode << "\n";
+  return kOk;
+}
+
+int Watch(uint64_t from, int count) {
+  auto stub = mxkey::v1::KeyDirectory::NewStub(KeydChannel());
+  absl::StatusOr<AnswerVerifier> verifier = TrustedVerifier(*stub);
+  if (!verifier.ok()) return Fail(verifier.status(), "watch");
+  grpc::ClientContext ctx;  // no deadline: a watch runs until stopped
+  mxkey::v1::WatchRevocationsRequest req;
+  req.set_from_seq(from);
+  auto reader = stub->WatchRevocations(&ctx, req);
+  mxkey::v1::WatchRevocationsResponse resp;
+  int seen = 0;
+  uint64_t expect = from + 1;
+  while (reader->Read(&resp)) {
+    std::map<std::string, std::string> issuers;
+    for (const auto& c : resp.issuing_keys()) {
+      auto body = verifier->VerifyIssuingKey(c, absl::Now());
+      if (body.ok()) issuers[KeyId(body->public_key())] = body->public_key();
+    }
+    for (const auto& e : resp.events()) {
+      auto it = issuers.find(e.signer_key_id());
+      absl::Status st = it == issuers.end()
+                            ? absl::UnauthenticatedError("unknown signer")
+                            : VerifyObject(e, ObjectType::kRevocation,
+                                           it->second);
+      if (!st.ok()) return Fail(st, "watch: revocation event");
+      auto body = ParseBody<mxkey::v1::RevocationEventBody>(e);
+      if (!body.ok()) return Fail(body.status(), "watch");
+      if (body->seq() != expect) {
+        std::cerr << "keyctl: watch: feed gap: expected seq " << expect
+                  << ", got " << body->seq() << "\n";
+        return kVerificationFailed;
+      }
+      ++expect;
+      if (g.json) {
+        std::cout << JsonObject()
+                         .Int("seq", static_cast<int64_t>(body->seq()))
+                         .Str("hostname", body->hostname())
+                         .Int("serial", static_cast<int64_t>(body->serial()))
+                         .Str("reason", body->reason())
+                         .Str("revoked_at", Time(body->revoked_at()))
+                         .Build()
+                  << std::endl;
+      } else {
+        std::cout << "seq " << body->seq() << " revoked " << body->hostname()
+                  << " serial " << body->serial() << ": " << body->reason()
+                  << std::endl;
+      }
+      if (count > 0 && ++seen >= count) {
+        ctx.TryCancel();
+        return kOk;
+      }
+    }
+  }
+  absl::Status st = Call(reader->Finish(), g.keyd);
+  if (!st.ok()) return Fail(st, "watch");
+  return kOk;
+}
+
+}  // namespace
+}  // namespace mxkey
+
+int main(int argc, char** argv) {
+  using mxkey::g;
+  umask(077);
+  CLI::App app{"keyctl: administer mxkey and enroll hosts"};
+  app.require_subcommand(1);
+  // Global flags may follow the subcommand too (keyctl lookup H --json).
+  app.fallthrough();
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  if (const char* s = getenv("MXKEY_ADMIN_SOCKET")) g.admin_socket = s;
+  if (const char* s = getenv("MXKEY_ROOT_FINGERPRINT")) g.root_fingerprint = s;
+  if (g.admin_socket.empty()) g.admin_socket = "var/demo/admin.sock";
+  app.add_option("--keyd", g.keyd, "keyd HOST:PORT (default 127.0.0.1:7700)");
+  app.add_option("--admin-socket", g.admin_socket,
+                 "admin Unix socket (default $MXKEY_ADMIN_SOCKET or "
+                 "var/demo/admin.sock)");
+  app.add_option("--root-fingerprint", g.root_fingerprint,
+                 "trusted org root, sha256:HEX (default "
+                 "$MXKEY_ROOT_FINGERPRINT)");
+  app.add_flag("--json", g.json, "machine-readable output");
+  app.add_option("--timeout", g.timeout_seconds, "RPC timeout in seconds")
+      ->check(CLI::Range(1, 3600));
+
+  auto* org = app.add_subcommand("org", "organization")->require_subcommand(1);
+  auto* org_show = org->add_subcommand("show", "org name and root fingerprint");
+
+  auto* host = app.add_subcommand("host", "manage hosts")->require_subcommand(1);
+  std::string hostname;
+  std::vector<std::string> domains;
+  auto* host_add = host->add_subcommand("add", "register a host, print a token");
+  host_add->add_option("HOST", hostname)->required();
+  host_add->add_option("--domain", domains, "mail domain served (repeatable)")
+      ->required();
+  auto* host_list = host->add_subcommand("list", "list hosts");
+  auto* host_show = host->add_subcommand("show", "show one host");
+  host_show->add_option("HOST", hostname)->required();
+  auto* host_remove = host->add_subcommand("remove", "revoke and remove a host");
+  host_remove->add_option("HOST", hostname)->required();
+
+  auto* token = app.add_subcommand("token", "enrollment tokens")
+                    ->require_subcommand(1);
+  auto* token_create = token->add_subcommand("create", "new one-time token");
+  token_create->add_option("HOST", hostname)->required();
+
+  std::string token_text, key_dir, tls_cert;
+  auto* enroll = app.add_subcommand("enroll", "generate keys and enroll");
+  enroll->add_option("HOST", hostname)->required();
+  enroll->add_option("--token", token_text, "one-time token")->required();
+  enroll->add_option("--key-dir", key_dir, "where private keys go")->required();
+  enroll->add_option("--tls-cert", tls_cert, "PEM whose TLS key to pin");
+
+  auto* rotate = app.add_subcommand("rotate", "pre-publish next keys");
+  rotate->add_option("HOST", hostname)->required();
+  rotate->add_option("--key-dir", key_dir, "the host's key directory")
+      ->required();
+  rotate->add_option("--tls-cert", tls_cert, "PEM whose TLS key to pin");
+
+  uint64_t serial = 0;
+  std::string reason;
+  auto* revoke = app.add_subcommand("revoke", "revoke a host's certificates");
+  revoke->add_option("HOST", hostname)->required();
+  revoke->add_option("--serial", serial, "only this certificate");
+  revoke->add_option("--reason", reason, "why (recorded in the feed)")
+      ->required();
+
+  auto* lookup = app.add_subcommand("lookup", "verified host key lookup");
+  lookup->add_option("HOST", hostname)->required();
+
+  std::string mode;
+  auto* policy = app.add_subcommand("policy", "domain policy")
+                     ->require_subcommand(1);
+  auto* policy_set = policy->add_subcommand("set", "set a domain's mode");
+  policy_set->add_option("DOMAIN", hostname)->required();
+  policy_set->add_option("--mode", mode, "none|testing|enforce")
+      ->required()
+      ->check(CLI::IsMember({"none", "testing", "enforce"}));
+  auto* policy_show = policy->add_subcommand("show", "verified domain policy");
+  policy_show->add_option("DOMAIN", hostname)->required();
+
+  uint64_t from = 0;
+  int count = 0;
+  auto* watch = app.add_subcommand("watch", "stream revocation events");
+  watch->add_option("--from", from, "resume after this sequence number");
+  watch->add_option("--count", count, "exit after this many events");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : mxkey::kUsage;
+  }
+  g.keyd_given = app.get_option("--keyd")->count() > 0;
+
+  if (org_show->parsed()) return mxkey::OrgShow();
+  if (host_add->parsed()) return mxkey::HostAdd(hostname, domains);
+  if (host_list->parsed()) return mxkey::HostList("");
+  if (host_show->parsed()) return mxkey::HostList(hostname);
+  if (host_remove->parsed()) return mxkey::HostRemove(hostname);
+  if (token_create->parsed()) return mxkey::TokenCreate(hostname);
+  if (enroll->parsed()) {
+    return mxkey::Enroll(hostname, token_text, key_dir, tls_cert);
+  }
+  if (rotate->parsed()) return mxkey::Rotate(hostname, key_dir, tls_cert);
+  if (revoke->parsed()) return mxkey::Revoke(hostname, serial, reason);
+  if (lookup->parsed()) return mxkey::Lookup(hostname, false);
+  if (policy_set->parsed()) return mxkey::PolicySet(hostname, mode);
+  if (policy_show->parsed()) return mxkey::Lookup(hostname, true);
+  if (watch->parsed()) return mxkey::Watch(from, count);
+  return mxkey::kUsage;
+}
