@@ -21,7 +21,10 @@ std::unique_ptr<Store> OpenLmdb(const std::string& dir) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Lmdb, StoreContractTest,
-                         ::testing::Values(StoreFactory{"lmdb", true, OpenLmdb}),
+                         ::testing::Values(StoreFactory{"lmdb", OpenLmdb}),
+                         [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Lmdb, DurableStoreContractTest,
+                         ::testing::Values(StoreFactory{"lmdb", OpenLmdb}),
                          [](const auto& info) { return info.param.name; });
 
 std::string TempDir() {

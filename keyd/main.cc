@@ -70,6 +70,10 @@ int Init(const std::string& dir, const std::string& org,
   absl::StatusOr<std::unique_ptr<OrgKeys>> keys =
       OrgKeys::Load(dir, *pass, options, Clock::Real());
   if (!keys.ok()) return Fail(keys.status());
+  // Public: lets scripts and operators read the trust anchor offline.
+  st = WriteFileAtomically(absl::StrCat(dir, "/root.fingerprint"),
+                           (*keys)->root_fingerprint() + "\n", 0644);
+  if (!st.ok()) return Fail(st);
   LogInfo("org initialized: org=%s root=%s", org, (*keys)->root_fingerprint());
   std::cout << (*keys)->root_fingerprint() << "\n";
   return 0;

@@ -7,7 +7,7 @@ namespace {
 
 INSTANTIATE_TEST_SUITE_P(
     Memory, StoreContractTest,
-    ::testing::Values(StoreFactory{"memory", false, [](const std::string&) {
+    ::testing::Values(StoreFactory{"memory", [](const std::string&) {
                                      return std::unique_ptr<Store>(
                                          new MemoryStore());
                                    }}),

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Counts gtest test cases in Bazel's test.xml files and prints the closing
+line "N passed, N failed". Targets that failed to build count as one failure
+each. When CI=true, skipped cases count as failures (a missing tool must not
+pass silently). Exits 1 if anything failed."""
+import os
+import sys
+import xml.etree.ElementTree as ET
+
+
+def main():
+    root = sys.argv[1]
+    build_failures = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    ci = os.environ.get("CI") == "true"
+    passed = failed = skipped = 0
+    for dirpath, _, files in os.walk(root, followlinks=True):
+        if "test.xml" not in files:
+            continue
+        path = os.path.join(dirpath, "test.xml")
+        try:
+            tree = ET.parse(path)
+        except ET.ParseError:
+            print(f"unreadable test result: {path}", file=sys.stderr)
+            failed += 1
+            continue
+        cases = list(tree.iter("testcase"))
+        if not cases:
+            # A target that crashed before gtest wrote its report.
+            suite = tree.find(".//testsuite")
+            if suite is not None and int(suite.get("failures", "0")) + int(
+                suite.get("errors", "0")
+            ):
+                failed += 1
+            continue
+        for case in cases:
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed += 1
+                print(f"FAILED: {case.get('classname')}.{case.get('name')}",
+                      file=sys.stderr)
+            elif case.get("result") == "skipped" or case.find("skipped") is not None:
+                if ci:
+                    failed += 1
+                    print(f"SKIPPED (counts as failure under CI): "
+                          f"{case.get('classname')}.{case.get('name')}",
+                          file=sys.stderr)
+                else:
+                    skipped += 1
+            else:
+                passed += 1
+    failed += build_failures
+    line = f"{passed} passed, {failed} failed"
+    if skipped:
+        line += f", {skipped} skipped"
+    print(line)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
