@@ -80,7 +80,7 @@ std::string KeyClaim(absl::string_view kind, absl::string_view key) {
   return absl::StrCat(kind, ":", key);
 }
 
-// Refuses keys or pins certified for another host, then claims them.
+// Refuses reused keys and pins of other hosts, then claims them.
 absl::Status ClaimKeys(WriteTxn& txn, const KeyRequest& kr) {
   std::vector<std::pair<Table, std::string>> claims = {
       {Table::kKeys, KeyClaim("id", kr.identity_key)},
@@ -88,10 +88,16 @@ absl::Status ClaimKeys(WriteTxn& txn, const KeyRequest& kr) {
   for (const auto& pin : kr.pins) claims.push_back({Table::kPins, pin});
   for (const auto& [table, key] : claims) {
     absl::StatusOr<absl::string_view> owner = txn.Get(table, key);
+    // A host may keep its TLS key across certificates; mxkey keys are fresh
+    // for every certificate, so a revoked one never comes back.
+    if (owner.ok() && table == Table::kKeys) {
+      return absl::AlreadyExistsError(
+          "a public key in this request was certified before; generate new "
+          "keys for every enrollment and rotation");
+    }
     if (owner.ok() && *owner != kr.hostname) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          table == Table::kPins ? "a TLS pin" : "a public key",
-          " in this request is already certified for another host"));
+      return absl::AlreadyExistsError(
+          "a TLS pin in this request is already certified for another host");
     }
     if (!owner.ok() && !absl::IsNotFound(owner.status())) return owner.status();
   }

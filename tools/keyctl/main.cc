@@ -23,7 +23,7 @@
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 #include "protocol/hostname.h"
 #include "protocol/signed_object.h"
-#include "tools/keyctl/host_keys.h"
+#include "client/host_keys.h"
 #include "tools/keyctl/json_writer.h"
 
 namespace mxkey {

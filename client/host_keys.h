@@ -7,8 +7,8 @@
 //   next/identity.key, ...               keys pre-published by a rotation
 // Errors: NOT_FOUND if the directory holds no keys, INVALID_ARGUMENT for a
 // malformed token or certificate file, file-system errors otherwise.
-#ifndef MXKEY_TOOLS_KEYCTL_HOST_KEYS_H_
-#define MXKEY_TOOLS_KEYCTL_HOST_KEYS_H_
+#ifndef MXKEY_CLIENT_HOST_KEYS_H_
+#define MXKEY_CLIENT_HOST_KEYS_H_
 
 #include <string>
 #include <vector>
@@ -60,4 +60,4 @@ absl::StatusOr<bool> PromoteNextKeysIfActive(const std::string& dir,
 
 }  // namespace mxkey
 
-#endif  // MXKEY_TOOLS_KEYCTL_HOST_KEYS_H_
+#endif  // MXKEY_CLIENT_HOST_KEYS_H_

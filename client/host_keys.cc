@@ -1,4 +1,4 @@
-#include "tools/keyctl/host_keys.h"
+#include "client/host_keys.h"
 
 #include <errno.h>
 #include <sys/stat.h>

@@ -1,0 +1,148 @@
+#include "keyd/directory.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "keyd/keyd_test_env.h"
+#include "protocol/signed_object.h"
+
+namespace mxkey {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(DirectoryTest, HostAnswerVerifies) {
+  KeydTestEnv env;
+  EnrolledHost host = env.AddAndEnroll("mx1.example.org");
+  auto answer = env.directory->GetHostKeys("MX1.Example.org");
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  auto verified = env.Verifier().Verify(*answer, "mx1.example.org", false,
+                                        env.clock.Now());
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  ASSERT_EQ(verified->certificates.size(), 1u);
+  EXPECT_EQ(verified->certificates[0].body.serial(), host.body.serial());
+  EXPECT_TRUE(verified->HasValidKey());
+}
+
+TEST(DirectoryTest, UnknownHostGetsSignedDenial) {
+  KeydTestEnv env;
+  env.AddHost("pending.example.org");  // registered, never enrolled
+  for (const char* name : {"nope.example.org", "pending.example.org"}) {
+    auto answer = env.directory->GetHostKeys(name);
+    ASSERT_TRUE(answer.ok());
+    ASSERT_TRUE(answer->has_denial());
+    auto verified =
+        env.Verifier().Verify(*answer, name, false, env.clock.Now());
+    ASSERT_TRUE(verified.ok()) << verified.status();
+    EXPECT_EQ(verified->denial->reason(),
+              mxkey::v1::DENIAL_REASON_NO_SUCH_HOST);
+  }
+}
+
+TEST(DirectoryTest, BadNameIsInvalidArgument) {
+  KeydTestEnv env;
+  auto answer = env.directory->GetHostKeys("bad..name");
+  EXPECT_EQ(answer.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(answer.status().message(), HasSubstr("hostname"));
+}
+
+TEST(DirectoryTest, FreshnessIsSignedOncePerHalfPeriod) {
+  KeydTestEnv env;
+  env.AddAndEnroll("mx1.example.org");
+  auto a = *env.directory->GetHostKeys("mx1.example.org");
+  env.clock.Advance(absl::Seconds(10));
+  auto b = *env.directory->GetHostKeys("mx1.example.org");
+  EXPECT_EQ(a.freshness().signature(), b.freshness().signature());
+  env.clock.Advance(env.ctx.options.freshness / 2);
+  auto c = *env.directory->GetHostKeys("mx1.example.org");
+  EXPECT_NE(a.freshness().signature(), c.freshness().signature());
+}
+
+TEST(DirectoryTest, StaleAnswerIsReportedAsStale) {
+  KeydTestEnv env;
+  env.AddAndEnroll("mx1.example.org");
+  auto answer = *env.directory->GetHostKeys("mx1.example.org");
+  auto verified = env.Verifier().Verify(
+      answer, "mx1.example.org", false,
+      env.clock.Now() + env.ctx.options.freshness + absl::Seconds(1));
+  EXPECT_EQ(verified.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(verified.status().message(), HasSubstr("stale"));
+}
+
+TEST(DirectoryTest, TamperedAnswersFailVerification) {
+  KeydTestEnv env;
+  env.AddAndEnroll("mx1.example.org");
+  env.AddAndEnroll("mx2.example.org");
+  auto answer = *env.directory->GetHostKeys("mx1.example.org");
+  auto other = *env.directory->GetHostKeys("mx2.example.org");
+  AnswerVerifier verifier = env.Verifier();
+
+  auto flipped = answer;
+  flipped.mutable_certificates(0)->mutable_body()->at(3) ^= 1;
+  EXPECT_EQ(verifier.Verify(flipped, "mx1.example.org", false, env.clock.Now())
+                .status()
+                .code(),
+            absl::StatusCode::kUnauthenticated);
+
+  auto dropped = answer;  // a downgrade: strip the certificate
+  dropped.clear_certificates();
+  EXPECT_EQ(verifier.Verify(dropped, "mx1.example.org", false, env.clock.Now())
+                .status()
+                .code(),
+            absl::StatusCode::kUnauthenticated);
+
+  auto swapped = answer;  // another host's valid certificate
+  *swapped.mutable_certificates(0) = other.certificates(0);
+  EXPECT_EQ(verifier.Verify(swapped, "mx1.example.org", false, env.clock.Now())
+                .status()
+                .code(),
+            absl::StatusCode::kUnauthenticated);
+
+  KeydTestEnv stranger;  // an answer from another org's keyd
+  stranger.AddAndEnroll("mx1.example.org");
+  auto foreign = *stranger.directory->GetHostKeys("mx1.example.org");
+  auto result = verifier.Verify(foreign, "mx1.example.org", false,
+                                env.clock.Now());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnauthenticated);
+}
+
+TEST(DirectoryTest, WrongRootFingerprintIsRejected) {
+  KeydTestEnv env;
+  auto verifier = AnswerVerifier::Create(
+      "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+      env.keys->root_public_key());
+  EXPECT_EQ(verifier.status().code(), absl::StatusCode::kUnauthenticated);
+}
+
+TEST(DirectoryTest, DomainPolicyAnswers) {
+  KeydTestEnv env;
+  env.AddAndEnroll("mx1.example.org");
+  auto unkeyed = *env.directory->GetDomainPolicy("example.org");
+  auto verified =
+      env.Verifier().Verify(unkeyed, "example.org", true, env.clock.Now());
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_EQ(verified->denial->reason(),
+            mxkey::v1::DENIAL_REASON_DOMAIN_UNKEYED);
+
+  mxkey::v1::SetDomainPolicyRequest set;
+  set.set_domain("example.org");
+  set.set_mode(mxkey::v1::POLICY_MODE_ENFORCE);
+  ASSERT_TRUE(env.admin->SetDomainPolicy(set).ok());
+  auto keyed = *env.directory->GetDomainPolicy("example.org");
+  verified = env.Verifier().Verify(keyed, "example.org", true, env.clock.Now());
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_EQ(verified->policy->mode(), mxkey::v1::POLICY_MODE_ENFORCE);
+  ASSERT_EQ(verified->certificates.size(), 1u);
+  EXPECT_EQ(verified->certificates[0].body.hostname(), "mx1.example.org");
+}
+
+TEST(DirectoryTest, OrgInfoCarriesRootAndIssuer) {
+  KeydTestEnv env;
+  auto info = env.directory->GetOrgInfo();
+  EXPECT_EQ(info.org(), "example");
+  EXPECT_EQ(info.root_fingerprint(), env.keys->root_fingerprint());
+  EXPECT_TRUE(
+      env.Verifier().VerifyIssuingKey(info.issuing_key(), env.clock.Now()).ok());
+}
+
+}  // namespace
+}  // namespace mxkey

@@ -1,0 +1,98 @@
+#include "keyd/revocation.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "keyd/keyd_test_env.h"
+#include "protocol/signed_object.h"
+
+namespace mxkey {
+namespace {
+
+using ::testing::HasSubstr;
+
+mxkey::v1::RevokeRequest Req(const std::string& host, uint64_t serial = 0,
+                             const std::string& reason = "compromised") {
+  mxkey::v1::RevokeRequest r;
+  r.set_hostname(host);
+  r.set_serial(serial);
+  r.set_reason(reason);
+  return r;
+}
+
+TEST(RevocationTest, FeedIsGapFreeAndSigned) {
+  KeydTestEnv env;
+  EnrolledHost a = env.AddAndEnroll("mx1.example.org");
+  EnrolledHost b = env.AddAndEnroll("mx2.example.org");
+  auto r1 = Revoke(env.ctx, Req("mx1.example.org"));
+  auto r2 = Revoke(env.ctx, Req("mx2.example.org", b.body.serial()));
+  ASSERT_TRUE(r1.ok() && r2.ok());
+  EXPECT_EQ(r1->feed_seq(), 1u);
+  EXPECT_EQ(r2->feed_seq(), 2u);
+  EXPECT_EQ(env.feed.head(), 2u);
+
+  auto slice = ReadFeed(env.store, 0, 100);
+  ASSERT_TRUE(slice.ok());
+  EXPECT_EQ(slice->head, 2u);
+  ASSERT_EQ(slice->events.size(), 2u);
+  for (size_t i = 0; i < slice->events.size(); ++i) {
+    ASSERT_TRUE(VerifyObject(slice->events[i], ObjectType::kRevocation,
+                             env.keys->issuing_body().public_key())
+                    .ok());
+    auto body = *ParseBody<mxkey::v1::RevocationEventBody>(slice->events[i]);
+    EXPECT_EQ(body.seq(), i + 1);
+  }
+  auto tail = ReadFeed(env.store, 1, 100);
+  ASSERT_EQ(tail->events.size(), 1u);
+  EXPECT_EQ(ParseBody<mxkey::v1::RevocationEventBody>(tail->events[0])->serial(),
+            b.body.serial());
+  (void)a;
+}
+
+TEST(RevocationTest, RevokingTwiceIsFailedPrecondition) {
+  KeydTestEnv env;
+  EnrolledHost a = env.AddAndEnroll("mx1.example.org");
+  ASSERT_TRUE(Revoke(env.ctx, Req("mx1.example.org")).ok());
+  std::string before = env.Snapshot();
+  auto again = Revoke(env.ctx, Req("mx1.example.org"));
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  auto serial_again = Revoke(env.ctx, Req("mx1.example.org", a.body.serial()));
+  EXPECT_EQ(serial_again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(serial_again.status().message(), HasSubstr("already revoked"));
+  EXPECT_EQ(env.Snapshot(), before);
+}
+
+TEST(RevocationTest, UnknownHostSerialOrReasonAreRejected) {
+  KeydTestEnv env;
+  env.AddAndEnroll("mx1.example.org");
+  EXPECT_EQ(Revoke(env.ctx, Req("nope.example.org")).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Revoke(env.ctx, Req("mx1.example.org", 999)).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Revoke(env.ctx, Req("mx1.example.org", 0, "")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Revoke(env.ctx, Req("mx1.example.org", 0, std::string(300, 'x')))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Revoke(env.ctx, Req("not a host")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(env.feed.head(), 0u);
+}
+
+TEST(RevocationTest, RevokedKeyAppearsRevokedInAnswers) {
+  KeydTestEnv env;
+  env.AddAndEnroll("mx1.example.org");
+  ASSERT_TRUE(Revoke(env.ctx, Req("mx1.example.org")).ok());
+  auto answer = env.directory->GetHostKeys("mx1.example.org");
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer->certificates_size(), 0);
+  auto verified = env.Verifier().Verify(*answer, "mx1.example.org", false,
+                                        env.clock.Now());
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_FALSE(verified->HasValidKey());
+  EXPECT_EQ(verified->revocations.size(), 1u);
+  EXPECT_EQ(verified->freshness.feed_head(), 1u);
+}
+
+}  // namespace
+}  // namespace mxkey
