@@ -1,0 +1,170 @@
+// End to end: real keyd processes driven by real keyctl commands.
+#include <sys/stat.h>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/keyd_process.h"
+
+namespace mxkey {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The token value of keyctl --json output {"hostname":..,"token":"HEX",..}.
+std::string TokenFromJson(const std::string& json) {
+  size_t pos = json.find("\"token\":\"");
+  if (pos == std::string::npos) return "";
+  return json.substr(pos + 9, 64);
+}
+
+class CliE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto keyd = KeydProcess::Init();
+    ASSERT_TRUE(keyd.ok()) << keyd.status();
+    keyd_ = *std::move(keyd);
+    ASSERT_TRUE(keyd_->Start({"--freshness", "60s"}).ok()) << keyd_->log();
+    key_dir_ = keyd_->dir() + "/../host-keys";
+  }
+
+  std::string AddHost(const std::string& host) {
+    CommandResult add = keyd_->RunKeyctl(
+        {"--json", "host", "add", host, "--domain", "example.org"});
+    EXPECT_EQ(add.exit_code, 0) << add.err;
+    return TokenFromJson(add.out);
+  }
+
+  std::unique_ptr<KeydProcess> keyd_;
+  std::string key_dir_;
+};
+
+TEST_F(CliE2eTest, AddEnrollLookupRotateRevokeLookup) {
+  std::string token = AddHost("mx1.example.org");
+  ASSERT_EQ(token.size(), 64u);
+
+  CommandResult enroll = keyd_->RunKeyctl(
+      {"enroll", "mx1.example.org", "--token", token, "--key-dir", key_dir_});
+  ASSERT_EQ(enroll.exit_code, 0) << enroll.err;
+  struct stat st;
+  ASSERT_EQ(stat((key_dir_ + "/identity.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  CommandResult lookup =
+      keyd_->RunKeyctl({"--json", "lookup", "mx1.example.org"});
+  EXPECT_EQ(lookup.exit_code, 0) << lookup.err;
+  EXPECT_THAT(lookup.out, HasSubstr("\"status\":\"valid\""));
+  EXPECT_THAT(lookup.out, HasSubstr("\"state\":\"active\""));
+
+  CommandResult rotate =
+      keyd_->RunKeyctl({"rotate", "mx1.example.org", "--key-dir", key_dir_});
+  ASSERT_EQ(rotate.exit_code, 0) << rotate.err;
+  lookup = keyd_->RunKeyctl({"--json", "lookup", "mx1.example.org"});
+  EXPECT_THAT(lookup.out, HasSubstr("\"state\":\"next\""));
+
+  CommandResult revoke = keyd_->RunKeyctl(
+      {"revoke", "mx1.example.org", "--reason", "key compromise"});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.err;
+
+  lookup = keyd_->RunKeyctl({"--json", "lookup", "mx1.example.org"});
+  EXPECT_EQ(lookup.exit_code, 3) << lookup.out << lookup.err;
+  EXPECT_THAT(lookup.out, HasSubstr("\"status\":\"revoked\""));
+
+  CommandResult watch = keyd_->RunKeyctl({"watch", "--count", "2"});
+  EXPECT_EQ(watch.exit_code, 0) << watch.err;
+  EXPECT_THAT(watch.out, HasSubstr("seq 2 revoked mx1.example.org"));
+
+  EXPECT_THAT(keyd_->log(), HasSubstr("enrolled mx1.example.org"));
+  EXPECT_THAT(keyd_->log(), HasSubstr("revoked host=mx1.example.org"));
+  EXPECT_THAT(keyd_->log(), ::testing::Not(HasSubstr(token)));
+}
+
+TEST_F(CliE2eTest, LookupWithWrongRootFingerprintFails) {
+  std::string token = AddHost("mx1.example.org");
+  ASSERT_EQ(keyd_->RunKeyctl({"enroll", "mx1.example.org", "--token", token,
+                              "--key-dir", key_dir_})
+                .exit_code,
+            0);
+  std::vector<std::string> argv = keyd_->Keyctl({"lookup", "mx1.example.org"});
+  argv.insert(argv.end() - 2,
+              {"--root-fingerprint",
+               "sha256:0000000000000000000000000000000000000000000000000000000000000000"});
+  CommandResult lookup = RunCommand(argv);
+  EXPECT_EQ(lookup.exit_code, 4) << lookup.out << lookup.err;
+  EXPECT_THAT(lookup.err, HasSubstr("fingerprint"));
+}
+
+TEST_F(CliE2eTest, UnknownHostAndUsageErrors) {
+  CommandResult unknown = keyd_->RunKeyctl({"lookup", "nope.example.org"});
+  EXPECT_EQ(unknown.exit_code, 3);
+  EXPECT_THAT(unknown.out, HasSubstr("unknown"));
+  CommandResult usage = keyd_->RunKeyctl({"lookup"});
+  EXPECT_EQ(usage.exit_code, 2);
+  CommandResult bad = keyd_->RunKeyctl({"lookup", "bad_host"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("invalid hostname"));
+  CommandResult token = keyd_->RunKeyctl(
+      {"enroll", "mx1.example.org", "--token", "nothex", "--key-dir", key_dir_});
+  EXPECT_EQ(token.exit_code, 1);
+  EXPECT_THAT(token.err, HasSubstr("64 hex digits"));
+}
+
+TEST_F(CliE2eTest, OrgShowOverAdminSocketAndKeyd) {
+  std::vector<std::string> admin_only = {
+      RunfilePath("tools/keyctl/keyctl"), "--admin-socket",
+      keyd_->admin_socket(), "--json", "org", "show"};
+  CommandResult via_admin = RunCommand(admin_only);
+  EXPECT_EQ(via_admin.exit_code, 0) << via_admin.err;
+  EXPECT_THAT(via_admin.out,
+              HasSubstr(absl::StrCat("\"root_fingerprint\":\"",
+                                     keyd_->fingerprint(), "\"")));
+  CommandResult via_keyd = keyd_->RunKeyctl({"org", "show"});
+  EXPECT_EQ(via_keyd.exit_code, 0);
+  EXPECT_THAT(via_keyd.out, HasSubstr("org: example"));
+}
+
+TEST_F(CliE2eTest, SecondKeydOnSameDirectoryIsRefused) {
+  CommandResult second = RunCommand(
+      {RunfilePath("keyd/keyd"), "serve", "--data-dir", keyd_->dir(),
+       "--listen", "127.0.0.1:0"},
+      absl::Seconds(20));
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_THAT(second.err, HasSubstr("another keyd"));
+  // The first keyd still owns its socket and answers.
+  EXPECT_EQ(keyd_->RunKeyctl({"host", "list"}).exit_code, 0);
+}
+
+TEST_F(CliE2eTest, AdminSocketIsGroupOnlyAndRefusesOthers) {
+  struct stat st;
+  ASSERT_EQ(stat(keyd_->admin_socket().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  // Root ignores file modes, so try as nobody (setpriv drops to uid 65534).
+  std::vector<std::string> argv = {"/usr/bin/setpriv", "--reuid=65534",
+                                   "--regid=65534", "--clear-groups"};
+  std::vector<std::string> keyctl = keyd_->Keyctl({"host", "list"});
+  argv.insert(argv.end(), keyctl.begin(), keyctl.end());
+  // nobody must be able to reach the directory and binary to prove the
+  // socket itself refuses: open up the path, not the socket.
+  std::string root = keyd_->dir().substr(0, keyd_->dir().rfind('/'));
+  chmod(root.c_str(), 0755);
+  chmod(keyd_->dir().c_str(), 0755);
+  CommandResult as_nobody = RunCommand(argv);
+  EXPECT_NE(as_nobody.exit_code, 0);
+  EXPECT_THAT(as_nobody.err, HasSubstr("host list"));
+  EXPECT_THAT(as_nobody.err, HasSubstr("Permission denied"));
+  CommandResult as_root = keyd_->RunKeyctl({"host", "list"});
+  EXPECT_EQ(as_root.exit_code, 0) << as_root.err;
+}
+
+TEST_F(CliE2eTest, SigtermShutsDownCleanly) {
+  EXPECT_EQ(keyd_->Stop(), 0);
+  EXPECT_THAT(keyd_->log(), HasSubstr("keyd stopped"));
+  struct stat st;
+  EXPECT_NE(stat(keyd_->admin_socket().c_str(), &st), 0);
+  // And it comes back with its data.
+  ASSERT_TRUE(keyd_->Start().ok());
+  EXPECT_EQ(keyd_->RunKeyctl({"host", "list"}).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace mxkey

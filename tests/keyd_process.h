@@ -1,0 +1,51 @@
+// A real keyd process for end-to-end tests: initialized in a short temp
+// directory (cheap scrypt), listening on 127.0.0.1 with a kernel-chosen
+// port, stopped by PID when the object dies.
+#ifndef MXKEY_TESTS_KEYD_PROCESS_H_
+#define MXKEY_TESTS_KEYD_PROCESS_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "tests/subprocess.h"
+
+namespace mxkey {
+
+class KeydProcess {
+ public:
+  // Runs `keyd init` in a fresh directory.
+  static absl::StatusOr<std::unique_ptr<KeydProcess>> Init();
+  ~KeydProcess();
+
+  // Starts `keyd serve` and waits until it listens.
+  absl::Status Start(const std::vector<std::string>& extra_args = {});
+  // SIGTERM, then wait; returns the exit code.
+  int Stop();
+  // SIGKILL, no cleanup (crash tests).
+  void Kill();
+
+  // A keyctl command line for this keyd, trusting its root.
+  std::vector<std::string> Keyctl(const std::vector<std::string>& args) const;
+  CommandResult RunKeyctl(const std::vector<std::string>& args) const;
+
+  const std::string& dir() const { return dir_; }
+  const std::string& fingerprint() const { return fingerprint_; }
+  std::string admin_socket() const { return dir_ + "/admin.sock"; }
+  int port() const { return port_; }
+  std::string address() const;
+  std::string log() const;
+
+ private:
+  KeydProcess() = default;
+  std::string dir_;
+  std::string fingerprint_;
+  int port_ = 0;
+  int starts_ = 0;
+  std::unique_ptr<Subprocess> process_;
+};
+
+}  // namespace mxkey
+
+#endif  // MXKEY_TESTS_KEYD_PROCESS_H_
