@@ -169,9 +169,9 @@ absl::Status Directory::Finish(uint64_t feed_head,
     if (std::find(ids.begin(), ids.end(), o->signer_key_id()) != ids.end()) {
       continue;
     }
-    const mxkey::v1::SignedObject* cert =
+    std::optional<mxkey::v1::SignedObject> cert =
         ctx_->keys->IssuingCertById(o->signer_key_id());
-    if (cert == nullptr) continue;  // the client will report the gap
+    if (!cert) continue;  // the client will report the gap
     ids.push_back(o->signer_key_id());
     *answer.add_issuing_keys() = *cert;
   }

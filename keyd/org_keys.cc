@@ -99,6 +99,26 @@ absl::Status OrgKeys::Init(const std::string& dir, const std::string& org,
   return issuing.status();
 }
 
+absl::StatusOr<std::shared_ptr<const OrgKeys::Issuer>> OrgKeys::MakeIssuer(
+    keyd::OrgState state, Ed25519PrivateKey key,
+    const std::string& root_public_key) {
+  auto issuer = std::make_shared<Issuer>();
+  const auto& cert = state.issuing_certs(state.issuing_certs_size() - 1);
+  RETURN_IF_ERROR(VerifyObject(cert, ObjectType::kIssuingKey, root_public_key));
+  ASSIGN_OR_RETURN(issuer->body, ParseBody<mxkey::v1::IssuingKeyBody>(cert));
+  if (issuer->body.public_key() != key.public_key()) {
+    return absl::DataLossError("issuing.key does not match org.pb");
+  }
+  for (const auto& c : state.issuing_certs()) {
+    mxkey::v1::IssuingKeyBody b;
+    b.ParseFromString(c.body());
+    issuer->ids.push_back(KeyId(b.public_key()));
+  }
+  issuer->state = std::move(state);
+  issuer->key = std::make_shared<const Ed25519PrivateKey>(std::move(key));
+  return std::shared_ptr<const Issuer>(std::move(issuer));
+}
+
 absl::StatusOr<std::unique_ptr<OrgKeys>> OrgKeys::Load(
     const std::string& dir, const SecretBytes& passphrase,
     const OrgKeysOptions& options, Clock* clock) {
@@ -120,45 +140,76 @@ absl::StatusOr<std::unique_ptr<OrgKeys>> OrgKeys::Load(
   }
   ASSIGN_OR_RETURN(Ed25519PrivateKey issuing,
                    OpenKeyFile(PathIn(dir, "issuing.key"), passphrase));
-  auto current_body = [&]() -> absl::StatusOr<mxkey::v1::IssuingKeyBody> {
-    const auto& cert = state.issuing_certs(state.issuing_certs_size() - 1);
-    RETURN_IF_ERROR(
-        VerifyObject(cert, ObjectType::kIssuingKey, root.public_key()));
-    return ParseBody<mxkey::v1::IssuingKeyBody>(cert);
-  };
-  ASSIGN_OR_RETURN(mxkey::v1::IssuingKeyBody body, current_body());
-  if (body.public_key() != issuing.public_key()) {
-    return absl::DataLossError("issuing.key does not match org.pb");
+  std::string org = state.org();
+  ASSIGN_OR_RETURN(std::shared_ptr<const Issuer> issuer,
+                   MakeIssuer(std::move(state), std::move(issuing),
+                              root.public_key()));
+  std::unique_ptr<OrgKeys> keys(
+      new OrgKeys(dir, std::move(root), passphrase, options, clock));
+  keys->org_ = std::move(org);
+  {
+    absl::MutexLock lock(&keys->mu_);
+    keys->issuer_ = std::move(issuer);
   }
-  int64_t now = absl::ToUnixSeconds(clock->Now());
+  RETURN_IF_ERROR(keys->RenewIfDue());
+  return keys;
+}
+
+absl::Status OrgKeys::RenewIfDue() {
+  absl::MutexLock renewing(&renew_mu_);
+  std::shared_ptr<const Issuer> current = issuer();
+  int64_t now = absl::ToUnixSeconds(clock_->Now());
+  const auto& body = current->body;
   int64_t renew_at =
       body.not_after() - (body.not_after() - body.not_before()) / 3;
-  if (now >= renew_at) {
-    ASSIGN_OR_RETURN(issuing, NewIssuingKey(dir, root, state, passphrase,
-                                            options, clock));
-    ASSIGN_OR_RETURN(body, current_body());
-    LogInfo("issuing key renewed: key id %s",
-            KeyFingerprint(issuing.public_key()));
+  if (now < renew_at) return absl::OkStatus();
+  keyd::OrgState state = current->state;
+  ASSIGN_OR_RETURN(Ed25519PrivateKey issuing,
+                   NewIssuingKey(dir_, root_, state, passphrase_, options_,
+                                 clock_));
+  std::string fingerprint = KeyFingerprint(issuing.public_key());
+  ASSIGN_OR_RETURN(std::shared_ptr<const Issuer> next,
+                   MakeIssuer(std::move(state), std::move(issuing),
+                              root_.public_key()));
+  {
+    absl::MutexLock lock(&mu_);
+    issuer_ = std::move(next);
   }
-  return std::unique_ptr<OrgKeys>(
-      new OrgKeys(std::move(state), std::move(issuing), std::move(body)));
+  LogInfo("issuing key renewed: %s", fingerprint);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const OrgKeys::Issuer> OrgKeys::issuer() const {
+  absl::MutexLock lock(&mu_);
+  return issuer_;
 }
 
 std::string OrgKeys::root_fingerprint() const {
   return KeyFingerprint(root_public_key());
 }
 
-const mxkey::v1::SignedObject* OrgKeys::IssuingCertById(
+mxkey::v1::SignedObject OrgKeys::issuing_cert() const {
+  auto current = issuer();
+  return current->state.issuing_certs(current->state.issuing_certs_size() - 1);
+}
+
+mxkey::v1::IssuingKeyBody OrgKeys::issuing_body() const {
+  return issuer()->body;
+}
+
+std::optional<mxkey::v1::SignedObject> OrgKeys::IssuingCertById(
     absl::string_view key_id) const {
-  for (size_t i = 0; i < issuer_ids_.size(); ++i) {
-    if (issuer_ids_[i] == key_id) return &state_.issuing_certs(i);
+  auto current = issuer();
+  for (size_t i = 0; i < current->ids.size(); ++i) {
+    if (current->ids[i] == key_id) return current->state.issuing_certs(i);
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 absl::StatusOr<mxkey::v1::SignedObject> OrgKeys::Sign(ObjectType type,
                                                       std::string body) const {
-  return SignObject(issuing_, type, std::move(body));
+  std::shared_ptr<const Ed25519PrivateKey> key = issuer()->key;
+  return SignObject(*key, type, std::move(body));
 }
 
 }  // namespace mxkey

@@ -13,7 +13,11 @@
 #define MXKEY_KEYD_ORG_KEYS_H_
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -42,43 +46,58 @@ class OrgKeys {
       const std::string& dir, const SecretBytes& passphrase,
       const OrgKeysOptions& options, Clock* clock);
 
-  const std::string& org() const { return state_.org(); }
-  const std::string& root_public_key() const {
-    return state_.root_public_key();
-  }
+  const std::string& org() const { return org_; }
+  const std::string& root_public_key() const { return root_.public_key(); }
   std::string root_fingerprint() const;
-  const mxkey::v1::SignedObject& issuing_cert() const {
-    return state_.issuing_certs(state_.issuing_certs_size() - 1);
-  }
-  const mxkey::v1::IssuingKeyBody& issuing_body() const {
-    return issuing_body_;
-  }
-  // The certificate of the issuing key with this key id, if still known.
-  const mxkey::v1::SignedObject* IssuingCertById(
+
+  // The current issuing key's certificate and body (copies: the key may be
+  // renewed concurrently).
+  mxkey::v1::SignedObject issuing_cert() const;
+  mxkey::v1::IssuingKeyBody issuing_body() const;
+  // The certificate of the issuing key with this key id, if still kept.
+  std::optional<mxkey::v1::SignedObject> IssuingCertById(
       absl::string_view key_id) const;
 
   // Signs `body` with the current issuing key.
   absl::StatusOr<mxkey::v1::SignedObject> Sign(ObjectType type,
                                                std::string body) const;
 
- private:
-  OrgKeys(keyd::OrgState state, Ed25519PrivateKey issuing,
-          mxkey::v1::IssuingKeyBody body)
-      : state_(std::move(state)),
-        issuing_(std::move(issuing)),
-        issuing_body_(std::move(body)) {
-    for (const auto& cert : state_.issuing_certs()) {
-      mxkey::v1::IssuingKeyBody b;
-      b.ParseFromString(cert.body());
-      issuer_ids_.push_back(KeyId(b.public_key()));
-    }
-  }
+  // Replaces the issuing key (on disk too) once less than a third of its
+  // validity is left. Safe to call while other threads sign.
+  absl::Status RenewIfDue();
 
-  keyd::OrgState state_;
-  Ed25519PrivateKey issuing_;
-  mxkey::v1::IssuingKeyBody issuing_body_;
-  // Key ids of state_.issuing_certs, same order.
-  std::vector<std::string> issuer_ids_;
+ private:
+  // Everything that changes together when the issuing key is renewed.
+  struct Issuer {
+    keyd::OrgState state;
+    std::shared_ptr<const Ed25519PrivateKey> key;
+    mxkey::v1::IssuingKeyBody body;
+    std::vector<std::string> ids;  // key ids of state.issuing_certs
+  };
+
+  OrgKeys(std::string dir, Ed25519PrivateKey root, SecretBytes passphrase,
+          OrgKeysOptions options, Clock* clock)
+      : dir_(std::move(dir)),
+        root_(std::move(root)),
+        passphrase_(std::move(passphrase)),
+        options_(options),
+        clock_(clock) {}
+  static absl::StatusOr<std::shared_ptr<const Issuer>> MakeIssuer(
+      keyd::OrgState state, Ed25519PrivateKey key,
+      const std::string& root_public_key);
+  std::shared_ptr<const Issuer> issuer() const;
+
+  const std::string dir_;
+  const Ed25519PrivateKey root_;
+  const SecretBytes passphrase_;
+  const OrgKeysOptions options_;
+  Clock* const clock_;
+  std::string org_;
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const Issuer> issuer_ ABSL_GUARDED_BY(mu_);
+  // Serializes renewals (file writes) without blocking signers.
+  absl::Mutex renew_mu_;
 };
 
 }  // namespace mxkey

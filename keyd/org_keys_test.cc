@@ -71,10 +71,28 @@ TEST_F(OrgKeysTest, IssuingKeyIsRenewedBeforeItExpires) {
   auto renewed = *OrgKeys::Load(dir_, pass_, options_, &clock_);
   EXPECT_NE(renewed->issuing_body().public_key(), old_key);
   // The old issuing certificate is kept for objects it signed.
-  EXPECT_NE(renewed->IssuingCertById(KeyId(old_key)), nullptr);
+  EXPECT_TRUE(renewed->IssuingCertById(KeyId(old_key)).has_value());
   auto again = *OrgKeys::Load(dir_, pass_, options_, &clock_);
   EXPECT_EQ(again->issuing_body().public_key(),
             renewed->issuing_body().public_key());
+}
+
+TEST_F(OrgKeysTest, RunningKeysRenewInPlace) {
+  ASSERT_TRUE(OrgKeys::Init(dir_, "example", pass_, options_, &clock_).ok());
+  auto keys = *OrgKeys::Load(dir_, pass_, options_, &clock_);
+  std::string old_key = keys->issuing_body().public_key();
+  ASSERT_TRUE(keys->RenewIfDue().ok());
+  EXPECT_EQ(keys->issuing_body().public_key(), old_key);  // not due yet
+  clock_.Advance(options_.issuing_validity * 3 / 4);
+  ASSERT_TRUE(keys->RenewIfDue().ok());
+  std::string new_key = keys->issuing_body().public_key();
+  EXPECT_NE(new_key, old_key);
+  auto signed_object = keys->Sign(ObjectType::kDenial, "x");
+  ASSERT_TRUE(signed_object.ok());
+  EXPECT_TRUE(VerifyObject(*signed_object, ObjectType::kDenial, new_key).ok());
+  // A restart picks up the renewed key from disk.
+  auto reloaded = *OrgKeys::Load(dir_, pass_, options_, &clock_);
+  EXPECT_EQ(reloaded->issuing_body().public_key(), new_key);
 }
 
 TEST_F(OrgKeysTest, RejectsBadOrgName) {

@@ -147,9 +147,24 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   }
   RETURN_IF_ERROR(SecureAdminSocket(s->admin_socket_, options.admin_group));
 
+  s->renewal_ = std::thread([raw = s.get()] { raw->RenewalLoop(); });
   LogInfo("keyd serving org=%s root=%s admin=%s", s->keys_->org(),
           s->keys_->root_fingerprint(), s->admin_socket_);
   return s;
+}
+
+void KeydServer::RenewalLoop() {
+  absl::MutexLock lock(&renewal_mu_);
+  auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(renewal_mu_) {
+    return stopping_;
+  };
+  while (!renewal_mu_.AwaitWithTimeout(absl::Condition(&stopping),
+                                       absl::Minutes(1))) {
+    renewal_mu_.Unlock();
+    absl::Status st = keys_->RenewIfDue();
+    if (!st.ok()) LogWarning("issuing key renewal failed: %s", st.message());
+    renewal_mu_.Lock();
+  }
 }
 
 void KeydServer::Wait() {
@@ -157,6 +172,10 @@ void KeydServer::Wait() {
 }
 
 void KeydServer::Shutdown() {
+  {
+    absl::MutexLock lock(&renewal_mu_);
+    stopping_ = true;
+  }
   if (directory_service_) directory_service_->StopWatches();
   if (admin_server_) admin_server_->Shutdown(gpr_now(GPR_CLOCK_REALTIME));
   if (public_server_) {
@@ -168,6 +187,7 @@ void KeydServer::Shutdown() {
 
 KeydServer::~KeydServer() {
   Shutdown();
+  if (renewal_.joinable()) renewal_.join();
   if (public_server_) public_server_->Wait();
   if (admin_server_) admin_server_->Wait();
   public_server_.reset();

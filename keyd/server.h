@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "keyd/directory.h"
@@ -71,6 +72,12 @@ class KeydServer {
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<grpc::Server> public_server_;
   std::unique_ptr<grpc::Server> admin_server_;
+
+  // Renews the issuing key while serving (checked every minute).
+  void RenewalLoop();
+  absl::Mutex renewal_mu_;
+  bool stopping_ ABSL_GUARDED_BY(renewal_mu_) = false;
+  std::thread renewal_;
 };
 
 // The passphrase for the data directory: --passphrase-file if given, else
