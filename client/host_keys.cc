@@ -118,7 +118,7 @@ absl::StatusOr<mxkey::v1::RotateRequest> MakeRotateRequest(
 
 absl::Status SaveHostKeys(const std::string& dir, const std::string& subdir,
                           const HostKeys& keys,
-                          const mxkey::v1::EnrollResponse& certificate) {
+                          const mxkey::v1::EnrollResponse* certificate) {
   RETURN_IF_ERROR(MakeDir(dir));
   if (!subdir.empty()) RETURN_IF_ERROR(MakeDir(absl::StrCat(dir, "/", subdir)));
   RETURN_IF_ERROR(WriteFileAtomically(KeyPath(dir, subdir, "identity.key"),
@@ -126,8 +126,18 @@ absl::Status SaveHostKeys(const std::string& dir, const std::string& subdir,
   RETURN_IF_ERROR(WriteFileAtomically(KeyPath(dir, subdir, "agreement.key"),
                                       keys.agreement.private_key().view(),
                                       0600));
+  if (certificate == nullptr) return absl::OkStatus();
   return WriteFileAtomically(KeyPath(dir, subdir, "certificate.pb"),
-                             certificate.SerializeAsString(), 0600);
+                             certificate->SerializeAsString(), 0600);
+}
+
+void RemoveHostKeys(const std::string& dir, const std::string& subdir) {
+  if (subdir.empty()) return;
+  for (absl::string_view name : {"identity.key", "agreement.key",
+                                 "certificate.pb"}) {
+    unlink(KeyPath(dir, subdir, name).c_str());
+  }
+  rmdir(absl::StrCat(dir, "/", subdir).c_str());
 }
 
 absl::StatusOr<HostKeys> LoadHostKeys(const std::string& dir,
@@ -161,12 +171,8 @@ absl::StatusOr<bool> PromoteNextKeysIfActive(const std::string& dir,
                                   next->certificate()));
   if (absl::ToUnixSeconds(now) < body.active_from()) return false;
   ASSIGN_OR_RETURN(HostKeys keys, LoadHostKeys(dir, "next"));
-  RETURN_IF_ERROR(SaveHostKeys(dir, "", keys, *next));
-  for (absl::string_view name : {"identity.key", "agreement.key",
-                                 "certificate.pb"}) {
-    unlink(KeyPath(dir, "next", name).c_str());
-  }
-  rmdir(absl::StrCat(dir, "/next").c_str());
+  RETURN_IF_ERROR(SaveHostKeys(dir, "", keys, &*next));
+  RemoveHostKeys(dir, "next");
   return true;
 }
 

@@ -5,6 +5,7 @@
 //   identity.key, agreement.key          current private keys (raw 32 bytes)
 //   certificate.pb                       current EnrollResponse
 //   next/identity.key, ...               keys pre-published by a rotation
+//   staging/identity.key, ...            keys of a request in flight
 // Errors: NOT_FOUND if the directory holds no keys, INVALID_ARGUMENT for a
 // malformed token or certificate file, file-system errors otherwise.
 #ifndef MXKEY_CLIENT_HOST_KEYS_H_
@@ -44,10 +45,14 @@ absl::StatusOr<mxkey::v1::RotateRequest> MakeRotateRequest(
     const Ed25519PrivateKey& current_identity, const HostKeys& next,
     const std::vector<std::string>& pins, absl::Time now);
 
-// `subdir` is "" for the current keys or "next" for pre-published ones.
+// `subdir` is "" for the current keys, "next" for pre-published ones, or
+// "staging" for keys whose request is in flight (kept so that keys keyd
+// certified are never lost). Without `certificate`, only the keys are saved.
 absl::Status SaveHostKeys(const std::string& dir, const std::string& subdir,
                           const HostKeys& keys,
-                          const mxkey::v1::EnrollResponse& certificate);
+                          const mxkey::v1::EnrollResponse* certificate);
+// Removes the files of `subdir` (not the current keys).
+void RemoveHostKeys(const std::string& dir, const std::string& subdir);
 absl::StatusOr<HostKeys> LoadHostKeys(const std::string& dir,
                                       const std::string& subdir);
 absl::StatusOr<mxkey::v1::EnrollResponse> LoadCertificate(

@@ -13,7 +13,7 @@ namespace mxkey {
 namespace {
 
 // Adds the answer-worthy certificates of `host` to `answer`: active and
-// next ones, and the revocation events of revoked ones if `with_revocations`.
+// next ones, and, if `with_revocations`, revoked ones with their events.
 absl::Status AddHostCerts(ReadTxn& txn, const keyd::HostRecord& host,
                           int64_t now, bool with_revocations,
                           mxkey::v1::KeyAnswer& answer) {
@@ -23,6 +23,7 @@ absl::Status AddHostCerts(ReadTxn& txn, const keyd::HostRecord& host,
     if (c.state == CertState::kActive || c.state == CertState::kNext) {
       *answer.add_certificates() = c.record.certificate();
     } else if (c.state == CertState::kRevoked && with_revocations) {
+      *answer.add_certificates() = c.record.certificate();
       ASSIGN_OR_RETURN(*answer.add_revocations(),
                        GetRecord<mxkey::v1::SignedObject>(
                            txn, Table::kRevocations, U64Key(c.body.serial())));

@@ -85,11 +85,12 @@ TEST(RevocationTest, RevokedKeyAppearsRevokedInAnswers) {
   ASSERT_TRUE(Revoke(env.ctx, Req("mx1.example.org")).ok());
   auto answer = env.directory->GetHostKeys("mx1.example.org");
   ASSERT_TRUE(answer.ok());
-  EXPECT_EQ(answer->certificates_size(), 0);
   auto verified = env.Verifier().Verify(*answer, "mx1.example.org", false,
                                         env.clock.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_FALSE(verified->HasValidKey());
+  ASSERT_EQ(verified->certificates.size(), 1u);
+  EXPECT_EQ(verified->certificates[0].state, VerifiedCertState::kRevoked);
   EXPECT_EQ(verified->revocations.size(), 1u);
   EXPECT_EQ(verified->freshness.feed_head(), 1u);
 }

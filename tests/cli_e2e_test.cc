@@ -59,6 +59,8 @@ TEST_F(CliE2eTest, AddEnrollLookupRotateRevokeLookup) {
   CommandResult rotate =
       keyd_->RunKeyctl({"rotate", "mx1.example.org", "--key-dir", key_dir_});
   ASSERT_EQ(rotate.exit_code, 0) << rotate.err;
+  EXPECT_EQ(stat((key_dir_ + "/next/identity.key").c_str(), &st), 0);
+  EXPECT_NE(stat((key_dir_ + "/staging").c_str(), &st), 0);
   lookup = keyd_->RunKeyctl({"--json", "lookup", "mx1.example.org"});
   EXPECT_THAT(lookup.out, HasSubstr("\"state\":\"next\""));
 
@@ -103,6 +105,11 @@ TEST_F(CliE2eTest, UnknownHostAndUsageErrors) {
   CommandResult bad = keyd_->RunKeyctl({"lookup", "bad_host"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_THAT(bad.err, HasSubstr("invalid hostname"));
+  CommandResult no_anchor = RunCommand(
+      {RunfilePath("tools/keyctl/keyctl"), "--keyd", keyd_->address(),
+       "rotate", "mx1.example.org", "--key-dir", key_dir_});
+  EXPECT_EQ(no_anchor.exit_code, 2);
+  EXPECT_THAT(no_anchor.err, HasSubstr("--root-fingerprint"));
   CommandResult token = keyd_->RunKeyctl(
       {"enroll", "mx1.example.org", "--token", "nothex", "--key-dir", key_dir_});
   EXPECT_EQ(token.exit_code, 1);

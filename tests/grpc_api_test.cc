@@ -155,6 +155,24 @@ TEST_F(GrpcApiTest, EnrollErrorPaths) {
   EXPECT_EQ(bad_pop.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(bad_pop.error_message(), HasSubstr("proof of possession"));
 
+  // A token bound to another host.
+  std::string third = AddHost("mx3.example.org");
+  grpc::Status wrong_host = Enroll("mx2.example.org", third);
+  EXPECT_EQ(wrong_host.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(wrong_host.error_message(), HasSubstr("another host"));
+
+  // A fresh token works; after its expiry it does not.
+  v1::CreateEnrollmentTokenRequest fresh_req;
+  fresh_req.set_hostname("mx2.example.org");
+  v1::TokenResponse fresh;
+  ASSERT_TRUE(
+      admin_->CreateEnrollmentToken(Ctx().get(), fresh_req, &fresh).ok());
+  EXPECT_EQ(fresh.hostname(), "mx2.example.org");
+  clock_.Advance(absl::Hours(25));
+  grpc::Status expired = Enroll("mx2.example.org", fresh.token());
+  EXPECT_EQ(expired.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(expired.error_message(), HasSubstr("expired"));
+
   v1::EnrollRequest truncated = req;
   truncated.set_body(req.body().substr(0, req.body().size() / 2));
   grpc::Status st = enrollment_->Enroll(Ctx().get(), truncated, &resp);

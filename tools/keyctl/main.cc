@@ -243,32 +243,58 @@ int HostRemove(const std::string& host) {
   return kOk;
 }
 
-// Checks an Enroll/Rotate answer against the trust anchor and our keys.
-absl::StatusOr<mxkey::v1::HostCertificateBody> CheckIssued(
-    mxkey::v1::KeyDirectory::Stub& dir, const mxkey::v1::EnrollResponse& resp,
-    const HostKeys& keys) {
-  absl::StatusOr<AnswerVerifier> verifier = TrustedVerifier(dir);
+// Sends an Enroll or Rotate request for `keys`, verifies the issued
+// certificate against the trust anchor and the keys, and saves keys and
+// certificate in `key_dir`/`subdir`. The keys are staged on disk before the
+// request goes out, so a certificate keyd issued never lacks its keys.
+template <typename Request>
+absl::StatusOr<mxkey::v1::HostCertificateBody> IssueAndSave(
+    grpc::Status (mxkey::v1::Enrollment::Stub::*rpc)(
+        grpc::ClientContext*, const Request&, mxkey::v1::EnrollResponse*),
+    const Request& request, const HostKeys& keys, const std::string& key_dir,
+    const std::string& subdir) {
+  auto channel = KeydChannel();
+  auto directory = mxkey::v1::KeyDirectory::NewStub(channel);
+  absl::StatusOr<AnswerVerifier> verifier = TrustedVerifier(*directory);
   if (!verifier.ok()) return verifier.status();
+  absl::Status st = SaveHostKeys(key_dir, "staging", keys, nullptr);
+  if (!st.ok()) return st;
+  mxkey::v1::EnrollResponse response;
+  auto ctx = Context();
+  auto stub = mxkey::v1::Enrollment::NewStub(channel);
+  st = Call(((*stub).*rpc)(ctx.get(), request, &response), g.keyd);
+  if (!st.ok()) {
+    RemoveHostKeys(key_dir, "staging");
+    return st;
+  }
   absl::StatusOr<mxkey::v1::HostCertificateBody> cert =
-      verifier->VerifyEnrollment(resp, absl::Now());
+      verifier->VerifyEnrollment(response, absl::Now());
   if (!cert.ok()) return cert.status();
   if (cert->identity_key() != keys.identity.public_key() ||
       cert->agreement_key() != keys.agreement.public_key()) {
     return absl::UnauthenticatedError(
         "keyd returned a certificate for other keys than ours");
   }
+  st = SaveHostKeys(key_dir, subdir, keys, &response);
+  if (!st.ok()) return st;
+  RemoveHostKeys(key_dir, "staging");
   return cert;
+}
+
+// keyctl's usage error for a missing trust anchor, or OK.
+bool HaveRootFingerprint(absl::string_view command) {
+  if (!g.root_fingerprint.empty()) return true;
+  std::cerr << "keyctl: " << command
+            << ": --root-fingerprint sha256:HEX is required to verify the "
+               "issued certificate\n";
+  return false;
 }
 
 int Enroll(const std::string& host, const std::string& token,
            const std::string& key_dir, const std::string& tls_cert) {
+  if (!HaveRootFingerprint("enroll")) return kUsage;
   absl::StatusOr<std::string> name = CanonicalHostname(host);
   if (!name.ok()) return Fail(name.status(), "enroll");
-  if (g.root_fingerprint.empty()) {
-    std::cerr << "keyctl: enroll: --root-fingerprint sha256:HEX is required "
-                 "to verify the issued certificate\n";
-    return kUsage;
-  }
   absl::StatusOr<Ed25519PrivateKey> token_key = TokenKey(token);
   if (!token_key.ok()) return Fail(token_key.status(), "enroll");
   absl::StatusOr<std::vector<std::string>> pins = PinsFromPemFile(tls_cert);
@@ -278,19 +304,9 @@ int Enroll(const std::string& host, const std::string& token,
   absl::StatusOr<mxkey::v1::EnrollRequest> req =
       MakeEnrollRequest(*name, *token_key, *keys, *pins, absl::Now());
   if (!req.ok()) return Fail(req.status(), "enroll");
-  auto channel = KeydChannel();
-  mxkey::v1::EnrollResponse resp;
-  auto ctx = Context();
-  absl::Status st = Call(
-      mxkey::v1::Enrollment::NewStub(channel)->Enroll(ctx.get(), *req, &resp),
-      g.keyd);
-  if (!st.ok()) return Fail(st, "enroll");
-  auto dir = mxkey::v1::KeyDirectory::NewStub(channel);
-  absl::StatusOr<mxkey::v1::HostCertificateBody> cert =
-      CheckIssued(*dir, resp, *keys);
-  if (!cert.ok()) return Fail(cert.status(), "enroll: issued certificate");
-  st = SaveHostKeys(key_dir, "", *keys, resp);
-  if (!st.ok()) return Fail(st, "enroll: saving keys");
+  absl::StatusOr<mxkey::v1::HostCertificateBody> cert = IssueAndSave(
+      &mxkey::v1::Enrollment::Stub::Enroll, *req, *keys, key_dir, "");
+  if (!cert.ok()) return Fail(cert.status(), "enroll");
   std::cout << "enrolled " << *name << " serial " << cert->serial()
             << ", valid until " << Time(cert->not_after()) << "; keys in "
             << key_dir << "\n";
@@ -299,6 +315,7 @@ int Enroll(const std::string& host, const std::string& token,
 
 int Rotate(const std::string& host, const std::string& key_dir,
            const std::string& tls_cert) {
+  if (!HaveRootFingerprint("rotate")) return kUsage;
   absl::StatusOr<std::string> name = CanonicalHostname(host);
   if (!name.ok()) return Fail(name.status(), "rotate");
   absl::StatusOr<bool> promoted = PromoteNextKeysIfActive(key_dir, absl::Now());
@@ -322,19 +339,9 @@ int Rotate(const std::string& host, const std::string& key_dir,
   absl::StatusOr<mxkey::v1::RotateRequest> req = MakeRotateRequest(
       *name, body->serial(), current->identity, *next, *pins, absl::Now());
   if (!req.ok()) return Fail(req.status(), "rotate");
-  auto channel = KeydChannel();
-  mxkey::v1::EnrollResponse resp;
-  auto ctx = Context();
-  absl::Status st = Call(
-      mxkey::v1::Enrollment::NewStub(channel)->Rotate(ctx.get(), *req, &resp),
-      g.keyd);
-  if (!st.ok()) return Fail(st, "rotate");
-  auto dir = mxkey::v1::KeyDirectory::NewStub(channel);
-  absl::StatusOr<mxkey::v1::HostCertificateBody> cert =
-      CheckIssued(*dir, resp, *next);
-  if (!cert.ok()) return Fail(cert.status(), "rotate: issued certificate");
-  st = SaveHostKeys(key_dir, "next", *next, resp);
-  if (!st.ok()) return Fail(st, "rotate: saving keys");
+  absl::StatusOr<mxkey::v1::HostCertificateBody> cert = IssueAndSave(
+      &mxkey::v1::Enrollment::Stub::Rotate, *req, *next, key_dir, "next");
+  if (!cert.ok()) return Fail(cert.status(), "rotate");
   std::cout << "rotation of " << *name << ": next serial " << cert->serial()
             << " becomes active at " << Time(cert->active_from()) << "\n";
   return kOk;
@@ -419,21 +426,6 @@ int Lookup(const std::string& input, bool is_domain) {
   if (g.json) {
     std::vector<std::string> certs;
     for (const auto& c : verified->certificates) certs.push_back(CertJson(c));
-    for (const auto& r : verified->revocations) {
-      bool listed = false;
-      for (const auto& c : verified->certificates) {
-        listed |= c.body.serial() == r.serial();
-      }
-      if (!listed) {
-        certs.push_back(JsonObject()
-                            .Int("serial", static_cast<int64_t>(r.serial()))
-                            .Str("state", "revoked")
-                            .Str("revoked_at", Time(r.revoked_at()))
-                            .Str("reason", r.reason())
-                            .Raw("tls_spki_sha256", "[]")
-                            .Build());
-      }
-    }
     JsonObject out;
     out.Str(is_domain ? "domain" : "hostname", *name).Str("status", status);
     if (is_domain) out.Str("mode", mode);
