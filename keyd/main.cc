@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   init->add_option("--data-dir", data_dir, "data directory")->required();
   init->add_option("--org", org, "organization name")->required();
   init->add_option("--passphrase-file", passphrase_file,
-                   "file holding the key-file passphase");
+                   "file holding the key-file passphrase");
   init->add_option("--kdf-cost", kdf_log2n,
                    "scrypt cost as log2(N) (default 15)")
       ->check(CLI::Range(1, 20));

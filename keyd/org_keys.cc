@@ -75,6 +75,30 @@ absl::StatusOr<Ed25519PrivateKey> NewIssuingKey(
   return issuing;
 }
 
+// A renewal writes issuing.key.new, then org.pb, then renames the key into
+// place. After a crash between the last two steps, org.pb already names the
+// new key: finish the rename. A leftover key that org.pb does not name is
+// dropped (the renewal never took effect).
+absl::Status FinishInterruptedRenewal(const std::string& dir,
+                                      const keyd::OrgState& state,
+                                      const SecretBytes& passphrase) {
+  std::string pending = PathIn(dir, "issuing.key.new");
+  if (access(pending.c_str(), F_OK) != 0) return absl::OkStatus();
+  ASSIGN_OR_RETURN(Ed25519PrivateKey key, OpenKeyFile(pending, passphrase));
+  mxkey::v1::IssuingKeyBody last;
+  last.ParseFromString(
+      state.issuing_certs(state.issuing_certs_size() - 1).body());
+  if (last.public_key() == key.public_key()) {
+    if (rename(pending.c_str(), PathIn(dir, "issuing.key").c_str()) != 0) {
+      return absl::InternalError("cannot install issuing.key.new");
+    }
+    LogWarning("completed an interrupted issuing-key renewal");
+  } else {
+    unlink(pending.c_str());
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status OrgKeys::Init(const std::string& dir, const std::string& org,
@@ -138,6 +162,7 @@ absl::StatusOr<std::unique_ptr<OrgKeys>> OrgKeys::Load(
   if (root.public_key() != state.root_public_key()) {
     return absl::DataLossError("root.key does not match org.pb");
   }
+  RETURN_IF_ERROR(FinishInterruptedRenewal(dir, state, passphrase));
   ASSIGN_OR_RETURN(Ed25519PrivateKey issuing,
                    OpenKeyFile(PathIn(dir, "issuing.key"), passphrase));
   std::string org = state.org();

@@ -1,6 +1,7 @@
 #include "keyd/org_keys.h"
 
 #include <stdlib.h>
+#include <cstdio>
 #include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
@@ -93,6 +94,25 @@ TEST_F(OrgKeysTest, RunningKeysRenewInPlace) {
   // A restart picks up the renewed key from disk.
   auto reloaded = *OrgKeys::Load(dir_, pass_, options_, &clock_);
   EXPECT_EQ(reloaded->issuing_body().public_key(), new_key);
+}
+
+TEST_F(OrgKeysTest, InterruptedRenewalIsCompletedOnLoad) {
+  ASSERT_TRUE(OrgKeys::Init(dir_, "example", pass_, options_, &clock_).ok());
+  auto keys = *OrgKeys::Load(dir_, pass_, options_, &clock_);
+  clock_.Advance(options_.issuing_validity * 3 / 4);
+  std::string old_key = *ReadFile(absl::StrCat(dir_, "/issuing.key"));
+  ASSERT_TRUE(keys->RenewIfDue().ok());
+  std::string new_key_id = KeyId(keys->issuing_body().public_key());
+  // Simulate a crash after org.pb was written but before the rename.
+  ASSERT_EQ(rename(absl::StrCat(dir_, "/issuing.key").c_str(),
+                   absl::StrCat(dir_, "/issuing.key.new").c_str()),
+            0);
+  ASSERT_TRUE(WriteFileAtomically(absl::StrCat(dir_, "/issuing.key"),
+                                  old_key, 0600)
+                  .ok());
+  auto reloaded = OrgKeys::Load(dir_, pass_, options_, &clock_);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ(KeyId((*reloaded)->issuing_body().public_key()), new_key_id);
 }
 
 TEST_F(OrgKeysTest, RejectsBadOrgName) {

@@ -52,6 +52,13 @@ absl::StatusOr<mxkey::v1::RevokeResponse> Revoke(
         "a revocation reason of 1 to ", ctx.options.max_reason_bytes,
         " bytes is required"));
   }
+  for (unsigned char c : request.reason()) {
+    if (c < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(
+          "the revocation reason must be one line of text without control "
+          "characters");
+    }
+  }
   mxkey::v1::RevokeResponse response;
   absl::Status st = ctx.store->Write([&](WriteTxn& txn) -> absl::Status {
     response.Clear();

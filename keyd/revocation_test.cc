@@ -74,6 +74,10 @@ TEST(RevocationTest, UnknownHostSerialOrReasonAreRejected) {
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Revoke(env.ctx, Req("mx1.example.org", 0, "two\nlines"))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Revoke(env.ctx, Req("not a host")).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(env.feed.head(), 0u);
