@@ -1,22 +1,45 @@
 #!/usr/bin/env python3
 """Counts gtest test cases in Bazel's test.xml files and prints the closing
-line "N passed, N failed". Targets that failed to build count as one failure
-each. When CI=true, skipped cases count as failures (a missing tool must not
-pass silently). Exits 1 if anything failed."""
+line "N passed, N failed".
+
+Usage: count_tests.py TESTLOGS BUILD_ERROR UNBUILT_LABELS [TARGET ...]
+Targets that did not build (UNBUILT_LABELS, comma-separated) or left no
+test.xml count as one failure each, as does a build error (BUILD_ERROR=1).
+When CI=true, skipped cases count as failures (a missing tool must not pass
+silently). Exits 1 if anything failed."""
 import os
 import sys
 import xml.etree.ElementTree as ET
 
 
+def result_files(root, targets):
+    """test.xml of each target label (//pkg:name), or of everything."""
+    if not targets:
+        for dirpath, _, files in os.walk(root, followlinks=True):
+            if "test.xml" in files:
+                yield os.path.join(dirpath, "test.xml"), None
+        return
+    for label in targets:
+        pkg, name = label.lstrip("/").split(":")
+        yield os.path.join(root, pkg, name, "test.xml"), label
+
+
 def main():
     root = sys.argv[1]
-    build_failures = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    build_failures = int(sys.argv[2])
+    unbuilt = set(filter(None, sys.argv[3].split(",")))
+    targets = sys.argv[4:]
     ci = os.environ.get("CI") == "true"
     passed = failed = skipped = 0
-    for dirpath, _, files in os.walk(root, followlinks=True):
-        if "test.xml" not in files:
+    for path, label in result_files(root, targets):
+        if label in unbuilt:
+            print(f"did not build or run: {label}", file=sys.stderr)
+            failed += 1
             continue
-        path = os.path.join(dirpath, "test.xml")
+        if not os.path.exists(path):
+            print(f"no test result for {label}", file=sys.stderr)
+            failed += 1
+            continue
         try:
             tree = ET.parse(path)
         except ET.ParseError:
