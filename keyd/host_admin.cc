@@ -52,17 +52,6 @@ absl::Status PutToken(WriteTxn& txn, const KeydContext& ctx,
   return PutRecord(txn, Table::kHosts, host.hostname(), host);
 }
 
-absl::StatusOr<keyd::HostRecord> GetHost(ReadTxn& txn,
-                                         const std::string& hostname) {
-  absl::StatusOr<keyd::HostRecord> host =
-      GetRecord<keyd::HostRecord>(txn, Table::kHosts, hostname);
-  if (absl::IsNotFound(host.status())) {
-    return absl::NotFoundError(absl::StrCat(
-        "no host named ", hostname, " is registered (keyctl host add)"));
-  }
-  return host;
-}
-
 }  // namespace
 
 absl::StatusOr<mxkey::v1::TokenResponse> HostAdmin::AddHost(
@@ -108,7 +97,7 @@ absl::StatusOr<mxkey::v1::TokenResponse> HostAdmin::CreateToken(
   ASSIGN_OR_RETURN(std::string hostname, CanonicalHostname(request.hostname()));
   ASSIGN_OR_RETURN(NewToken token, MakeToken(*ctx_, hostname));
   RETURN_IF_ERROR(ctx_->store->Write([&](WriteTxn& txn) -> absl::Status {
-    ASSIGN_OR_RETURN(keyd::HostRecord host, GetHost(txn, hostname));
+    ASSIGN_OR_RETURN(keyd::HostRecord host, GetHostRecord(txn, hostname));
     return PutToken(txn, *ctx_, host, token);
   }));
   LogInfo("enrollment token created for %s", hostname);
@@ -122,7 +111,7 @@ absl::StatusOr<mxkey::v1::RemoveHostResponse> HostAdmin::RemoveHost(
   uint64_t head = 0;
   RETURN_IF_ERROR(ctx_->store->Write([&](WriteTxn& txn) -> absl::Status {
     response.Clear();
-    ASSIGN_OR_RETURN(keyd::HostRecord host, GetHost(txn, hostname));
+    ASSIGN_OR_RETURN(keyd::HostRecord host, GetHostRecord(txn, hostname));
     ASSIGN_OR_RETURN(std::vector<StoredCert> certs,
                      LoadHostCerts(txn, host, ctx_->now()));
     std::vector<uint64_t> serials;

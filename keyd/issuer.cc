@@ -107,8 +107,14 @@ absl::Status ClaimKeys(WriteTxn& txn, const KeyRequest& kr) {
   return absl::OkStatus();
 }
 
+// A stored certificate: the answer for the host and the body it signs.
+struct IssuedCertificate {
+  mxkey::v1::EnrollResponse response;
+  mxkey::v1::HostCertificateBody body;
+};
+
 // Signs and stores a certificate for `kr` and appends it to `host`.
-absl::StatusOr<mxkey::v1::EnrollResponse> StoreCertificate(
+absl::StatusOr<IssuedCertificate> StoreCertificate(
     WriteTxn& txn, const KeydContext& ctx, keyd::HostRecord& host,
     const KeyRequest& kr, int64_t active_from) {
   ASSIGN_OR_RETURN(uint64_t serial, GetCounter(txn, kNextSerialCounter));
@@ -136,10 +142,11 @@ absl::StatusOr<mxkey::v1::EnrollResponse> StoreCertificate(
   RETURN_IF_ERROR(PutRecord(txn, Table::kCerts, U64Key(serial), record));
   host.add_serials(serial);
   RETURN_IF_ERROR(PutRecord(txn, Table::kHosts, host.hostname(), host));
-  mxkey::v1::EnrollResponse response;
-  *response.mutable_certificate() = record.certificate();
-  *response.mutable_issuing_key() = ctx.keys->issuing_cert();
-  return response;
+  IssuedCertificate issued;
+  *issued.response.mutable_certificate() = record.certificate();
+  *issued.response.mutable_issuing_key() = ctx.keys->issuing_cert();
+  issued.body = std::move(body);
+  return issued;
 }
 
 }  // namespace
@@ -162,7 +169,7 @@ absl::StatusOr<mxkey::v1::EnrollResponse> Issuer::Enroll(
                                  ObjectType::kEnrollProofOfPossession,
                                  request.body(), request.identity_signature(),
                                  "proof of possession (identity signature)"));
-  mxkey::v1::EnrollResponse response;
+  IssuedCertificate issued;
   uint64_t head = 0;
   std::vector<uint64_t> superseded;
   RETURN_IF_ERROR(ctx_->store->Write([&](WriteTxn& txn) -> absl::Status {
@@ -184,9 +191,7 @@ absl::StatusOr<mxkey::v1::EnrollResponse> Issuer::Enroll(
       return absl::PermissionDeniedError(
           "enrollment token expired; create a new one (keyctl token create)");
     }
-    ASSIGN_OR_RETURN(keyd::HostRecord host,
-                     GetRecord<keyd::HostRecord>(txn, Table::kHosts,
-                                                 kr.hostname));
+    ASSIGN_OR_RETURN(keyd::HostRecord host, GetHostRecord(txn, kr.hostname));
     RETURN_IF_ERROR(txn.Delete(Table::kTokens, body.token_public_key()));
     host.clear_token_public_key();
     RETURN_IF_ERROR(ClaimKeys(txn, kr));
@@ -200,17 +205,15 @@ absl::StatusOr<mxkey::v1::EnrollResponse> Issuer::Enroll(
       ASSIGN_OR_RETURN(head, AppendRevocations(txn, *ctx_, superseded,
                                                "superseded by re-enrollment"));
     }
-    ASSIGN_OR_RETURN(response,
+    ASSIGN_OR_RETURN(issued,
                      StoreCertificate(txn, *ctx_, host, kr, ctx_->now()));
     return absl::OkStatus();
   }));
   if (head != 0) ctx_->feed->Publish(head);
-  mxkey::v1::HostCertificateBody cert;
-  cert.ParseFromString(response.certificate().body());
   LogInfo("enrolled %s serial=%d identity=%s pins=%d%s", kr.hostname,
-          cert.serial(), KeyFingerprint(kr.identity_key), kr.pins.size(),
-          superseded.empty() ? "" : " (previous keys revoked)");
-  return response;
+          issued.body.serial(), KeyFingerprint(kr.identity_key),
+          kr.pins.size(), superseded.empty() ? "" : " (previous keys revoked)");
+  return issued.response;
 }
 
 absl::StatusOr<mxkey::v1::EnrollResponse> Issuer::Rotate(
@@ -224,17 +227,12 @@ absl::StatusOr<mxkey::v1::EnrollResponse> Issuer::Rotate(
                                  ObjectType::kRotateProofOfPossession,
                                  request.body(), request.identity_signature(),
                                  "proof of possession (identity signature)"));
-  mxkey::v1::EnrollResponse response;
+  IssuedCertificate issued;
   RETURN_IF_ERROR(ctx_->store->Write([&](WriteTxn& txn) -> absl::Status {
-    absl::StatusOr<keyd::HostRecord> host =
-        GetRecord<keyd::HostRecord>(txn, Table::kHosts, kr.hostname);
-    if (absl::IsNotFound(host.status())) {
-      return absl::NotFoundError(
-          absl::StrCat("no host named ", kr.hostname, " is registered"));
-    }
-    if (!host.ok()) return host.status();
+    ASSIGN_OR_RETURN(keyd::HostRecord host,
+                     GetHostRecord(txn, kr.hostname));
     ASSIGN_OR_RETURN(std::vector<StoredCert> certs,
-                     LoadHostCerts(txn, *host, ctx_->now()));
+                     LoadHostCerts(txn, host, ctx_->now()));
     const StoredCert* active = FindCert(certs, CertState::kActive);
     if (active == nullptr) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -261,16 +259,14 @@ absl::StatusOr<mxkey::v1::EnrollResponse> Issuer::Rotate(
     RETURN_IF_ERROR(ClaimKeys(txn, kr));
     int64_t active_from =
         ctx_->now() + absl::ToInt64Seconds(ctx_->options.prepublish());
-    ASSIGN_OR_RETURN(response,
-                     StoreCertificate(txn, *ctx_, *host, kr, active_from));
+    ASSIGN_OR_RETURN(issued,
+                     StoreCertificate(txn, *ctx_, host, kr, active_from));
     return absl::OkStatus();
   }));
-  mxkey::v1::HostCertificateBody cert;
-  cert.ParseFromString(response.certificate().body());
   LogInfo("rotation of %s: next serial=%d identity=%s active_from=%d",
-          kr.hostname, cert.serial(), KeyFingerprint(kr.identity_key),
-          cert.active_from());
-  return response;
+          kr.hostname, issued.body.serial(), KeyFingerprint(kr.identity_key),
+          issued.body.active_from());
+  return issued.response;
 }
 
 }  // namespace mxkey

@@ -17,6 +17,17 @@ uint64_t DecodeU64Key(absl::string_view key) {
   return n;
 }
 
+absl::StatusOr<keyd::HostRecord> GetHostRecord(ReadTxn& txn,
+                                               absl::string_view hostname) {
+  absl::StatusOr<keyd::HostRecord> host =
+      GetRecord<keyd::HostRecord>(txn, Table::kHosts, hostname);
+  if (absl::IsNotFound(host.status())) {
+    return absl::NotFoundError(absl::StrCat(
+        "no host named ", hostname, " is registered (keyctl host add)"));
+  }
+  return host;
+}
+
 absl::StatusOr<uint64_t> GetCounter(ReadTxn& txn, absl::string_view name) {
   absl::StatusOr<absl::string_view> raw = txn.Get(Table::kMeta, name);
   if (absl::IsNotFound(raw.status())) return 0;

@@ -45,6 +45,10 @@ inline std::string DomainHostKey(absl::string_view domain,
   return absl::StrCat(domain, absl::string_view("\0", 1), host);
 }
 
+// The record of a registered host; NOT_FOUND names the host and the fix.
+absl::StatusOr<keyd::HostRecord> GetHostRecord(ReadTxn& txn,
+                                               absl::string_view hostname);
+
 // A counter in the meta table; 0 if never set.
 absl::StatusOr<uint64_t> GetCounter(ReadTxn& txn, absl::string_view name);
 absl::Status SetCounter(WriteTxn& txn, absl::string_view name, uint64_t value);

@@ -62,15 +62,9 @@ absl::StatusOr<mxkey::v1::RevokeResponse> Revoke(
   mxkey::v1::RevokeResponse response;
   absl::Status st = ctx.store->Write([&](WriteTxn& txn) -> absl::Status {
     response.Clear();
-    absl::StatusOr<keyd::HostRecord> host =
-        GetRecord<keyd::HostRecord>(txn, Table::kHosts, hostname);
-    if (absl::IsNotFound(host.status())) {
-      return absl::NotFoundError(
-          absl::StrCat("no host named ", hostname, " is registered"));
-    }
-    if (!host.ok()) return host.status();
+    ASSIGN_OR_RETURN(keyd::HostRecord host, GetHostRecord(txn, hostname));
     ASSIGN_OR_RETURN(std::vector<StoredCert> certs,
-                     LoadHostCerts(txn, *host, ctx.now()));
+                     LoadHostCerts(txn, host, ctx.now()));
     std::vector<uint64_t> targets;
     for (const auto& c : certs) {
       if (request.serial() != 0 && c.body.serial() != request.serial()) continue;
