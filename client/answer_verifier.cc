@@ -187,6 +187,34 @@ absl::StatusOr<VerifiedAnswer> AnswerVerifier::Verify(
   return out;
 }
 
+absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>>
+AnswerVerifier::VerifyFeedBatch(const mxkey::v1::WatchRevocationsResponse& batch,
+                                uint64_t last_seq, absl::Time now) const {
+  IssuerMap issuers;
+  for (const auto& cert : batch.issuing_keys()) {
+    absl::StatusOr<mxkey::v1::IssuingKeyBody> body = VerifyIssuingKey(cert, now);
+    if (body.ok()) issuers[KeyId(body->public_key())] = body->public_key();
+  }
+  std::vector<mxkey::v1::RevocationEventBody> events;
+  for (const auto& e : batch.events()) {
+    ASSIGN_OR_RETURN(auto body, VerifiedBody<mxkey::v1::RevocationEventBody>(
+                                    issuers, e, ObjectType::kRevocation,
+                                    "revocation event"));
+    if (body.seq() != last_seq + 1) {
+      return absl::DataLossError(absl::StrCat("feed gap: expected event ",
+                                              last_seq + 1, ", got ",
+                                              body.seq()));
+    }
+    last_seq = body.seq();
+    events.push_back(std::move(body));
+  }
+  if (batch.head_seq() < last_seq) {
+    return absl::DataLossError(absl::StrCat(
+        "feed head ", batch.head_seq(), " is behind event ", last_seq));
+  }
+  return events;
+}
+
 absl::StatusOr<mxkey::v1::HostCertificateBody> AnswerVerifier::VerifyEnrollment(
     const mxkey::v1::EnrollResponse& response, absl::Time now) const {
   ASSIGN_OR_RETURN(auto issuer, VerifyIssuingKey(response.issuing_key(), now));

@@ -56,9 +56,18 @@ class AnswerVerifier {
   absl::StatusOr<mxkey::v1::IssuingKeyBody> VerifyIssuingKey(
       const mxkey::v1::SignedObject& cert, absl::Time now) const;
 
+  // Verifies a batch of the revocation feed: every event against an issuing
+  // key the batch carries, and that the events follow `last_seq` without a
+  // gap (DATA_LOSS "feed gap: ..." otherwise; the caller resynchronizes).
+  absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>> VerifyFeedBatch(
+      const mxkey::v1::WatchRevocationsResponse& batch, uint64_t last_seq,
+      absl::Time now) const;
+
   // Verifies a certificate returned by Enroll/Rotate.
   absl::StatusOr<mxkey::v1::HostCertificateBody> VerifyEnrollment(
       const mxkey::v1::EnrollResponse& response, absl::Time now) const;
+
+  const std::string& root_public_key() const { return root_public_key_; }
 
  private:
   explicit AnswerVerifier(std::string root) : root_public_key_(std::move(root)) {}

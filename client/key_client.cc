@@ -1,0 +1,445 @@
+#include "client/key_client.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "base/grpc_status.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "protocol/hostname.h"
+
+namespace mxkey {
+namespace {
+
+namespace v1 = ::mxkey::v1;
+
+constexpr size_t kRecentRevocations = 4096;
+constexpr absl::string_view kRootKey = "meta/root";
+constexpr absl::string_view kFeedKey = "meta/feed_seq";
+
+std::string DiskKey(absl::string_view name, bool is_domain) {
+  return absl::StrCat(is_domain ? "d/" : "h/", name);
+}
+
+bool ValidFingerprint(absl::string_view fp) {
+  if (!absl::ConsumePrefix(&fp, "sha256:") || fp.size() != 64) return false;
+  for (char c : fp) {
+    if (!absl::ascii_isdigit(c) && !(c >= 'a' && c <= 'f')) return false;
+  }
+  return true;
+}
+
+bool Unreachable(const grpc::Status& st) {
+  return st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
+std::string Time(int64_t unix_seconds) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                          absl::FromUnixSeconds(unix_seconds),
+                          absl::UTCTimeZone());
+}
+
+// Why a host answer names no usable key, judged by its newest certificate.
+absl::Status UsableStatus(const VerifiedAnswer& a) {
+  if (a.HasValidKey()) return absl::OkStatus();
+  if (a.denial || a.certificates.empty()) {
+    return LookupError(LookupFailure::kUnknown,
+                       absl::StrCat("no such host: ", a.name,
+                                    " (signed denial from its org)"));
+  }
+  const VerifiedCert* newest = &a.certificates[0];
+  for (const auto& c : a.certificates) {
+    if (c.body.serial() > newest->body.serial()) newest = &c;
+  }
+  if (newest->state == VerifiedCertState::kRevoked) {
+    std::string why;
+    for (const auto& r : a.revocations) {
+      if (r.serial() == newest->body.serial()) {
+        why = absl::StrCat(" at ", Time(r.revoked_at()), ": ", r.reason());
+      }
+    }
+    return LookupError(LookupFailure::kRevoked,
+                       absl::StrCat("revoked: ", a.name, " certificate serial ",
+                                    newest->body.serial(), " was revoked",
+                                    why));
+  }
+  return LookupError(
+      LookupFailure::kExpired,
+      absl::StrCat("expired: ", a.name, " certificate serial ",
+                   newest->body.serial(), " is valid only ",
+                   Time(newest->body.not_before()), " .. ",
+                   Time(newest->body.not_after())));
+}
+
+// The answer may be served until its freshness runs out or a certificate
+// changes state (becomes valid, active or expired), whichever comes first.
+absl::Time ServeUntil(const VerifiedAnswer& a, absl::Time now) {
+  int64_t until = a.freshness.valid_until();
+  const int64_t t = absl::ToUnixSeconds(now);
+  for (const auto& c : a.certificates) {
+    for (int64_t change :
+         {c.body.not_before(), c.body.active_from(), c.body.not_after()}) {
+      if (change > t) until = std::min(until, change);
+    }
+  }
+  return absl::FromUnixSeconds(until);
+}
+
+bool AnswerNamesHost(const VerifiedAnswer& a, absl::string_view host) {
+  for (const auto& c : a.certificates) {
+    if (c.body.hostname() == host) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+KeyClient::KeyClient(KeyClientOptions options)
+    : options_(std::move(options)),
+      hosts_(options_.max_cached_answers, options_.max_cached_bytes),
+      domains_(options_.max_cached_answers, options_.max_cached_bytes) {}
+
+KeyClient::~KeyClient() {
+  if (watcher_) watcher_->Stop();
+}
+
+absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
+    KeyClientOptions options) {
+  if (options.endpoints.empty()) {
+    return absl::InvalidArgumentError("KeyClient needs at least one keyd endpoint");
+  }
+  if (!ValidFingerprint(options.root_fingerprint)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "root fingerprint must be sha256: followed by 64 lower-case hex "
+        "digits, got \"", options.root_fingerprint, "\""));
+  }
+  if (options.clock == nullptr) options.clock = Clock::Real();
+  std::unique_ptr<KeyClient> client(new KeyClient(std::move(options)));
+  for (const std::string& endpoint : client->options_.endpoints) {
+    auto channel =
+        grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials());
+    client->stubs_.push_back(v1::KeyDirectory::NewStub(channel));
+    client->channels_.push_back(std::move(channel));
+  }
+  std::optional<uint64_t> feed_position;
+  if (!client->options_.cache_dir.empty()) {
+    ASSIGN_OR_RETURN(client->disk_,
+                     PersistentCache::Open(client->options_.cache_dir));
+    ASSIGN_OR_RETURN(std::optional<std::string> seq,
+                     client->disk_->Get(kFeedKey));
+    uint64_t n = 0;
+    if (seq && absl::SimpleAtoi(*seq, &n)) feed_position = n;
+    if (!feed_position) client->ClearCaches();  // unknown feed position
+  }
+  absl::StatusOr<std::shared_ptr<const AnswerVerifier>> verifier =
+      client->Verifier();
+  if (!verifier.ok() &&
+      LookupFailureOf(verifier.status()) != LookupFailure::kUnavailable) {
+    return verifier.status();
+  }
+  if (client->options_.watch_revocations) {
+    RevocationWatcherOptions w;
+    w.channels = client->channels_;
+    w.start_after = feed_position;
+    w.min_backoff = client->options_.watch_min_backoff;
+    w.max_backoff = client->options_.watch_max_backoff;
+    w.clock = client->options_.clock;
+    KeyClient* c = client.get();
+    w.verifier = [c] { return c->Verifier(); };
+    w.on_events = [c](const std::vector<v1::RevocationEventBody>& events,
+                      uint64_t last_seq) {
+      c->ApplyRevocations(events, last_seq);
+    };
+    w.on_resync = [c] { c->ClearCaches(); };
+    w.on_position = [c](std::optional<uint64_t> seq) {
+      if (!c->disk_) return;
+      absl::Status st = seq ? c->disk_->Put(kFeedKey, absl::StrCat(*seq))
+                            : c->disk_->Delete(kFeedKey);
+      if (!st.ok()) LogWarning("key cache: %s", st.message());
+    };
+    client->watcher_ = std::make_unique<RevocationWatcher>(std::move(w));
+    client->watcher_->Start();
+  }
+  return client;
+}
+
+grpc::Status KeyClient::CallKeyd(
+    const std::function<grpc::Status(v1::KeyDirectory::Stub&,
+                                     grpc::ClientContext&)>& call) {
+  grpc::Status st;
+  for (auto& stub : stubs_) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     absl::ToChronoMilliseconds(options_.rpc_timeout));
+    st = call(*stub, ctx);
+    if (!Unreachable(st)) return st;
+  }
+  return st;
+}
+
+absl::StatusOr<std::shared_ptr<const AnswerVerifier>> KeyClient::Verifier() {
+  {
+    absl::MutexLock lock(&verifier_mu_);
+    if (verifier_) return verifier_;
+  }
+  v1::OrgInfo info;
+  grpc::Status st = CallKeyd([&](v1::KeyDirectory::Stub& stub,
+                                 grpc::ClientContext& ctx) {
+    return stub.GetOrgInfo(&ctx, v1::GetOrgInfoRequest(), &info);
+  });
+  std::string root;
+  if (st.ok()) {
+    root = info.root_public_key();
+  } else {
+    std::optional<std::string> cached;
+    if (disk_) {
+      absl::StatusOr<std::optional<std::string>> r = disk_->Get(kRootKey);
+      if (r.ok()) cached = *r;
+    }
+    if (!cached) {
+      return LookupError(
+          LookupFailure::kUnavailable,
+          absl::StrCat("keyd unreachable (", st.error_message(),
+                       ") and no org root cached yet"));
+    }
+    root = *cached;
+  }
+  absl::StatusOr<AnswerVerifier> v =
+      AnswerVerifier::Create(options_.root_fingerprint, root);
+  if (!v.ok()) {
+    return LookupError(LookupFailure::kVerification,
+                       absl::StrCat("keyd's org root is not the configured "
+                                    "trust anchor: ",
+                                    v.status().message()));
+  }
+  if (st.ok() && disk_) {
+    absl::Status put = disk_->Put(kRootKey, root);
+    if (!put.ok()) LogWarning("key cache: %s", put.message());
+  }
+  absl::MutexLock lock(&verifier_mu_);
+  if (!verifier_) verifier_ = std::make_shared<const AnswerVerifier>(*v);
+  return verifier_;
+}
+
+absl::StatusOr<std::string> KeyClient::RootPublicKey() {
+  ASSIGN_OR_RETURN(auto v, Verifier());
+  return v->root_public_key();
+}
+
+absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Lookup(
+    absl::string_view name, bool is_domain) {
+  AnswerCache& cache = CacheFor(is_domain);
+  const absl::Time now = options_.clock->Now();
+  // Fast path: a cached name is canonical, so an exact hit needs no
+  // canonicalization (and no allocation).
+  std::shared_ptr<const CachedAnswer> hit = cache.Get(name);
+  if (hit && now < hit->serve_until) return hit;
+  absl::StatusOr<std::string> canonical = CanonicalHostname(name);
+  if (!canonical.ok()) {
+    return LookupError(LookupFailure::kInvalidName, canonical.status().message());
+  }
+  if (*canonical != name) {
+    hit = cache.Get(*canonical);
+    if (hit && now < hit->serve_until) return hit;
+  }
+  return Fetch(*canonical, is_domain, std::move(hit));
+}
+
+absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Fetch(
+    const std::string& name, bool is_domain,
+    std::shared_ptr<const CachedAnswer> expired) {
+  v1::KeyAnswer raw;
+  grpc::Status st = CallKeyd([&](v1::KeyDirectory::Stub& stub,
+                                 grpc::ClientContext& ctx) {
+    if (is_domain) {
+      v1::GetDomainPolicyRequest req;
+      req.set_domain(name);
+      return stub.GetDomainPolicy(&ctx, req, &raw);
+    }
+    v1::GetHostKeysRequest req;
+    req.set_hostname(name);
+    return stub.GetHostKeys(&ctx, req, &raw);
+  });
+  if (st.ok()) return Admit(name, is_domain, raw, /*from_keyd=*/true);
+  if (!Unreachable(st)) {
+    absl::Status s = FromGrpcStatus(st);
+    LookupFailure kind = s.code() == absl::StatusCode::kNotFound
+                             ? LookupFailure::kUnknown
+                         : s.code() == absl::StatusCode::kInvalidArgument
+                             ? LookupFailure::kInvalidName
+                             : LookupFailure::kUnavailable;
+    return LookupError(kind, absl::StrCat("keyd: ", s.message()));
+  }
+  // keyd is unreachable: serve a signed answer we hold, while it is fresh.
+  std::optional<v1::KeyAnswer> held;
+  if (expired) {
+    held = expired->raw;
+  } else if (disk_) {
+    absl::StatusOr<std::optional<std::string>> bytes =
+        disk_->Get(DiskKey(name, is_domain));
+    if (bytes.ok() && bytes->has_value()) {
+      held.emplace();
+      if (!held->ParseFromString(**bytes)) held.reset();
+    }
+  }
+  if (!held) {
+    return LookupError(LookupFailure::kUnavailable,
+                       absl::StrCat("keyd unreachable (", st.error_message(),
+                                    ") and no cached answer for ", name));
+  }
+  absl::StatusOr<std::shared_ptr<const CachedAnswer>> entry =
+      Admit(name, is_domain, *held, /*from_keyd=*/false);
+  if (LookupFailureOf(entry.status()) == LookupFailure::kStale) {
+    return LookupError(
+        LookupFailure::kStale,
+        absl::StrCat("stale: keyd unreachable (", st.error_message(),
+                     ") and the cached answer for ", name,
+                     " is past its freshness limit: ",
+                     entry.status().message()));
+  }
+  return entry;
+}
+
+absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
+    const std::string& name, bool is_domain, const v1::KeyAnswer& raw,
+    bool from_keyd) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const AnswerVerifier> verifier, Verifier());
+  const absl::Time now = options_.clock->Now();
+  absl::StatusOr<VerifiedAnswer> verified =
+      verifier->Verify(raw, name, is_domain, now);
+  if (!verified.ok()) {
+    if (absl::IsFailedPrecondition(verified.status())) {
+      return LookupError(LookupFailure::kStale, verified.status().message());
+    }
+    return LookupError(LookupFailure::kVerification,
+                       absl::StrCat("answer for ", name, " failed verification: ",
+                                    verified.status().message()));
+  }
+  auto entry = std::make_shared<CachedAnswer>();
+  entry->verified = *std::move(verified);
+  entry->raw = raw;
+  entry->serve_until = ServeUntil(entry->verified, now);
+  entry->bytes = 2 * raw.ByteSizeLong() + 512;
+
+  absl::MutexLock lock(&apply_mu_);
+  // Revocations the watcher applied after keyd produced this answer.
+  bool revised = false;
+  for (const auto& ev : recent_) {
+    if (ev.seq() <= entry->verified.freshness.feed_head()) continue;
+    for (auto& c : entry->verified.certificates) {
+      if (c.body.hostname() == ev.hostname() &&
+          c.body.serial() == ev.serial() &&
+          c.state != VerifiedCertState::kRevoked) {
+        c.state = VerifiedCertState::kRevoked;
+        if (!is_domain) entry->verified.revocations.push_back(ev);
+        revised = true;
+      }
+    }
+  }
+  entry->usable = is_domain ? absl::OkStatus() : UsableStatus(entry->verified);
+  // Cache only with a known feed position (so no revocation can slip past),
+  // and never an answer the feed has already overtaken.
+  const bool cacheable =
+      !revised && (!watcher_ || watcher_->position().has_value());
+  if (cacheable) {
+    CacheFor(is_domain).Put(name, entry);
+    if (from_keyd && disk_) {
+      absl::Status st =
+          disk_->Put(DiskKey(name, is_domain), raw.SerializeAsString());
+      if (!st.ok()) LogWarning("key cache: %s", st.message());
+    }
+  }
+  return std::shared_ptr<const CachedAnswer>(std::move(entry));
+}
+
+void KeyClient::ApplyRevocations(
+    const std::vector<v1::RevocationEventBody>& events, uint64_t) {
+  absl::MutexLock lock(&apply_mu_);
+  std::vector<std::string> hosts;
+  for (const auto& ev : events) {
+    hosts_.Erase(ev.hostname());
+    hosts.push_back(ev.hostname());
+    recent_.push_back(ev);
+    if (recent_.size() > kRecentRevocations) recent_.pop_front();
+  }
+  domains_.EraseIf([&](const CachedAnswer& a) {
+    for (const auto& h : hosts) {
+      if (AnswerNamesHost(a.verified, h)) return true;
+    }
+    return false;
+  });
+  if (!disk_) return;
+  for (const auto& h : hosts) {
+    absl::Status st = disk_->Delete(DiskKey(h, false));
+    if (!st.ok()) LogWarning("key cache: %s", st.message());
+  }
+  absl::Status st = disk_->DeleteIf(
+      "d/", [&](absl::string_view, absl::string_view value) {
+        v1::KeyAnswer answer;
+        if (!answer.ParseFromArray(value.data(), value.size())) return true;
+        for (const auto& c : answer.certificates()) {
+          v1::HostCertificateBody body;
+          if (!body.ParseFromString(c.body())) return true;
+          for (const auto& h : hosts) {
+            if (body.hostname() == h) return true;
+          }
+        }
+        return false;
+      });
+  if (!st.ok()) LogWarning("key cache: %s", st.message());
+}
+
+void KeyClient::ClearCaches() {
+  hosts_.Clear();
+  domains_.Clear();
+  if (!disk_) return;
+  for (absl::string_view prefix : {"h/", "d/"}) {
+    absl::Status st = disk_->DeleteIf(
+        prefix, [](absl::string_view, absl::string_view) { return true; });
+    if (!st.ok()) LogWarning("key cache: %s", st.message());
+  }
+}
+
+absl::StatusOr<AnswerRef> KeyClient::LookupHost(absl::string_view hostname) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const CachedAnswer> entry,
+                   Lookup(hostname, /*is_domain=*/false));
+  if (!entry->usable.ok()) return entry->usable;
+  return AnswerRef(entry, &entry->verified);
+}
+
+absl::StatusOr<AnswerRef> KeyClient::LookupHostAnswer(
+    absl::string_view hostname) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const CachedAnswer> entry,
+                   Lookup(hostname, /*is_domain=*/false));
+  return AnswerRef(entry, &entry->verified);
+}
+
+absl::StatusOr<AnswerRef> KeyClient::LookupDomain(absl::string_view domain) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const CachedAnswer> entry,
+                   Lookup(domain, /*is_domain=*/true));
+  return AnswerRef(entry, &entry->verified);
+}
+
+int KeyClient::Subscribe(RevocationListener listener) {
+  return watcher_ ? watcher_->Subscribe(std::move(listener)) : 0;
+}
+
+void KeyClient::Unsubscribe(int id) {
+  if (watcher_) watcher_->Unsubscribe(id);
+}
+
+std::optional<uint64_t> KeyClient::FeedPosition() const {
+  return watcher_ ? watcher_->position() : std::nullopt;
+}
+
+bool KeyClient::WaitForFeedPosition(uint64_t seq,
+                                    absl::Duration timeout) const {
+  return watcher_ && watcher_->WaitForPosition(seq, timeout);
+}
+
+}  // namespace mxkey

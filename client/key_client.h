@@ -1,0 +1,134 @@
+// KeyClient: verified key lookups for MTA hooks and keyctl (libmxkey).
+//
+// It trusts exactly one thing, the configured org root fingerprint; every
+// answer it returns has been verified against that root (AnswerVerifier) on
+// its way into the cache. Hits are served from memory without verification,
+// allocation or long-held locks until the answer's freshness statement (or
+// the next certificate state change) runs out. Answers also go to an LMDB
+// cache in `cache_dir`, so a restarted hook, or one whose keyd is down,
+// still has signed answers; they are re-verified when read and served only
+// while fresh. A RevocationWatcher evicts revoked keys from both caches as
+// the feed delivers them.
+//
+// Errors carry a LookupFailure kind (client/lookup_error.h): invalid name,
+// unknown (signed denial), revoked, expired, verification failed, stale,
+// unavailable. Create fails with INVALID_ARGUMENT for bad options and
+// UNAUTHENTICATED when keyd's root does not have the configured fingerprint;
+// a keyd that is merely unreachable at start is not an error (lookups say
+// "unavailable" or are served from the disk cache).
+#ifndef MXKEY_CLIENT_KEY_CLIENT_H_
+#define MXKEY_CLIENT_KEY_CLIENT_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "base/clock.h"
+#include "client/answer_cache.h"
+#include "client/answer_verifier.h"
+#include "client/lookup_error.h"
+#include "client/persistent_cache.h"
+#include "client/revocation_watcher.h"
+#include "proto/mxkey/v1/mxkey.grpc.pb.h"
+
+namespace mxkey {
+
+struct KeyClientOptions {
+  // keyd endpoints ("host:port" or "unix:/path"), tried in order.
+  std::vector<std::string> endpoints;
+  // The only trust anchor: "sha256:" + 64 lower-case hex digits.
+  std::string root_fingerprint;
+  // The persistent cache; empty keeps answers in memory only.
+  std::string cache_dir;
+  absl::Duration rpc_timeout = absl::Seconds(3);
+  size_t max_cached_answers = 100000;
+  size_t max_cached_bytes = size_t{256} << 20;
+  // Follow the revocation feed (evict on revocation). Without it, cached
+  // answers live until their freshness runs out.
+  bool watch_revocations = true;
+  absl::Duration watch_min_backoff = absl::Milliseconds(100);
+  absl::Duration watch_max_backoff = absl::Seconds(5);
+  Clock* clock = Clock::Real();
+};
+
+// The answer a lookup returns: verified, immutable, shared with the cache.
+using AnswerRef = std::shared_ptr<const VerifiedAnswer>;
+
+class KeyClient {
+ public:
+  static absl::StatusOr<std::unique_ptr<KeyClient>> Create(
+      KeyClientOptions options);
+  ~KeyClient();
+
+  // The host's verified answer if it names a usable key (active, or next
+  // with none active), else the error that says why not.
+  absl::StatusOr<AnswerRef> LookupHost(absl::string_view hostname);
+  // The host's verified answer whatever its keys' state (revoked and expired
+  // certificates included), for display. Errors only for invalid names,
+  // failed verification, staleness or unavailability.
+  absl::StatusOr<AnswerRef> LookupHostAnswer(absl::string_view hostname);
+  // The mail domain's verified answer: policy, MX host certificates, or a
+  // signed denial (unkeyed domain; not an error).
+  absl::StatusOr<AnswerRef> LookupDomain(absl::string_view domain);
+
+  // The org root public key, once known.
+  absl::StatusOr<std::string> RootPublicKey();
+
+  // Revocation events as the watcher applies them (after eviction).
+  int Subscribe(RevocationListener listener);
+  void Unsubscribe(int id);
+  // The watcher's feed position (nullopt until known or without a watcher).
+  std::optional<uint64_t> FeedPosition() const;
+  bool WaitForFeedPosition(uint64_t seq, absl::Duration timeout) const;
+
+  // Drops every cached answer, in memory and on disk.
+  void ClearCaches();
+
+ private:
+  explicit KeyClient(KeyClientOptions options);
+
+  absl::StatusOr<std::shared_ptr<const CachedAnswer>> Lookup(
+      absl::string_view name, bool is_domain);
+  absl::StatusOr<std::shared_ptr<const CachedAnswer>> Fetch(
+      const std::string& name, bool is_domain,
+      std::shared_ptr<const CachedAnswer> expired);
+  absl::StatusOr<std::shared_ptr<const CachedAnswer>> Admit(
+      const std::string& name, bool is_domain,
+      const mxkey::v1::KeyAnswer& raw, bool from_keyd);
+  absl::StatusOr<std::shared_ptr<const AnswerVerifier>> Verifier();
+  grpc::Status CallKeyd(
+      const std::function<grpc::Status(mxkey::v1::KeyDirectory::Stub&,
+                                       grpc::ClientContext&)>& call);
+  void ApplyRevocations(const std::vector<mxkey::v1::RevocationEventBody>& ev,
+                        uint64_t last_seq);
+  AnswerCache& CacheFor(bool is_domain) {
+    return is_domain ? domains_ : hosts_;
+  }
+
+  KeyClientOptions options_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  std::vector<std::unique_ptr<mxkey::v1::KeyDirectory::Stub>> stubs_;
+  AnswerCache hosts_;
+  AnswerCache domains_;
+  std::unique_ptr<PersistentCache> disk_;
+
+  absl::Mutex verifier_mu_;
+  std::shared_ptr<const AnswerVerifier> verifier_ ABSL_GUARDED_BY(verifier_mu_);
+
+  // Serializes admitting an answer against applying revocations, so an
+  // answer fetched before a revocation cannot be cached after its eviction.
+  absl::Mutex apply_mu_;
+  std::deque<mxkey::v1::RevocationEventBody> recent_ ABSL_GUARDED_BY(apply_mu_);
+
+  std::unique_ptr<RevocationWatcher> watcher_;
+};
+
+}  // namespace mxkey
+
+#endif  // MXKEY_CLIENT_KEY_CLIENT_H_

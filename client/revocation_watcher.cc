@@ -1,0 +1,157 @@
+#include "client/revocation_watcher.h"
+
+#include <algorithm>
+
+#include "base/grpc_status.h"
+#include "base/log.h"
+
+namespace mxkey {
+
+RevocationWatcher::RevocationWatcher(RevocationWatcherOptions options)
+    : options_(std::move(options)), position_(options_.start_after) {}
+
+RevocationWatcher::~RevocationWatcher() { Stop(); }
+
+void RevocationWatcher::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void RevocationWatcher::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    if (active_ != nullptr) active_->TryCancel();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+std::optional<uint64_t> RevocationWatcher::position() const {
+  absl::MutexLock lock(&mu_);
+  return position_;
+}
+
+bool RevocationWatcher::WaitForPosition(uint64_t seq,
+                                        absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto reached = [this, seq]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return position_.has_value() && *position_ >= seq;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
+int RevocationWatcher::Subscribe(RevocationListener listener) {
+  absl::MutexLock lock(&mu_);
+  listeners_[next_listener_] = std::move(listener);
+  return next_listener_++;
+}
+
+void RevocationWatcher::Unsubscribe(int id) {
+  absl::MutexLock lock(&mu_);
+  listeners_.erase(id);
+}
+
+void RevocationWatcher::SetPosition(std::optional<uint64_t> seq) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (position_ == seq) return;
+    position_ = seq;
+  }
+  if (options_.on_position) options_.on_position(seq);
+}
+
+void RevocationWatcher::Run() {
+  absl::Duration backoff = options_.min_backoff;
+  for (size_t attempt = 0;; ++attempt) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
+    bool progressed = false;
+    absl::StatusOr<std::shared_ptr<const AnswerVerifier>> verifier =
+        options_.verifier();
+    if (verifier.ok()) {
+      const auto& channel =
+          options_.channels[attempt % options_.channels.size()];
+      progressed = WatchOnce(channel, **verifier);
+    }
+    backoff = progressed ? options_.min_backoff
+                         : std::min(backoff * 2, options_.max_backoff);
+    absl::MutexLock lock(&mu_);
+    auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return stopping_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
+  }
+}
+
+bool RevocationWatcher::WatchOnce(const std::shared_ptr<grpc::Channel>& channel,
+                                  const AnswerVerifier& verifier) {
+  grpc::ClientContext ctx;
+  std::optional<uint64_t> start;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return false;
+    active_ = &ctx;
+    start = position_;
+  }
+  auto stub = mxkey::v1::KeyDirectory::NewStub(channel);
+  mxkey::v1::WatchRevocationsRequest request;
+  request.set_from_seq(start.value_or(0));
+  auto reader = stub->WatchRevocations(&ctx, request);
+  mxkey::v1::WatchRevocationsResponse batch;
+  bool progressed = false;
+  uint64_t seq = start.value_or(0);
+  while (reader->Read(&batch)) {
+    progressed = true;
+    if (!start.has_value()) {
+      // Starting at the head: the backlog is already reflected in every
+      // answer fetched from now on.
+      SetPosition(batch.head_seq());
+      ctx.TryCancel();
+      break;
+    }
+    absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>> events =
+        verifier.VerifyFeedBatch(batch, seq, options_.clock->Now());
+    if (!events.ok()) {
+      if (absl::IsDataLoss(events.status())) {
+        LogWarning("revocation feed: %s; dropping cached answers and "
+                   "resynchronizing at the head",
+                   events.status().message());
+        options_.on_resync();
+        SetPosition(batch.head_seq());
+      } else {
+        LogWarning("revocation feed batch rejected: %s",
+                   events.status().message());
+      }
+      ctx.TryCancel();
+      break;
+    }
+    if (events->empty()) {
+      SetPosition(seq);  // the first batch makes the position known
+      continue;
+    }
+    seq = events->back().seq();
+    options_.on_events(*events, seq);
+    SetPosition(seq);
+    std::vector<RevocationListener> listeners;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& [id, l] : listeners_) listeners.push_back(l);
+    }
+    for (const auto& e : *events) {
+      for (const auto& l : listeners) l(e);
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (status.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
+    LogWarning("revocation feed: keyd says %s; dropping cached answers",
+               status.error_message());
+    options_.on_resync();
+    SetPosition(std::nullopt);
+  }
+  absl::MutexLock lock(&mu_);
+  active_ = nullptr;
+  return progressed;
+}
+
+}  // namespace mxkey

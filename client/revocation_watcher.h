@@ -1,0 +1,93 @@
+// Follows a keyd's revocation feed (WatchRevocations) in a background thread.
+//
+// Each batch is verified (signatures, no gap) before anything acts on it.
+// Verified events go to `on_events` (the caches evict) and then to every
+// subscriber. The watcher reconnects with exponential backoff, rotating
+// through the endpoints, and resumes after the last event it applied. On a
+// gap, or when keyd says our position is beyond its head (a reset feed), it
+// calls `on_resync` (drop every cached answer) and starts over at the head.
+// A batch that fails verification is never applied; the stream is dropped
+// and reopened. Nothing here returns an error: problems are logged and
+// retried until Stop.
+#ifndef MXKEY_CLIENT_REVOCATION_WATCHER_H_
+#define MXKEY_CLIENT_REVOCATION_WATCHER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "base/clock.h"
+#include "client/answer_verifier.h"
+#include "proto/mxkey/v1/mxkey.grpc.pb.h"
+
+namespace mxkey {
+
+using RevocationListener =
+    std::function<void(const mxkey::v1::RevocationEventBody&)>;
+
+struct RevocationWatcherOptions {
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  // Resume after this event; nullopt starts at the feed head (a client with
+  // nothing cached has nothing to evict from the backlog).
+  std::optional<uint64_t> start_after;
+  absl::Duration min_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(5);
+  Clock* clock = Clock::Real();
+  // The verifier; an error (no trust anchor yet) is retried with backoff.
+  std::function<absl::StatusOr<std::shared_ptr<const AnswerVerifier>>()>
+      verifier;
+  // Called with each verified batch, in order, before subscribers hear of it
+  // and before the position advances.
+  std::function<void(const std::vector<mxkey::v1::RevocationEventBody>&,
+                     uint64_t last_seq)>
+      on_events;
+  std::function<void()> on_resync;
+  // Called whenever the position becomes known or moves (after on_events).
+  std::function<void(std::optional<uint64_t>)> on_position;
+};
+
+class RevocationWatcher {
+ public:
+  explicit RevocationWatcher(RevocationWatcherOptions options);
+  ~RevocationWatcher();  // Stops.
+
+  void Start();
+  void Stop();
+
+  // The last applied event, once the position is known.
+  std::optional<uint64_t> position() const;
+  // Waits until the position is known and at least `seq`.
+  bool WaitForPosition(uint64_t seq, absl::Duration timeout) const;
+
+  int Subscribe(RevocationListener listener);
+  void Unsubscribe(int id);
+
+ private:
+  void Run();
+  // One stream, until it ends. Returns true if it made progress (reset the
+  // backoff).
+  bool WatchOnce(const std::shared_ptr<grpc::Channel>& channel,
+                 const AnswerVerifier& verifier);
+  void SetPosition(std::optional<uint64_t> seq);
+
+  RevocationWatcherOptions options_;
+  mutable absl::Mutex mu_;
+  std::optional<uint64_t> position_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::map<int, RevocationListener> listeners_ ABSL_GUARDED_BY(mu_);
+  int next_listener_ ABSL_GUARDED_BY(mu_) = 1;
+  std::thread thread_;
+};
+
+}  // namespace mxkey
+
+#endif  // MXKEY_CLIENT_REVOCATION_WATCHER_H_
