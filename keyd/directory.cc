@@ -19,15 +19,25 @@ absl::Status AddHostCerts(ReadTxn& txn, const keyd::HostRecord& host,
                           mxkey::v1::KeyAnswer& answer) {
   ASSIGN_OR_RETURN(std::vector<StoredCert> certs,
                    LoadHostCerts(txn, host, now));
+  bool usable = false;
+  const StoredCert* newest_expired = nullptr;
   for (const auto& c : certs) {
     if (c.state == CertState::kActive || c.state == CertState::kNext) {
       *answer.add_certificates() = c.record.certificate();
+      usable = true;
+    } else if (c.state == CertState::kExpired) {
+      newest_expired = &c;  // certs are oldest first
     } else if (c.state == CertState::kRevoked && with_revocations) {
       *answer.add_certificates() = c.record.certificate();
       ASSIGN_OR_RETURN(*answer.add_revocations(),
                        GetRecord<mxkey::v1::SignedObject>(
                            txn, Table::kRevocations, U64Key(c.body.serial())));
     }
+  }
+  // A host whose keys all ran out is "expired", not "unknown": its answer
+  // carries the newest expired certificate so clients can say so.
+  if (with_revocations && !usable && newest_expired != nullptr) {
+    *answer.add_certificates() = newest_expired->record.certificate();
   }
   return absl::OkStatus();
 }

@@ -1,0 +1,111 @@
+#include "tests/inprocess_keyd.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "client/answer_verifier.h"
+#include "gtest/gtest.h"
+#include "tests/subprocess.h"
+
+namespace mxkey {
+
+namespace v1 = ::mxkey::v1;
+
+std::unique_ptr<InProcessKeyd> InProcessKeyd::Start(Clock* clock,
+                                                    const std::string& org,
+                                                    const KeydOptions& keyd) {
+  std::unique_ptr<InProcessKeyd> k(new InProcessKeyd());
+  k->clock_ = clock;
+  k->dir_ = ShortTempDir();
+  OrgKeysOptions org_options;
+  org_options.scrypt.log2_n = 4;
+  SecretBytes pass(absl::string_view("pass"));
+  absl::Status init = OrgKeys::Init(k->dir_, org, pass, org_options, clock);
+  EXPECT_TRUE(init.ok()) << init;
+  ServerOptions options;
+  options.data_dir = k->dir_;
+  options.listen = "127.0.0.1:0";
+  options.org_keys = org_options;
+  options.keyd = keyd;
+  options.lmdb.map_size = size_t{256} << 20;
+  auto server = KeydServer::Start(options, pass, clock);
+  EXPECT_TRUE(server.ok()) << server.status();
+  if (!server.ok()) return nullptr;
+  k->server_ = *std::move(server);
+  k->port_ = k->server_->port();
+  k->fingerprint_ = k->server_->keys().root_fingerprint();
+  k->root_ = k->server_->keys().root_public_key();
+  k->enrollment_ = v1::Enrollment::NewStub(grpc::CreateChannel(
+      k->endpoint(), grpc::InsecureChannelCredentials()));
+  k->admin_ = v1::Admin::NewStub(grpc::CreateChannel(
+      absl::StrCat("unix:", k->server_->admin_socket()),
+      grpc::InsecureChannelCredentials()));
+  return k;
+}
+
+InProcessKeyd::~InProcessKeyd() {
+  server_.reset();
+  RunCommand({"/bin/rm", "-rf", dir_});
+}
+
+std::string InProcessKeyd::endpoint() const {
+  return absl::StrCat("127.0.0.1:", port_);
+}
+
+std::unique_ptr<grpc::ClientContext> InProcessKeyd::Ctx() const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return ctx;
+}
+
+std::string InProcessKeyd::AddHost(const std::string& host,
+                                   const std::string& domain) {
+  v1::AddHostRequest req;
+  req.set_hostname(host);
+  req.add_mail_domains(domain);
+  v1::TokenResponse resp;
+  grpc::Status st = admin_->AddHost(Ctx().get(), req, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return resp.token();
+}
+
+EnrolledTestHost InProcessKeyd::AddAndEnroll(
+    const std::string& host, const std::string& domain,
+    const std::vector<std::string>& pins) {
+  EnrolledTestHost out{host, *HostKeys::Generate(), {}};
+  std::string token = AddHost(host, domain);
+  auto req = MakeEnrollRequest(host, *TokenKey(token), out.keys, pins,
+                               clock_->Now());
+  EXPECT_TRUE(req.ok()) << req.status();
+  v1::EnrollResponse resp;
+  grpc::Status st = enrollment_->Enroll(Ctx().get(), *req, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  auto verifier = AnswerVerifier::Create(fingerprint_, root_);
+  auto cert = verifier->VerifyEnrollment(resp, clock_->Now());
+  EXPECT_TRUE(cert.ok()) << cert.status();
+  if (cert.ok()) out.cert = *cert;
+  return out;
+}
+
+uint64_t InProcessKeyd::Revoke(const std::string& host,
+                               const std::string& reason) {
+  v1::RevokeRequest req;
+  req.set_hostname(host);
+  req.set_reason(reason);
+  v1::RevokeResponse resp;
+  grpc::Status st = admin_->Revoke(Ctx().get(), req, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return resp.feed_seq();
+}
+
+void InProcessKeyd::SetPolicy(const std::string& domain,
+                              v1::PolicyMode mode) {
+  v1::SetDomainPolicyRequest req;
+  req.set_domain(domain);
+  req.set_mode(mode);
+  v1::SetDomainPolicyResponse resp;
+  grpc::Status st = admin_->SetDomainPolicy(Ctx().get(), req, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+}  // namespace mxkey

@@ -1,0 +1,66 @@
+// A real keyd (KeydServer with LMDB) inside the test process, on
+// 127.0.0.1:0, with helpers that do what an admin and a host would do.
+// Test-only; failures are reported as gtest failures.
+#ifndef MXKEY_TESTS_INPROCESS_KEYD_H_
+#define MXKEY_TESTS_INPROCESS_KEYD_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "base/clock.h"
+#include "client/host_keys.h"
+#include "keyd/server.h"
+#include "proto/mxkey/v1/mxkey.grpc.pb.h"
+
+namespace mxkey {
+
+struct EnrolledTestHost {
+  std::string hostname;
+  HostKeys keys;
+  mxkey::v1::HostCertificateBody cert;
+};
+
+class InProcessKeyd {
+ public:
+  // A fresh org named `org` in a new temp dir.
+  static std::unique_ptr<InProcessKeyd> Start(
+      Clock* clock, const std::string& org = "example",
+      const KeydOptions& keyd = KeydOptions());
+  ~InProcessKeyd();
+
+  std::string endpoint() const;
+  const std::string& root_fingerprint() const { return fingerprint_; }
+  const std::string& root_public_key() const { return root_; }
+
+  std::string AddHost(const std::string& host,
+                      const std::string& domain = "example.org");
+  EnrolledTestHost AddAndEnroll(const std::string& host,
+                                const std::string& domain = "example.org",
+                                const std::vector<std::string>& pins = {});
+  // Returns the feed sequence number of the revocation.
+  uint64_t Revoke(const std::string& host, const std::string& reason);
+  void SetPolicy(const std::string& domain, mxkey::v1::PolicyMode mode);
+
+  // Stops serving (the data stays until destruction).
+  void Stop() { server_.reset(); }
+
+ private:
+  InProcessKeyd() = default;
+  std::unique_ptr<grpc::ClientContext> Ctx() const;
+
+  Clock* clock_ = nullptr;
+  std::string dir_;
+  std::string fingerprint_, root_;
+  int port_ = 0;
+  std::unique_ptr<KeydServer> server_;
+  std::unique_ptr<mxkey::v1::Enrollment::Stub> enrollment_;
+  std::unique_ptr<mxkey::v1::Admin::Stub> admin_;
+};
+
+}  // namespace mxkey
+
+#endif  // MXKEY_TESTS_INPROCESS_KEYD_H_
