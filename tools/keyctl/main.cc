@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "base/grpc_status.h"
 #include "client/answer_verifier.h"
+#include "client/key_client.h"
 #include "crypto/spki.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 #include "protocol/hostname.h"
@@ -52,6 +53,7 @@ Globals g;
 int Fail(const absl::Status& st, absl::string_view what) {
   std::cerr << "keyctl: " << what << ": " << st.message() << "\n";
   if (st.code() == absl::StatusCode::kUnauthenticated) return kVerificationFailed;
+  if (LookupFailureOf(st) == LookupFailure::kStale) return kStale;
   if (st.code() == absl::StatusCode::kFailedPrecondition &&
       absl::StartsWith(st.message(), "stale")) {
     return kStale;
@@ -380,64 +382,66 @@ std::string CertJson(const VerifiedCert& c) {
       .Build();
 }
 
-// Lookup of a host (is_domain false) or a domain's policy.
+// Lookup of a host (is_domain false) or a domain's policy, through the
+// same KeyClient (verification and all) that the MTA hooks use.
 int Lookup(const std::string& input, bool is_domain) {
   const char* what = is_domain ? "policy show" : "lookup";
-  absl::StatusOr<std::string> name = CanonicalHostname(input);
-  if (!name.ok()) return Fail(name.status(), what);
-  auto stub = mxkey::v1::KeyDirectory::NewStub(KeydChannel());
-  absl::StatusOr<AnswerVerifier> verifier = TrustedVerifier(*stub);
-  if (!verifier.ok()) {
-    if (verifier.status().code() == absl::StatusCode::kInvalidArgument) {
-      std::cerr << "keyctl: " << what << ": " << verifier.status().message()
+  if (g.root_fingerprint.empty()) {
+    std::cerr << "keyctl: " << what
+              << ": --root-fingerprint sha256:HEX is required (the trust "
+                 "anchor; see `keyctl org show`)\n";
+    return kUsage;
+  }
+  KeyClientOptions options;
+  options.endpoints = {g.keyd};
+  options.root_fingerprint = g.root_fingerprint;
+  options.rpc_timeout = absl::Seconds(g.timeout_seconds);
+  options.watch_revocations = false;  // one question, no cache to keep
+  absl::StatusOr<std::unique_ptr<KeyClient>> client =
+      KeyClient::Create(options);
+  if (!client.ok()) {
+    if (client.status().code() == absl::StatusCode::kInvalidArgument) {
+      std::cerr << "keyctl: " << what << ": " << client.status().message()
                 << "\n";
       return kUsage;
     }
-    return Fail(verifier.status(), what);
+    return Fail(client.status(), what);
   }
-  mxkey::v1::KeyAnswer answer;
-  auto ctx = Context();
-  grpc::Status rpc;
-  if (is_domain) {
-    mxkey::v1::GetDomainPolicyRequest req;
-    req.set_domain(*name);
-    rpc = stub->GetDomainPolicy(ctx.get(), req, &answer);
-  } else {
-    mxkey::v1::GetHostKeysRequest req;
-    req.set_hostname(*name);
-    rpc = stub->GetHostKeys(ctx.get(), req, &answer);
-  }
-  absl::Status st = Call(rpc, g.keyd);
-  if (!st.ok()) return Fail(st, what);
-  absl::StatusOr<VerifiedAnswer> verified =
-      verifier->Verify(answer, *name, is_domain, absl::Now());
+  absl::StatusOr<AnswerRef> verified = is_domain
+                                           ? (*client)->LookupDomain(input)
+                                           : (*client)->LookupHostAnswer(input);
   if (!verified.ok()) return Fail(verified.status(), what);
+  const std::string& name = (*verified)->name;
+  absl::Status usable =
+      is_domain ? absl::OkStatus() : (*client)->LookupHost(name).status();
 
-  std::string status = verified->HasValidKey()          ? "valid"
-                       : !verified->revocations.empty() ? "revoked"
-                                                        : "unknown";
+  std::string status = is_domain
+                           ? ((*verified)->HasValidKey() ? "valid" : "unknown")
+                           : usable.ok() ? "valid"
+                                         : std::string(LookupFailureName(
+                                               LookupFailureOf(usable)));
   std::string mode = "none";
-  if (verified->policy) {
-    mode = verified->policy->mode() == mxkey::v1::POLICY_MODE_ENFORCE ? "enforce"
-           : verified->policy->mode() == mxkey::v1::POLICY_MODE_TESTING
+  if ((*verified)->policy) {
+    mode = (*verified)->policy->mode() == mxkey::v1::POLICY_MODE_ENFORCE ? "enforce"
+           : (*verified)->policy->mode() == mxkey::v1::POLICY_MODE_TESTING
                ? "testing"
                : "none";
   }
   if (g.json) {
     std::vector<std::string> certs;
-    for (const auto& c : verified->certificates) certs.push_back(CertJson(c));
+    for (const auto& c : (*verified)->certificates) certs.push_back(CertJson(c));
     JsonObject out;
-    out.Str(is_domain ? "domain" : "hostname", *name).Str("status", status);
+    out.Str(is_domain ? "domain" : "hostname", name).Str("status", status);
     if (is_domain) out.Str("mode", mode);
     out.Raw("certificates", JsonArray(certs))
-        .Int("feed_head", static_cast<int64_t>(verified->freshness.feed_head()))
-        .Str("fresh_until", Time(verified->freshness.valid_until()));
+        .Int("feed_head", static_cast<int64_t>((*verified)->freshness.feed_head()))
+        .Str("fresh_until", Time((*verified)->freshness.valid_until()));
     std::cout << out.Build() << "\n";
   } else {
-    std::cout << *name << ": " << status;
+    std::cout << name << ": " << status;
     if (is_domain) std::cout << " (mode " << mode << ")";
     std::cout << "\n";
-    for (const auto& c : verified->certificates) {
+    for (const auto& c : (*verified)->certificates) {
       std::cout << "  serial " << c.body.serial() << " " << StateName(c.state)
                 << (is_domain ? absl::StrCat(" host ", c.body.hostname()) : "")
                 << " valid " << Time(c.body.not_before()) << " .. "
@@ -446,13 +450,14 @@ int Lookup(const std::string& input, bool is_domain) {
         std::cout << "    tls pin sha256 " << Hex(p) << "\n";
       }
     }
-    for (const auto& r : verified->revocations) {
+    for (const auto& r : (*verified)->revocations) {
       std::cout << "  serial " << r.serial() << " revoked at "
                 << Time(r.revoked_at()) << ": " << r.reason() << "\n";
     }
   }
-  if (is_domain) return kOk;
-  return status == "valid" ? kOk : kNoValidKey;
+  if (is_domain || usable.ok()) return kOk;
+  std::cerr << "keyctl: " << what << ": " << usable.message() << "\n";
+  return kNoValidKey;
 }
 
 int PolicySet(const std::string& domain, const std::string& mode) {
