@@ -52,6 +52,10 @@ absl::Status LookupError(LookupFailure kind, absl::string_view message) {
   return status;
 }
 
+bool IsLookupError(const absl::Status& status) {
+  return status.GetPayload(kPayloadUrl).has_value();
+}
+
 LookupFailure LookupFailureOf(const absl::Status& status) {
   if (status.ok()) return LookupFailure::kNone;
   auto tag = status.GetPayload(kPayloadUrl);

@@ -29,6 +29,9 @@ absl::Status LookupError(LookupFailure kind, absl::string_view message);
 // The kind of a status from KeyClient; untagged errors are classified by code.
 LookupFailure LookupFailureOf(const absl::Status& status);
 
+// True if `status` came from LookupError (not merely a code that looks alike).
+bool IsLookupError(const absl::Status& status);
+
 absl::string_view LookupFailureName(LookupFailure kind);
 
 }  // namespace mxkey

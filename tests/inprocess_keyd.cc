@@ -72,12 +72,26 @@ std::string InProcessKeyd::AddHost(const std::string& host,
 EnrolledTestHost InProcessKeyd::AddAndEnroll(
     const std::string& host, const std::string& domain,
     const std::vector<std::string>& pins) {
-  EnrolledTestHost out{host, *HostKeys::Generate(), {}};
-  std::string token = AddHost(host, domain);
+  return EnrollWithToken(host, AddHost(host, domain), pins);
+}
+
+EnrolledTestHost InProcessKeyd::ReEnroll(const std::string& host) {
+  v1::CreateEnrollmentTokenRequest req;
+  req.set_hostname(host);
+  v1::TokenResponse resp;
+  grpc::Status st = admin_->CreateEnrollmentToken(Ctx().get(), req, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return EnrollWithToken(host, resp.token(), {});
+}
+
+EnrolledTestHost InProcessKeyd::EnrollWithToken(
+    const std::string& host, const std::string& token,
+    const std::vector<std::string>& pins) {
+  EnrolledTestHost out{host, *HostKeys::Generate(), {}, {}};
   auto req = MakeEnrollRequest(host, *TokenKey(token), out.keys, pins,
                                clock_->Now());
   EXPECT_TRUE(req.ok()) << req.status();
-  v1::EnrollResponse resp;
+  v1::EnrollResponse& resp = out.response;
   grpc::Status st = enrollment_->Enroll(Ctx().get(), *req, &resp);
   EXPECT_TRUE(st.ok()) << st.error_message();
   auto verifier = AnswerVerifier::Create(fingerprint_, root_);
@@ -106,6 +120,16 @@ void InProcessKeyd::SetPolicy(const std::string& domain,
   v1::SetDomainPolicyResponse resp;
   grpc::Status st = admin_->SetDomainPolicy(Ctx().get(), req, &resp);
   EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+}  // namespace mxkey
+
+namespace mxkey {
+
+void InProcessKeyd::SaveKeyDir(const EnrolledTestHost& host,
+                               const std::string& dir) {
+  absl::Status st = SaveHostKeys(dir, "", host.keys, &host.response);
+  EXPECT_TRUE(st.ok()) << st;
 }
 
 }  // namespace mxkey

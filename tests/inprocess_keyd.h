@@ -22,6 +22,7 @@ struct EnrolledTestHost {
   std::string hostname;
   HostKeys keys;
   mxkey::v1::HostCertificateBody cert;
+  mxkey::v1::EnrollResponse response;
 };
 
 class InProcessKeyd {
@@ -41,9 +42,13 @@ class InProcessKeyd {
   EnrolledTestHost AddAndEnroll(const std::string& host,
                                 const std::string& domain = "example.org",
                                 const std::vector<std::string>& pins = {});
+  // Enrolls an already registered host again, with a new token.
+  EnrolledTestHost ReEnroll(const std::string& host);
   // Returns the feed sequence number of the revocation.
   uint64_t Revoke(const std::string& host, const std::string& reason);
   void SetPolicy(const std::string& domain, mxkey::v1::PolicyMode mode);
+  // Writes the host's keys and certificate as `keyctl enroll` would.
+  static void SaveKeyDir(const EnrolledTestHost& host, const std::string& dir);
 
   // Stops serving (the data stays until destruction).
   void Stop() { server_.reset(); }
@@ -51,6 +56,9 @@ class InProcessKeyd {
  private:
   InProcessKeyd() = default;
   std::unique_ptr<grpc::ClientContext> Ctx() const;
+  EnrolledTestHost EnrollWithToken(const std::string& host,
+                                   const std::string& token,
+                                   const std::vector<std::string>& pins);
 
   Clock* clock_ = nullptr;
   std::string dir_;
