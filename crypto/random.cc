@@ -7,10 +7,21 @@ namespace mxkey {
 
 using crypto_internal::GuardCryptoPP;
 
+namespace {
+
+// One OS generator per thread: opening the OS source on every call costs
+// more than an X25519 key generation's overhead budget.
+CryptoPP::NonblockingRng& ThreadRng() {
+  thread_local CryptoPP::NonblockingRng rng;
+  return rng;
+}
+
+}  // namespace
+
 absl::StatusOr<SecretBytes> RandomSecret(size_t size) {
   return GuardCryptoPP("random", [&]() -> absl::StatusOr<SecretBytes> {
     SecretBytes out(size);
-    CryptoPP::OS_GenerateRandomBlock(/*blocking=*/false, out.data(), size);
+    ThreadRng().GenerateBlock(out.data(), size);
     return out;
   });
 }
@@ -18,8 +29,8 @@ absl::StatusOr<SecretBytes> RandomSecret(size_t size) {
 absl::StatusOr<std::string> RandomBytes(size_t size) {
   return GuardCryptoPP("random", [&]() -> absl::StatusOr<std::string> {
     std::string out(size, '\0');
-    CryptoPP::OS_GenerateRandomBlock(
-        false, reinterpret_cast<CryptoPP::byte*>(&out[0]), size);
+    ThreadRng().GenerateBlock(reinterpret_cast<CryptoPP::byte*>(&out[0]),
+                              size);
     return out;
   });
 }

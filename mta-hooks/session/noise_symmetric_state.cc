@@ -1,20 +1,20 @@
 #include "mta-hooks/session/noise_symmetric_state.h"
 
-#include "absl/strings/str_cat.h"
 #include "crypto/sha256.h"
 
 namespace mxkey {
 namespace {
 
-// HKDF of the Noise spec (§4.3) with two outputs of 32 bytes each. It is not
-// RFC 5869 HKDF with info: the second output chains the first.
+// HKDF of the Noise spec (§4.3) with two 32-byte outputs. It is exactly
+// RFC 5869 HKDF-SHA-256 with the chaining key as salt, empty info and 64
+// bytes of output, which one keyed HMAC computes (no per-output rekeying).
 std::pair<SecretBytes, SecretBytes> NoiseHkdf2(const SecretBytes& chaining_key,
                                                const SecretBytes& ikm) {
-  SecretBytes temp = HmacSha256(chaining_key, ikm.view());
-  SecretBytes out1 = HmacSha256(temp, "\x01");
-  std::string in2 = absl::StrCat(out1.view(), "\x02");
-  SecretBytes out2 = HmacSha256(temp, in2);
-  SecureWipe(&in2[0], in2.size());
+  absl::StatusOr<SecretBytes> out =
+      HkdfSha256(ikm, chaining_key.view(), "", 2 * kSha256Size);
+  // Cannot fail: the length is fixed and valid.
+  SecretBytes out1(out->view().substr(0, kSha256Size));
+  SecretBytes out2(out->view().substr(kSha256Size));
   return {std::move(out1), std::move(out2)};
 }
 
