@@ -1,0 +1,170 @@
+// The C ABI (mta-hooks/include/mxkey.h) from C++: error codes and messages,
+// handshakes through I/O callbacks, message encryption, rekey and key
+// export, against a real in-process keyd.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <future>
+
+#include "gtest/gtest.h"
+#include "mxkey.h"
+#include "tests/inprocess_keyd.h"
+#include "tests/subprocess.h"
+
+namespace mxkey {
+namespace {
+
+long ReadFd(void* io, uint8_t* buf, size_t len) {
+  return static_cast<long>(read(*static_cast<int*>(io), buf, len));
+}
+long WriteFd(void* io, const uint8_t* buf, size_t len) {
+  return static_cast<long>(write(*static_cast<int*>(io), buf, len));
+}
+
+class CAbiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    keyd_ = InProcessKeyd::Start(Clock::Real());
+    ASSERT_NE(keyd_, nullptr);
+    dir_ = ShortTempDir();
+    InProcessKeyd::SaveKeyDir(keyd_->AddAndEnroll("mx1.example.org"),
+                              dir_ + "/mx1");
+    InProcessKeyd::SaveKeyDir(keyd_->AddAndEnroll("mx2.example.org"),
+                              dir_ + "/mx2");
+    ASSERT_EQ(mxkey_client_new(keyd_->endpoint().c_str(),
+                               keyd_->root_fingerprint().c_str(), nullptr,
+                               &client_),
+              MXKEY_OK)
+        << mxkey_last_error();
+    ASSERT_EQ(mxkey_identity_load((dir_ + "/mx1").c_str(), &mx1_), MXKEY_OK)
+        << mxkey_last_error();
+    ASSERT_EQ(mxkey_identity_load((dir_ + "/mx2").c_str(), &mx2_), MXKEY_OK);
+  }
+  void TearDown() override {
+    mxkey_identity_free(mx1_);
+    mxkey_identity_free(mx2_);
+    mxkey_client_free(client_);
+    RunCommand({"/bin/rm", "-rf", dir_});
+  }
+
+  // mx1 initiates to mx2 through callbacks on a socket pair.
+  void Connect(mxkey_session** initiator, mxkey_session** responder) {
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds_), 0);
+    auto resp = std::async(std::launch::async, [&] {
+      return mxkey_session_respond_io(client_, mx2_, ReadFd, WriteFd,
+                                      &fds_[1], responder);
+    });
+    mxkey_status st = mxkey_session_initiate_io(
+        client_, mx1_, "mx2.example.org", ReadFd, WriteFd, &fds_[0], initiator);
+    ASSERT_EQ(st, MXKEY_OK) << mxkey_last_error();
+    ASSERT_EQ(resp.get(), MXKEY_OK);
+  }
+
+  std::unique_ptr<InProcessKeyd> keyd_;
+  std::string dir_;
+  mxkey_client* client_ = nullptr;
+  mxkey_identity* mx1_ = nullptr;
+  mxkey_identity* mx2_ = nullptr;
+  int fds_[2] = {-1, -1};
+};
+
+TEST_F(CAbiTest, ErrorsHaveCodesAndMessages) {
+  mxkey_client* c = nullptr;
+  EXPECT_EQ(mxkey_client_new("127.0.0.1:1", "sha256:nothex", nullptr, &c),
+            MXKEY_E_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(mxkey_last_error()).find("fingerprint"),
+            std::string::npos);
+  EXPECT_EQ(mxkey_client_new(nullptr, "x", nullptr, &c),
+            MXKEY_E_INVALID_ARGUMENT);
+  uint8_t key[MXKEY_KEY_SIZE];
+  EXPECT_EQ(mxkey_lookup_host(client_, "mx9.example.org", key, nullptr),
+            MXKEY_E_UNKNOWN_HOST);
+  EXPECT_EQ(mxkey_lookup_host(client_, "bad_name", key, nullptr),
+            MXKEY_E_INVALID_ARGUMENT);
+  keyd_->Revoke("mx2.example.org", "test");
+  EXPECT_EQ(mxkey_lookup_host(client_, "mx2.example.org", key, nullptr),
+            MXKEY_E_REVOKED);
+  EXPECT_STREQ(mxkey_status_name(MXKEY_E_STALE), "stale");
+  mxkey_identity* id = nullptr;
+  EXPECT_NE(mxkey_identity_load("/nonexistent", &id), MXKEY_OK);
+  // Freeing NULL is harmless.
+  mxkey_session_free(nullptr);
+  mxkey_client_free(nullptr);
+}
+
+TEST_F(CAbiTest, LookupGivesTheCertifiedKey) {
+  uint8_t key[MXKEY_KEY_SIZE];
+  uint64_t serial = 0;
+  ASSERT_EQ(mxkey_lookup_host(client_, "MX2.example.org", key, &serial),
+            MXKEY_OK);
+  EXPECT_GT(serial, 0u);
+  EXPECT_STREQ(mxkey_identity_hostname(mx2_), "mx2.example.org");
+}
+
+TEST_F(CAbiTest, CallbackHandshakeEncryptRekeyAndExport) {
+  mxkey_session *a = nullptr, *b = nullptr;
+  Connect(&a, &b);
+  EXPECT_STREQ(mxkey_session_peer_hostname(b), "mx1.example.org");
+  EXPECT_STREQ(mxkey_session_peer_hostname(a), "mx2.example.org");
+  EXPECT_EQ(mxkey_session_authenticated(a), 1);
+
+  const char* msg = "MAIL FROM:<a@example.org>";
+  ASSERT_EQ(mxkey_session_send(a, reinterpret_cast<const uint8_t*>(msg),
+                               strlen(msg)),
+            MXKEY_OK);
+  uint8_t buf[256];
+  size_t n = 0;
+  ASSERT_EQ(mxkey_session_recv(b, buf, sizeof buf, &n), MXKEY_OK);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), n), msg);
+
+  // Without I/O: encrypt on one side, decrypt on the other.
+  uint8_t sealed[64], opened[64];
+  size_t sealed_len = 0, opened_len = 0;
+  EXPECT_EQ(mxkey_session_encrypt(b, buf, 5, sealed, 20, &sealed_len),
+            MXKEY_E_BUFFER_TOO_SMALL);
+  ASSERT_EQ(mxkey_session_encrypt(b, buf, 5, sealed, sizeof sealed,
+                                  &sealed_len),
+            MXKEY_OK);
+  EXPECT_EQ(sealed_len, 21u);
+  ASSERT_EQ(mxkey_session_rekey_send(b), MXKEY_OK);
+  ASSERT_EQ(mxkey_session_rekey_recv(a), MXKEY_OK);
+  // Sealed before the rekey: a no longer has that key.
+  EXPECT_EQ(mxkey_session_decrypt(a, sealed, sealed_len, opened, sizeof opened,
+                                  &opened_len),
+            MXKEY_E_HANDSHAKE);
+  EXPECT_EQ(mxkey_session_decrypt(a, sealed, sealed_len, opened, sizeof opened,
+                                  &opened_len),
+            MXKEY_E_SESSION_CLOSED);
+
+  // Export: b's send key is a's receive key; b is closed afterwards.
+  uint8_t bs[32], br[32];
+  uint64_t bsn = 0, brn = 0;
+  ASSERT_EQ(mxkey_session_export_keys(b, bs, &bsn, br, &brn), MXKEY_OK);
+  EXPECT_EQ(bsn, 1u);
+  EXPECT_EQ(brn, 1u);
+  EXPECT_EQ(mxkey_session_send(b, buf, 1), MXKEY_E_SESSION_CLOSED);
+  EXPECT_EQ(mxkey_session_export_keys(b, bs, &bsn, br, &brn),
+            MXKEY_E_SESSION_CLOSED);
+  mxkey_session_free(a);
+  mxkey_session_free(b);
+  close(fds_[0]);
+  close(fds_[1]);
+}
+
+TEST_F(CAbiTest, OversizedPayloadIsRefused) {
+  mxkey_session *a = nullptr, *b = nullptr;
+  Connect(&a, &b);
+  std::string big(MXKEY_MAX_PAYLOAD + 1, 'x');
+  EXPECT_EQ(mxkey_session_send(a, reinterpret_cast<const uint8_t*>(big.data()),
+                               big.size()),
+            MXKEY_E_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(mxkey_last_error()).find("exceeds"), std::string::npos);
+  mxkey_session_free(a);
+  mxkey_session_free(b);
+  close(fds_[0]);
+  close(fds_[1]);
+}
+
+}  // namespace
+}  // namespace mxkey
