@@ -1,5 +1,9 @@
 #include "client/answer_cache.h"
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace mxkey {
@@ -64,6 +68,36 @@ TEST(AnswerCacheTest, EraseIfAndClear) {
   EXPECT_NE(cache.Get("example.net"), nullptr);
   cache.Clear();
   EXPECT_EQ(cache.size(), 0u);
+}
+
+}  // namespace
+}  // namespace mxkey
+
+namespace mxkey {
+namespace {
+
+// Readers, writers and evictions at once; run under --config=tsan too.
+TEST(AnswerCacheTest, ConcurrentUseIsSafe) {
+  AnswerCache cache(256, 1 << 20);
+  std::vector<std::thread> threads;
+  std::atomic<int> hits{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5000; ++i) {
+        std::string name = "h" + std::to_string((i * 7 + t) % 300);
+        if (i % 3 == 0) cache.Put(name, Entry(10, name));
+        if (cache.Get(name) != nullptr) ++hits;
+        if (i % 500 == 0) {
+          cache.EraseIf([&](const CachedAnswer& a) {
+            return a.verified.certificates[0].body.hostname() == name;
+          });
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_GT(hits.load(), 0);
+  EXPECT_LE(cache.size(), 256u);
 }
 
 }  // namespace

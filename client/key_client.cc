@@ -134,7 +134,11 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
                      client->disk_->Get(kFeedKey));
     uint64_t n = 0;
     if (seq && absl::SimpleAtoi(*seq, &n)) feed_position = n;
-    if (!feed_position) client->ClearCaches();  // unknown feed position
+    // Answers cached by a watching client are only trustworthy together
+    // with the feed position they were cached at.
+    if (!feed_position && client->options_.watch_revocations) {
+      client->ClearCaches();
+    }
   }
   absl::StatusOr<std::shared_ptr<const AnswerVerifier>> verifier =
       client->Verifier();
