@@ -113,6 +113,18 @@ absl::Status NoiseHandshake::MixDh(const X25519PrivateKey& local,
   return absl::OkStatus();
 }
 
+absl::Status NoiseHandshake::MixDhToken(NoiseToken t) {
+  // The same DH for a token whichever side reads or writes it: "es" is the
+  // initiator's ephemeral with the responder's static key, and so on.
+  switch (t) {
+    case NoiseToken::kEE: return MixDh(*e_, re_);
+    case NoiseToken::kES: return initiator_ ? MixDh(*e_, rs_) : MixDh(*s_, re_);
+    case NoiseToken::kSE: return initiator_ ? MixDh(*s_, re_) : MixDh(*e_, rs_);
+    case NoiseToken::kSS: return MixDh(*s_, rs_);
+    default: return absl::InternalError("not a DH token");
+  }
+}
+
 absl::StatusOr<std::string> NoiseHandshake::WriteMessage(
     absl::string_view payload) {
   RETURN_IF_ERROR(CheckUsable(/*writing=*/true));
@@ -133,14 +145,7 @@ absl::StatusOr<std::string> NoiseHandshake::WriteMessage(
           out += c;
           break;
         }
-        case NoiseToken::kEE: RETURN_IF_ERROR(MixDh(*e_, re_)); break;
-        case NoiseToken::kES:
-          RETURN_IF_ERROR(initiator_ ? MixDh(*e_, rs_) : MixDh(*s_, re_));
-          break;
-        case NoiseToken::kSE:
-          RETURN_IF_ERROR(initiator_ ? MixDh(*s_, re_) : MixDh(*e_, rs_));
-          break;
-        case NoiseToken::kSS: RETURN_IF_ERROR(MixDh(*s_, rs_)); break;
+        default: RETURN_IF_ERROR(MixDhToken(t)); break;
       }
     }
     ASSIGN_OR_RETURN(std::string c, symmetric_.EncryptAndHash(payload));
@@ -198,14 +203,7 @@ absl::StatusOr<SecretBytes> NoiseHandshake::ReadMessage(
           rs_ = std::string(rs->view());
           break;
         }
-        case NoiseToken::kEE: RETURN_IF_ERROR(MixDh(*e_, re_)); break;
-        case NoiseToken::kES:
-          RETURN_IF_ERROR(initiator_ ? MixDh(*e_, rs_) : MixDh(*s_, re_));
-          break;
-        case NoiseToken::kSE:
-          RETURN_IF_ERROR(initiator_ ? MixDh(*s_, re_) : MixDh(*e_, rs_));
-          break;
-        case NoiseToken::kSS: RETURN_IF_ERROR(MixDh(*s_, rs_)); break;
+        default: RETURN_IF_ERROR(MixDhToken(t)); break;
       }
     }
     if (symmetric_.HasKey() && message.size() < kAeadTagSize) {

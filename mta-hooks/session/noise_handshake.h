@@ -65,6 +65,7 @@ class NoiseHandshake {
 
   NoiseHandshake(NoiseHandshakeConfig config);
   absl::Status MixDh(const X25519PrivateKey& local, absl::string_view remote);
+  absl::Status MixDhToken(NoiseToken t);
   absl::Status Fail(absl::Status status);
   absl::StatusOr<X25519PrivateKey> NewEphemeral();
   absl::Status CheckUsable(bool writing) const;

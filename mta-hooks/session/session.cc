@@ -88,6 +88,20 @@ absl::StatusOr<LocalIdentity> LocalIdentity::FromKeyDir(const std::string& dir) 
   return id;
 }
 
+absl::StatusOr<std::unique_ptr<Session>> Session::FromHandshake(
+    NoiseHandshake& hs, bool authenticated, const std::string& peer_hostname,
+    uint64_t peer_serial) {
+  ASSIGN_OR_RETURN(NoiseTransport t, hs.Split());
+  std::unique_ptr<Session> s(new Session());
+  s->send_ = std::move(t.send);
+  s->receive_ = std::move(t.receive);
+  s->handshake_hash_ = std::move(t.handshake_hash);
+  s->authenticated_ = authenticated;
+  s->peer_hostname_ = peer_hostname;
+  s->peer_serial_ = peer_serial;
+  return s;
+}
+
 absl::StatusOr<std::unique_ptr<Session>> Session::Initiate(
     ByteStream& stream, const LocalIdentity& self,
     const std::string& responder_hostname,
@@ -118,14 +132,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Initiate(
     return absl::InvalidArgumentError(
         "the responder's handshake message carries an unexpected payload");
   }
-  ASSIGN_OR_RETURN(NoiseTransport t, hs.Split());
-  std::unique_ptr<Session> s(new Session());
-  s->send_ = std::move(t.send);
-  s->receive_ = std::move(t.receive);
-  s->handshake_hash_ = std::move(t.handshake_hash);
-  s->authenticated_ = true;
-  s->peer_hostname_ = responder_hostname;
-  return s;
+  return FromHandshake(hs, true, responder_hostname, 0);
 }
 
 absl::StatusOr<std::unique_ptr<Session>> Session::Respond(
@@ -150,15 +157,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Respond(
   RETURN_IF_ERROR(replay.Accept(hello.hostname(), hello.timestamp_ms()));
   ASSIGN_OR_RETURN(std::string m2, hs.WriteMessage(""));
   RETURN_IF_ERROR(WriteFrame(stream, m2));
-  ASSIGN_OR_RETURN(NoiseTransport t, hs.Split());
-  std::unique_ptr<Session> s(new Session());
-  s->send_ = std::move(t.send);
-  s->receive_ = std::move(t.receive);
-  s->handshake_hash_ = std::move(t.handshake_hash);
-  s->authenticated_ = true;
-  s->peer_hostname_ = hello.hostname();
-  s->peer_serial_ = hello.serial();
-  return s;
+  return FromHandshake(hs, true, hello.hostname(), hello.serial());
 }
 
 absl::StatusOr<std::unique_ptr<Session>> Session::InitiateOpportunistic(
@@ -175,14 +174,8 @@ absl::StatusOr<std::unique_ptr<Session>> Session::InitiateOpportunistic(
   RETURN_IF_ERROR(WriteFrame(stream, m1));
   absl::StatusOr<std::string> m2 = ReadFrame(stream);
   if (!m2.ok()) return DuringHandshake(m2.status());
-  ASSIGN_OR_RETURN(SecretBytes payload, hs.ReadMessage(*m2));
-  ASSIGN_OR_RETURN(NoiseTransport t, hs.Split());
-  std::unique_ptr<Session> s(new Session());
-  s->send_ = std::move(t.send);
-  s->receive_ = std::move(t.receive);
-  s->handshake_hash_ = std::move(t.handshake_hash);
-  s->peer_hostname_ = responder_hostname;
-  return s;
+  RETURN_IF_ERROR(hs.ReadMessage(*m2).status());
+  return FromHandshake(hs, false, responder_hostname, 0);
 }
 
 absl::StatusOr<std::unique_ptr<Session>> Session::RespondOpportunistic(
@@ -196,15 +189,10 @@ absl::StatusOr<std::unique_ptr<Session>> Session::RespondOpportunistic(
                    NewHandshake("NN", false, own_hostname, std::nullopt, ""));
   absl::StatusOr<std::string> m1 = ReadFrame(stream);
   if (!m1.ok()) return DuringHandshake(m1.status());
-  ASSIGN_OR_RETURN(SecretBytes payload, hs.ReadMessage(*m1));
+  RETURN_IF_ERROR(hs.ReadMessage(*m1).status());
   ASSIGN_OR_RETURN(std::string m2, hs.WriteMessage(""));
   RETURN_IF_ERROR(WriteFrame(stream, m2));
-  ASSIGN_OR_RETURN(NoiseTransport t, hs.Split());
-  std::unique_ptr<Session> s(new Session());
-  s->send_ = std::move(t.send);
-  s->receive_ = std::move(t.receive);
-  s->handshake_hash_ = std::move(t.handshake_hash);
-  return s;
+  return FromHandshake(hs, false, "", 0);
 }
 
 absl::Status Session::Usable() const {

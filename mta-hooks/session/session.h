@@ -31,6 +31,7 @@
 #include "crypto/x25519.h"
 #include "mta-hooks/session/frame_io.h"
 #include "mta-hooks/session/noise_cipher_state.h"
+#include "mta-hooks/session/noise_handshake.h"
 #include "mta-hooks/session/peer_verifier.h"
 #include "mta-hooks/session/replay_guard.h"
 
@@ -91,6 +92,9 @@ class Session {
 
  private:
   Session() = default;
+  static absl::StatusOr<std::unique_ptr<Session>> FromHandshake(
+      NoiseHandshake& hs, bool authenticated, const std::string& peer_hostname,
+      uint64_t peer_serial);
   absl::Status Usable() const;
   template <typename T>
   absl::StatusOr<T> Check(absl::StatusOr<T> result);
