@@ -57,6 +57,10 @@ absl::StatusOr<std::string> ValidName(absl::string_view name,
 absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetHostKeys(
     absl::string_view hostname) {
   ASSIGN_OR_RETURN(std::string name, ValidName(hostname, "hostname"));
+  // Read before the store: a write after this point invalidates the answer.
+  const uint64_t generation = ctx_->store->generation();
+  const std::string key = absl::StrCat("h:", name);
+  if (auto reused = ReuseAnswer(key, generation)) return *std::move(reused);
   mxkey::v1::KeyAnswer answer;
   answer.set_name(name);
   uint64_t head = 0;
@@ -76,12 +80,16 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetHostKeys(
         AddDenial(name, mxkey::v1::DENIAL_REASON_NO_SUCH_HOST, answer));
   }
   RETURN_IF_ERROR(Finish(head, answer));
+  KeepAnswer(key, generation, answer);
   return answer;
 }
 
 absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetDomainPolicy(
     absl::string_view domain) {
   ASSIGN_OR_RETURN(std::string name, ValidName(domain, "mail domain"));
+  const uint64_t generation = ctx_->store->generation();
+  const std::string key = absl::StrCat("d:", name);
+  if (auto reused = ReuseAnswer(key, generation)) return *std::move(reused);
   mxkey::v1::KeyAnswer answer;
   answer.set_name(name);
   uint64_t head = 0;
@@ -114,7 +122,44 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetDomainPolicy(
         AddDenial(name, mxkey::v1::DENIAL_REASON_DOMAIN_UNKEYED, answer));
   }
   RETURN_IF_ERROR(Finish(head, answer));
+  KeepAnswer(key, generation, answer);
   return answer;
+}
+
+std::optional<mxkey::v1::KeyAnswer> Directory::ReuseAnswer(
+    const std::string& key, uint64_t generation) {
+  AnswerShard& shard = answers_[absl::Hash<std::string>()(key) % kShards];
+  const int64_t now = ctx_->now();
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.entries.find(key);
+  if (it == shard.entries.end() || it->second.generation != generation ||
+      now >= it->second.expires) {
+    return std::nullopt;
+  }
+  return it->second.answer;
+}
+
+void Directory::KeepAnswer(const std::string& key, uint64_t generation,
+                           const mxkey::v1::KeyAnswer& answer) {
+  mxkey::v1::FreshnessBody freshness;
+  if (!freshness.ParseFromString(answer.freshness().body())) return;
+  const int64_t now = ctx_->now();
+  // Never later than the freshness statement may be reused...
+  int64_t expires =
+      freshness.as_of() + absl::ToInt64Seconds(ctx_->options.freshness) / 2;
+  // ...nor past a certificate's next state change.
+  for (const auto& c : answer.certificates()) {
+    mxkey::v1::HostCertificateBody body;
+    if (!body.ParseFromString(c.body())) return;
+    for (int64_t t : {body.not_before(), body.active_from(), body.not_after()}) {
+      if (t > now) expires = std::min(expires, t);
+    }
+  }
+  if (expires <= now) return;
+  AnswerShard& shard = answers_[absl::Hash<std::string>()(key) % kShards];
+  std::lock_guard<std::mutex> lock(shard.mu);
+  if (shard.entries.size() >= kMaxEntriesPerShard) shard.entries.clear();
+  shard.entries[key] = CachedAnswer{generation, expires, answer};
 }
 
 mxkey::v1::OrgInfo Directory::GetOrgInfo() const {

@@ -4,12 +4,15 @@
 // Answers carry only objects signed ahead of time (certificates, policies,
 // revocation events) plus a denial and a freshness statement. Those two are
 // signed at most once per name per half freshness period, and again only
-// when the answer changes: never per request. Errors: INVALID_ARGUMENT for
+// when the answer changes: never per request. Whole answers are reused
+// until the store changes (see CachedAnswer). Errors: INVALID_ARGUMENT for
 // a bad name; storage errors pass through.
 #ifndef MXKEY_KEYD_DIRECTORY_H_
 #define MXKEY_KEYD_DIRECTORY_H_
 
 #include <array>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
@@ -57,7 +60,25 @@ class Directory {
   // Adds issuing certificates and the freshness statement.
   absl::Status Finish(uint64_t feed_head, mxkey::v1::KeyAnswer& answer);
 
+  // Whole answers, reused while the store is unchanged (generation), the
+  // freshness statement is younger than half a period, and no certificate
+  // in it changes state. A hit is a copy: no storage read, no signature.
+  struct CachedAnswer {
+    uint64_t generation = 0;
+    int64_t expires = 0;
+    mxkey::v1::KeyAnswer answer;
+  };
+  struct AnswerShard {
+    std::mutex mu;
+    absl::flat_hash_map<std::string, CachedAnswer> entries ABSL_GUARDED_BY(mu);
+  };
+  std::optional<mxkey::v1::KeyAnswer> ReuseAnswer(const std::string& key,
+                                                  uint64_t generation);
+  void KeepAnswer(const std::string& key, uint64_t generation,
+                  const mxkey::v1::KeyAnswer& answer);
+
   const KeydContext* ctx_;
+  std::array<AnswerShard, kShards> answers_;
   std::array<Shard, kShards> denials_;
   std::array<Shard, kShards> freshness_;
 };

@@ -3,6 +3,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "keyd/keyd_test_env.h"
+#include "keyd/revocation.h"
 #include "protocol/signed_object.h"
 
 namespace mxkey {
@@ -55,6 +56,42 @@ TEST(DirectoryTest, FreshnessIsSignedOncePerHalfPeriod) {
   env.clock.Advance(env.ctx.options.freshness / 2);
   auto c = *env.directory->GetHostKeys("mx1.example.org");
   EXPECT_NE(a.freshness().signature(), c.freshness().signature());
+}
+
+TEST(DirectoryTest, ReusedAnswerIsDroppedOnAnyWrite) {
+  KeydTestEnv env;
+  env.AddAndEnroll("mx1.example.org");
+  auto a = *env.directory->GetHostKeys("mx1.example.org");
+  auto b = *env.directory->GetHostKeys("mx1.example.org");
+  EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
+  // A write elsewhere (a new host) also invalidates: correct by construction.
+  env.AddHost("mx2.example.org");
+  mxkey::v1::RevokeRequest revoke;
+  revoke.set_hostname("mx1.example.org");
+  revoke.set_reason("test");
+  ASSERT_TRUE(Revoke(env.ctx, revoke).ok());
+  auto c = *env.directory->GetHostKeys("mx1.example.org");
+  EXPECT_EQ(c.revocations_size(), 1);
+  auto verified = env.Verifier().Verify(c, "mx1.example.org", false,
+                                        env.clock.Now());
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_FALSE(verified->HasValidKey());
+}
+
+TEST(DirectoryTest, ReusedAnswerEndsWhenACertificateChangesState) {
+  KeydTestEnv env;
+  // The certificate expires long before the freshness reuse window ends.
+  env.ctx.options.cert_validity = absl::Hours(1);
+  env.ctx.options.freshness = absl::Hours(24);
+  EnrolledHost host = env.AddAndEnroll("mx1.example.org");
+  ASSERT_TRUE(env.directory->GetHostKeys("mx1.example.org").ok());
+  env.clock.Set(absl::FromUnixSeconds(host.body.not_after()));
+  auto after = *env.directory->GetHostKeys("mx1.example.org");
+  auto verified = env.Verifier().Verify(after, "mx1.example.org", false,
+                                        env.clock.Now());
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  ASSERT_EQ(verified->certificates.size(), 1u);
+  EXPECT_EQ(verified->certificates[0].state, VerifiedCertState::kExpired);
 }
 
 TEST(DirectoryTest, StaleAnswerIsReportedAsStale) {

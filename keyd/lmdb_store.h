@@ -51,6 +51,7 @@ class LmdbStore : public Store {
 
   // Durable commits made so far (for group-commit tests and benchmarks).
   uint64_t commit_count() const { return commits_.load(); }
+  uint64_t generation() const override { return commits_.load(); }
 
  private:
   struct PendingWrite;

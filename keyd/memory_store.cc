@@ -58,7 +58,10 @@ absl::Status MemoryStore::Write(std::function<absl::Status(WriteTxn&)> fn) {
   Tables copy = tables_;
   MemoryTxn txn(&copy);
   absl::Status st = fn(txn);
-  if (st.ok()) tables_ = std::move(copy);
+  if (st.ok()) {
+    tables_ = std::move(copy);
+    generation_.fetch_add(1);
+  }
   return st;
 }
 

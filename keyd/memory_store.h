@@ -6,6 +6,7 @@
 #define MXKEY_KEYD_MEMORY_STORE_H_
 
 #include <array>
+#include <atomic>
 #include <map>
 #include <string>
 
@@ -18,6 +19,7 @@ class MemoryStore : public Store {
  public:
   absl::Status Read(const std::function<absl::Status(ReadTxn&)>& fn) override;
   absl::Status Write(std::function<absl::Status(WriteTxn&)> fn) override;
+  uint64_t generation() const override { return generation_.load(); }
 
   using Tables = std::array<std::map<std::string, std::string, std::less<>>,
                             kTableCount>;
@@ -25,6 +27,7 @@ class MemoryStore : public Store {
  private:
   absl::Mutex mu_;
   Tables tables_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace mxkey

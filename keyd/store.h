@@ -70,6 +70,11 @@ class Store {
   // Concurrent writes may share one commit (group commit); a failing `fn`
   // is rolled back alone. Returns `fn`'s error, or the commit's.
   virtual absl::Status Write(std::function<absl::Status(WriteTxn&)> fn) = 0;
+
+  // Changes after every committed write, once its effect is visible to
+  // Read. Caches of derived data read it before reading the store and stay
+  // valid only while it is unchanged.
+  virtual uint64_t generation() const = 0;
 };
 
 }  // namespace mxkey

@@ -96,6 +96,23 @@ TEST_P(StoreContractTest, FailedWriteChangesNothing) {
   EXPECT_FALSE(GetOne(*store_, Table::kHosts, "partial").ok());
 }
 
+TEST_P(StoreContractTest, GenerationMovesOnlyWithCommittedWrites) {
+  const uint64_t before = store_->generation();
+  ASSERT_TRUE(PutOne(*store_, Table::kHosts, "a", "1").ok());
+  const uint64_t after_write = store_->generation();
+  EXPECT_NE(after_write, before);
+  // The write is visible once the generation has moved.
+  EXPECT_EQ(*GetOne(*store_, Table::kHosts, "a"), "1");
+  EXPECT_FALSE(store_
+                   ->Write([](WriteTxn&) -> absl::Status {
+                     return absl::FailedPreconditionError("no");
+                   })
+                   .ok());
+  EXPECT_EQ(store_->generation(), after_write);
+  ASSERT_TRUE(store_->Read([](ReadTxn&) { return absl::OkStatus(); }).ok());
+  EXPECT_EQ(store_->generation(), after_write);
+}
+
 TEST_P(StoreContractTest, WriteSeesItsOwnChanges) {
   absl::Status st = store_->Write([](WriteTxn& t) -> absl::Status {
     absl::Status put = t.Put(Table::kMeta, "x", "1");

@@ -1,0 +1,100 @@
+// mxkey-seed-hosts: registers and enrolls N hosts "mx<i>.<domain>" in a
+// running keyd, the way keyctl would, and measures the durable enrollment
+// rate (issue 6 figure "enroll_rate"): requests are prepared first (keys and
+// signatures), then --concurrency clients send them at once. Prints one JSON
+// line. Exit status 1 if any step failed.
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "client/host_keys.h"
+#include "proto/mxkey/v1/mxkey.grpc.pb.h"
+
+namespace {
+
+namespace v1 = ::mxkey::v1;
+
+// Runs body(i) for i in [0, n) on `threads` threads; counts failures.
+template <typename Body>
+int Parallel(int n, int threads, Body body) {
+  std::atomic<int> next{0}, failures{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (int i; (i = next.fetch_add(1)) < n;) {
+        if (!body(i)) ++failures;
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  return failures.load();
+}
+
+std::unique_ptr<grpc::ClientContext> Ctx() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  return ctx;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string keyd = "127.0.0.1:7700", admin_socket, domain = "example.org";
+  int hosts = 1000, start = 0, concurrency = 64;
+  CLI::App app{"mxkey-seed-hosts: enroll many hosts, measure the rate"};
+  app.add_option("--keyd", keyd);
+  app.add_option("--admin-socket", admin_socket)->required();
+  app.add_option("--hosts", hosts)->check(CLI::Range(1, 10000000));
+  app.add_option("--start", start, "first index")->check(CLI::Range(0, 100000000));
+  app.add_option("--concurrency", concurrency)->check(CLI::Range(1, 1024));
+  app.add_option("--domain", domain);
+  CLI11_PARSE(app, argc, argv);
+
+  auto admin = v1::Admin::NewStub(grpc::CreateChannel(
+      "unix:" + admin_socket, grpc::InsecureChannelCredentials()));
+  auto enrollment = v1::Enrollment::NewStub(
+      grpc::CreateChannel(keyd, grpc::InsecureChannelCredentials()));
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+
+  std::vector<std::string> tokens(hosts);
+  auto name = [&](int i) { return absl::StrCat("mx", start + i, ".", domain); };
+  int failed = Parallel(hosts, concurrency, [&](int i) {
+    v1::AddHostRequest req;
+    req.set_hostname(name(i));
+    req.add_mail_domains(domain);
+    v1::TokenResponse resp;
+    grpc::Status st = admin->AddHost(Ctx().get(), req, &resp);
+    tokens[i] = resp.token();
+    return st.ok();
+  });
+  std::vector<v1::EnrollRequest> requests(hosts);
+  failed += Parallel(hosts, cores, [&](int i) {
+    auto keys = mxkey::HostKeys::Generate();
+    auto token = mxkey::TokenKey(tokens[i]);
+    if (!keys.ok() || !token.ok()) return false;
+    auto req = mxkey::MakeEnrollRequest(name(i), *token, *keys, {}, absl::Now());
+    if (!req.ok()) return false;
+    requests[i] = *std::move(req);
+    return true;
+  });
+  auto begin = std::chrono::steady_clock::now();
+  failed += Parallel(hosts, concurrency, [&](int i) {
+    v1::EnrollResponse resp;
+    return enrollment->Enroll(Ctx().get(), requests[i], &resp).ok();
+  });
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - begin)
+                       .count();
+  std::printf(
+      "{\"enrolled\": %d, \"failed\": %d, \"seconds\": %.2f, "
+      "\"enroll_per_s\": %.1f}\n",
+      hosts - failed, failed, seconds, (hosts - failed) / seconds);
+  return failed == 0 ? 0 : 1;
+}
