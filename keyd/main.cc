@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <thread>
 
@@ -149,6 +150,16 @@ int main(int argc, char** argv) {
                     "key-file passphrase (default DATA_DIR/passphrase)");
   serve->add_option("--freshness", freshness,
                     "validity of freshness statements (default 5m)");
+  int enroll_limit = 60, failure_limit = 10;
+  serve->add_option("--enroll-limit", enroll_limit,
+                    "Enroll/Rotate requests per minute per source address, "
+                    "bursts of half that (default 60; 0: no limit)")
+      ->check(CLI::Range(0, 1000000));
+  serve->add_option("--enroll-failure-limit", failure_limit,
+                    "rejected Enroll/Rotate requests per 10 minutes per "
+                    "source address before it is refused (default 10; 0: no "
+                    "limit)")
+      ->check(CLI::Range(0, 1000000));
 
   try {
     app.parse(argc, argv);
@@ -166,5 +177,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.keyd.freshness = *fresh;
+  options.enrollment_limits.requests = {static_cast<double>(enroll_limit),
+                                        std::max(1.0, enroll_limit / 2.0)};
+  options.enrollment_limits.failures = {failure_limit / 10.0,
+                                        static_cast<double>(failure_limit)};
   return mxkey::Serve(options, passphrase_file);
 }

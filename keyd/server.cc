@@ -104,7 +104,8 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   s->issuer_ = std::make_unique<Issuer>(&s->ctx_);
   s->directory_service_ =
       std::make_unique<KeyDirectoryService>(&s->ctx_, s->directory_.get());
-  s->enrollment_service_ = std::make_unique<EnrollmentService>(s->issuer_.get());
+  s->enrollment_service_ = std::make_unique<EnrollmentService>(
+      s->issuer_.get(), clock, options.enrollment_limits);
   s->admin_service_ =
       std::make_unique<AdminService>(&s->ctx_, s->host_admin_.get());
 

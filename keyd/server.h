@@ -34,6 +34,7 @@ struct ServerOptions {
   KeydOptions keyd;
   OrgKeysOptions org_keys;
   LmdbOptions lmdb;
+  EnrollmentLimits enrollment_limits;
   // Largest request the public services accept.
   int max_request_bytes = 64 * 1024;
 };

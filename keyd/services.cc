@@ -67,16 +67,37 @@ grpc::Status KeyDirectoryService::WatchRevocations(
   return grpc::Status::OK;
 }
 
-grpc::Status EnrollmentService::Enroll(grpc::ServerContext*,
-                                       const mxkey::v1::EnrollRequest* request,
-                                       mxkey::v1::EnrollResponse* response) {
-  return Reply(issuer_->Enroll(*request), response);
+grpc::Status EnrollmentService::Limited(
+    grpc::ServerContext* context,
+    const std::function<absl::StatusOr<mxkey::v1::EnrollResponse>()>& call,
+    mxkey::v1::EnrollResponse* response) {
+  const std::string source = SourceAddress(context->peer());
+  absl::Status allowed = failures_.Check(source, "failed enrollments");
+  if (allowed.ok()) allowed = requests_.Take(source, "enrollment requests");
+  if (!allowed.ok()) return ToGrpcStatus(allowed);
+  absl::StatusOr<mxkey::v1::EnrollResponse> result = call();
+  const absl::StatusCode code = result.status().code();
+  if (code == absl::StatusCode::kPermissionDenied ||
+      code == absl::StatusCode::kUnauthenticated ||
+      code == absl::StatusCode::kNotFound) {
+    // An empty failure bucket only matters for the next request.
+    (void)failures_.Take(source, "failed enrollments");
+  }
+  return Reply(std::move(result), response);
 }
 
-grpc::Status EnrollmentService::Rotate(grpc::ServerContext*,
+grpc::Status EnrollmentService::Enroll(grpc::ServerContext* context,
+                                       const mxkey::v1::EnrollRequest* request,
+                                       mxkey::v1::EnrollResponse* response) {
+  return Limited(
+      context, [&] { return issuer_->Enroll(*request); }, response);
+}
+
+grpc::Status EnrollmentService::Rotate(grpc::ServerContext* context,
                                        const mxkey::v1::RotateRequest* request,
                                        mxkey::v1::EnrollResponse* response) {
-  return Reply(issuer_->Rotate(*request), response);
+  return Limited(
+      context, [&] { return issuer_->Rotate(*request); }, response);
 }
 
 grpc::Status AdminService::AddHost(grpc::ServerContext*,

@@ -7,6 +7,7 @@
 #include "keyd/directory.h"
 #include "keyd/host_admin.h"
 #include "keyd/issuer.h"
+#include "keyd/rate_limiter.h"
 #include "keyd/keyd_context.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 
@@ -42,9 +43,22 @@ class KeyDirectoryService final : public mxkey::v1::KeyDirectory::Service {
   std::atomic<bool> stopping_{false};
 };
 
+// Per-source limits on the public Enrollment service (keyd serve
+// --enroll-limit, --enroll-failure-limit). A source that runs out gets
+// RESOURCE_EXHAUSTED before its request is looked at.
+struct EnrollmentLimits {
+  // All Enroll and Rotate requests.
+  RateLimit requests{60, 30};
+  // Rejected ones (bad token, bad signature, unknown host): token guessing.
+  RateLimit failures{1, 10};
+};
+
 class EnrollmentService final : public mxkey::v1::Enrollment::Service {
  public:
-  explicit EnrollmentService(Issuer* issuer) : issuer_(issuer) {}
+  EnrollmentService(Issuer* issuer, Clock* clock, EnrollmentLimits limits)
+      : issuer_(issuer),
+        requests_(clock, limits.requests),
+        failures_(clock, limits.failures) {}
   grpc::Status Enroll(grpc::ServerContext*,
                       const mxkey::v1::EnrollRequest* request,
                       mxkey::v1::EnrollResponse* response) override;
@@ -53,7 +67,15 @@ class EnrollmentService final : public mxkey::v1::Enrollment::Service {
                       mxkey::v1::EnrollResponse* response) override;
 
  private:
+  // Applies both limits around `call`, and counts a rejection.
+  grpc::Status Limited(
+      grpc::ServerContext* context,
+      const std::function<absl::StatusOr<mxkey::v1::EnrollResponse>()>& call,
+      mxkey::v1::EnrollResponse* response);
+
   Issuer* issuer_;
+  RateLimiter requests_;
+  RateLimiter failures_;
 };
 
 class AdminService final : public mxkey::v1::Admin::Service {

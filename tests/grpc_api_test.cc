@@ -35,6 +35,7 @@ class GrpcApiTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.org_keys = org;
     options.lmdb.map_size = size_t{256} << 20;
+    options.enrollment_limits = Limits();
     auto server = KeydServer::Start(options, pass, &clock_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -47,6 +48,8 @@ class GrpcApiTest : public ::testing::Test {
     enrollment_ = v1::Enrollment::NewStub(channel_);
     admin_ = v1::Admin::NewStub(admin_channel_);
   }
+
+  virtual EnrollmentLimits Limits() { return EnrollmentLimits(); }
 
   void TearDown() override {
     server_.reset();
@@ -346,6 +349,46 @@ TEST_F(GrpcApiTest, ServerReflectionListsServices) {
   bool ok;
   while (cq.Next(&ignored, &ok)) {
   }
+}
+
+class GrpcApiLimitTest : public GrpcApiTest {
+ protected:
+  EnrollmentLimits Limits() override {
+    return EnrollmentLimits{{6, 4}, {1, 3}};  // refills take 10 s, 60 s
+  }
+};
+
+TEST_F(GrpcApiLimitTest, TokenGuessingIsCutOffPerSource) {
+  std::string token = AddHost("mx1.example.org");
+  std::string wrong = AddHost("mx2.example.org");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Enroll("mx1.example.org", wrong).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  // Even the right token is refused now, before it is looked at.
+  grpc::Status st = Enroll("mx1.example.org", token);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(st.error_message(), HasSubstr("failed enrollments"));
+  EXPECT_THAT(st.error_message(), HasSubstr("retry in"));
+  v1::ListHostsResponse list;
+  ASSERT_TRUE(admin_->ListHosts(Ctx().get(), {}, &list).ok());
+  for (const auto& h : list.hosts()) EXPECT_EQ(h.active_serial(), 0u);
+}
+
+TEST_F(GrpcApiLimitTest, RequestsArePacedPerSource) {
+  std::string token = AddHost("mx1.example.org");
+  int exhausted = 0;
+  for (int i = 0; i < 6; ++i) {
+    // Malformed requests are rejected without counting as guesses...
+    v1::EnrollRequest empty;
+    v1::EnrollResponse resp;
+    grpc::Status st = enrollment_->Enroll(Ctx().get(), empty, &resp);
+    exhausted += st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+  }
+  // ...but still take from the request budget (burst 4).
+  EXPECT_EQ(exhausted, 2);
+  EXPECT_EQ(Enroll("mx1.example.org", token).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
 }  // namespace

@@ -27,6 +27,8 @@ std::unique_ptr<InProcessKeyd> InProcessKeyd::Start(Clock* clock,
   options.listen = "127.0.0.1:0";
   options.org_keys = org_options;
   options.keyd = keyd;
+  // Tests and benchmarks enroll many hosts from one address.
+  options.enrollment_limits = EnrollmentLimits{{0, 0}, {0, 0}};
   options.lmdb.map_size = size_t{256} << 20;
   auto server = KeydServer::Start(options, pass, clock);
   EXPECT_TRUE(server.ok()) << server.status();
