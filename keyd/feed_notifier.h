@@ -1,35 +1,69 @@
 // Wakes revocation watchers when the feed head moves.
 //
-// Watchers wait here, holding no storage transaction, then read the new
-// events in a short read transaction of their own. Cannot fail.
+// Watchers subscribe a FeedListener and are woken (Wake) on the publishing
+// thread, after the head has moved; they then read the new events in a
+// short read transaction of their own. The notifier holds listeners weakly,
+// so a watcher that is gone is simply skipped. Cannot fail.
 #ifndef MXKEY_KEYD_FEED_NOTIFIER_H_
 #define MXKEY_KEYD_FEED_NOTIFIER_H_
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace mxkey {
 
+class FeedListener {
+ public:
+  virtual ~FeedListener() = default;
+  // Must not block for long: it runs on the thread that published.
+  virtual void Wake() = 0;
+};
+
 class FeedNotifier {
  public:
   explicit FeedNotifier(uint64_t head = 0) : head_(head) {}
 
-  // Records a new head (ignored if not ahead) and wakes every waiter.
+  // Records a new head (ignored if not ahead) and wakes every listener.
   void Publish(uint64_t head) {
-    absl::MutexLock lock(&mu_);
-    if (head > head_) head_ = head;
+    {
+      absl::MutexLock lock(&mu_);
+      if (head <= head_) return;
+      head_ = head;
+    }
+    WakeAll();
   }
 
-  // Returns the head once it is beyond `seen`, or after `timeout`.
-  uint64_t WaitBeyond(uint64_t seen, absl::Duration timeout) {
+  // Wakes every listener without a new head (shutdown).
+  void WakeAll() {
+    std::vector<std::shared_ptr<FeedListener>> live;
+    {
+      absl::MutexLock lock(&mu_);
+      for (auto it = listeners_.begin(); it != listeners_.end();) {
+        if (auto l = it->second.lock()) {
+          live.push_back(std::move(l));
+          ++it;
+        } else {
+          it = listeners_.erase(it);
+        }
+      }
+    }
+    for (auto& l : live) l->Wake();
+  }
+
+  int Subscribe(std::weak_ptr<FeedListener> listener) {
     absl::MutexLock lock(&mu_);
-    auto moved = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return head_ > seen;
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&moved), timeout);
-    return head_;
+    listeners_[next_id_] = std::move(listener);
+    return next_id_++;
+  }
+
+  void Unsubscribe(int id) {
+    absl::MutexLock lock(&mu_);
+    listeners_.erase(id);
   }
 
   uint64_t head() {
@@ -40,6 +74,8 @@ class FeedNotifier {
  private:
   absl::Mutex mu_;
   uint64_t head_ ABSL_GUARDED_BY(mu_);
+  std::map<int, std::weak_ptr<FeedListener>> listeners_ ABSL_GUARDED_BY(mu_);
+  int next_id_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace mxkey

@@ -15,8 +15,6 @@ grpc::Status Reply(absl::StatusOr<T> result, T* out) {
   return grpc::Status::OK;
 }
 
-constexpr size_t kFeedBatch = 256;
-
 }  // namespace
 
 grpc::Status KeyDirectoryService::GetHostKeys(
@@ -38,33 +36,11 @@ grpc::Status KeyDirectoryService::GetOrgInfo(
   return grpc::Status::OK;
 }
 
-grpc::Status KeyDirectoryService::WatchRevocations(
-    grpc::ServerContext* context,
-    const mxkey::v1::WatchRevocationsRequest* request,
-    grpc::ServerWriter<mxkey::v1::WatchRevocationsResponse>* writer) {
-  uint64_t seen = request->from_seq();
-  bool first = true;
-  while (!context->IsCancelled() && !stopping_.load()) {
-    absl::StatusOr<FeedSlice> slice = ReadFeed(*ctx_->store, seen, kFeedBatch);
-    if (!slice.ok()) return ToGrpcStatus(slice.status());
-    if (seen > slice->head) {
-      return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                          "from_seq is beyond the feed head; resynchronize "
-                          "from 0");
-    }
-    if (first || !slice->events.empty()) {
-      mxkey::v1::WatchRevocationsResponse response;
-      response.set_head_seq(slice->head);
-      for (auto& e : slice->events) *response.add_events() = std::move(e);
-      *response.add_issuing_keys() = ctx_->keys->issuing_cert();
-      if (!writer->Write(response)) return grpc::Status::OK;
-      seen += response.events_size();
-      first = false;
-    }
-    if (seen < slice->head) continue;  // more backlog to send
-    ctx_->feed->WaitBeyond(seen, absl::Milliseconds(500));
-  }
-  return grpc::Status::OK;
+grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsResponse>*
+KeyDirectoryService::WatchRevocations(
+    grpc::CallbackServerContext*,
+    const mxkey::v1::WatchRevocationsRequest* request) {
+  return new FeedWatch(ctx_, request->from_seq(), &stopping_);
 }
 
 grpc::Status EnrollmentService::Limited(

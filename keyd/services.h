@@ -6,6 +6,7 @@
 
 #include "keyd/directory.h"
 #include "keyd/host_admin.h"
+#include "keyd/feed_watch.h"
 #include "keyd/issuer.h"
 #include "keyd/rate_limiter.h"
 #include "keyd/keyd_context.h"
@@ -13,7 +14,11 @@
 
 namespace mxkey {
 
-class KeyDirectoryService final : public mxkey::v1::KeyDirectory::Service {
+// Lookups are sync handlers; WatchRevocations is a callback-API stream
+// (FeedWatch), so open watches hold no threads.
+class KeyDirectoryService final
+    : public mxkey::v1::KeyDirectory::WithCallbackMethod_WatchRevocations<
+          mxkey::v1::KeyDirectory::Service> {
  public:
   KeyDirectoryService(const KeydContext* ctx, Directory* directory)
       : ctx_(ctx), directory_(directory) {}
@@ -27,15 +32,16 @@ class KeyDirectoryService final : public mxkey::v1::KeyDirectory::Service {
   grpc::Status GetOrgInfo(grpc::ServerContext*,
                           const mxkey::v1::GetOrgInfoRequest*,
                           mxkey::v1::OrgInfo* response) override;
-  // Sends the backlog, then waits for new events without holding a read
-  // transaction; ends when the client cancels or keyd shuts down.
-  grpc::Status WatchRevocations(
-      grpc::ServerContext* context,
-      const mxkey::v1::WatchRevocationsRequest* request,
-      grpc::ServerWriter<mxkey::v1::WatchRevocationsResponse>* writer) override;
+  // Sends the backlog, then new events as they come (see FeedWatch).
+  grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsResponse>*
+  WatchRevocations(grpc::CallbackServerContext* context,
+                   const mxkey::v1::WatchRevocationsRequest* request) override;
 
-  // Makes every open watch return (called before server shutdown).
-  void StopWatches() { stopping_.store(true); }
+  // Makes every open watch end (called before server shutdown).
+  void StopWatches() {
+    stopping_.store(true);
+    ctx_->feed->WakeAll();
+  }
 
  private:
   const KeydContext* ctx_;

@@ -1,0 +1,117 @@
+#include "keyd/feed_watch.h"
+
+#include "base/grpc_status.h"
+#include "keyd/revocation.h"
+
+namespace mxkey {
+namespace {
+
+constexpr size_t kFeedBatch = 256;
+
+}  // namespace
+
+FeedWatch::FeedWatch(const KeydContext* ctx, uint64_t from_seq,
+                     const std::atomic<bool>* stopping)
+    : ctx_(ctx),
+      stopping_(stopping),
+      waker_(std::make_shared<Waker>(this)),
+      seen_(from_seq) {
+  // Subscribe before the first read, so no head move can be missed.
+  subscription_ = ctx_->feed->Subscribe(waker_);
+  Action action;
+  {
+    absl::MutexLock lock(&waker_->mu);
+    action = Next();
+  }
+  Run(action);
+}
+
+void FeedWatch::Waker::Wake() {
+  Action action;
+  FeedWatch* watch;
+  {
+    absl::MutexLock lock(&mu);
+    watch = watch_;
+    if (watch == nullptr) return;
+    action = watch->Next();
+  }
+  // The watch stays alive: it is deleted only after Finish, which no other
+  // thread calls while this action is pending (writing_ or finished_ is set).
+  watch->Run(action);
+}
+
+FeedWatch::Action FeedWatch::FinishWith(grpc::Status status) {
+  Action action;
+  if (finished_) return action;
+  if (writing_) {
+    finish_after_write_ = std::move(status);
+    return action;
+  }
+  finished_ = true;
+  action.finish = std::move(status);
+  return action;
+}
+
+FeedWatch::Action FeedWatch::Next() {
+  if (finished_ || writing_) return Action();
+  if (finish_after_write_) return FinishWith(*finish_after_write_);
+  if (stopping_->load()) return FinishWith(grpc::Status::OK);
+  absl::StatusOr<FeedSlice> slice = ReadFeed(*ctx_->store, seen_, kFeedBatch);
+  if (!slice.ok()) return FinishWith(ToGrpcStatus(slice.status()));
+  if (seen_ > slice->head) {
+    return FinishWith(grpc::Status(
+        grpc::StatusCode::OUT_OF_RANGE,
+        "from_seq is beyond the feed head; resynchronize from 0"));
+  }
+  if (!first_ && slice->events.empty()) return Action();  // wait for Wake
+  response_.Clear();
+  response_.set_head_seq(slice->head);
+  for (auto& e : slice->events) *response_.add_events() = std::move(e);
+  *response_.add_issuing_keys() = ctx_->keys->issuing_cert();
+  seen_ += response_.events_size();
+  first_ = false;
+  writing_ = true;
+  Action action;
+  action.write = true;
+  return action;
+}
+
+void FeedWatch::Run(const Action& action) {
+  if (action.write) {
+    StartWrite(&response_);
+  } else if (action.finish) {
+    Finish(*action.finish);  // may delete this (OnDone)
+  }
+}
+
+void FeedWatch::OnWriteDone(bool ok) {
+  Action action;
+  {
+    absl::MutexLock lock(&waker_->mu);
+    writing_ = false;
+    // A failed write means the client is gone.
+    action = ok ? Next() : FinishWith(grpc::Status::OK);
+  }
+  Run(action);
+}
+
+void FeedWatch::OnCancel() {
+  Action action;
+  {
+    absl::MutexLock lock(&waker_->mu);
+    action = FinishWith(grpc::Status(grpc::StatusCode::CANCELLED,
+                                     "the watch was cancelled"));
+  }
+  Run(action);
+}
+
+void FeedWatch::OnDone() {
+  {
+    absl::MutexLock lock(&waker_->mu);
+    waker_->watch_ = nullptr;
+  }
+  ctx_->feed->Unsubscribe(subscription_);
+  delete this;
+}
+
+}  // namespace mxkey
