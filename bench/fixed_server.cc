@@ -1,5 +1,6 @@
 // mxkey-fixed-server: the lookup_qps baseline. A KeyDirectory server built
-// exactly like keyd's public server (gRPC sync API, same builder options)
+// exactly like keyd's public server (gRPC callback API for KeyDirectory,
+// same builder options)
 // whose GetHostKeys returns one fixed answer, fetched once from a real keyd
 // so that it has the same size as keyd's answers. Prints
 // "listening on 127.0.0.1:PORT".
@@ -14,15 +15,17 @@
 
 namespace {
 
-class FixedDirectory final : public mxkey::v1::KeyDirectory::Service {
+class FixedDirectory final : public mxkey::v1::KeyDirectory::CallbackService {
  public:
   explicit FixedDirectory(mxkey::v1::KeyAnswer answer)
       : answer_(std::move(answer)) {}
-  grpc::Status GetHostKeys(grpc::ServerContext*,
-                           const mxkey::v1::GetHostKeysRequest*,
-                           mxkey::v1::KeyAnswer* response) override {
+  grpc::ServerUnaryReactor* GetHostKeys(grpc::CallbackServerContext* context,
+                                        const mxkey::v1::GetHostKeysRequest*,
+                                        mxkey::v1::KeyAnswer* response) override {
     *response = answer_;
-    return grpc::Status::OK;
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
 
  private:

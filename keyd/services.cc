@@ -17,23 +17,38 @@ grpc::Status Reply(absl::StatusOr<T> result, T* out) {
 
 }  // namespace
 
-grpc::Status KeyDirectoryService::GetHostKeys(
-    grpc::ServerContext*, const mxkey::v1::GetHostKeysRequest* request,
-    mxkey::v1::KeyAnswer* response) {
-  return Reply(directory_->GetHostKeys(request->hostname()), response);
+// Lookups never block (a short read, at most one signature), so they run
+// on gRPC's own threads and finish at once.
+template <typename T>
+grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
+                                 absl::StatusOr<T> result, T* out) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(Reply(std::move(result), out));
+  return reactor;
 }
 
-grpc::Status KeyDirectoryService::GetDomainPolicy(
-    grpc::ServerContext*, const mxkey::v1::GetDomainPolicyRequest* request,
+grpc::ServerUnaryReactor* KeyDirectoryService::GetHostKeys(
+    grpc::CallbackServerContext* context,
+    const mxkey::v1::GetHostKeysRequest* request,
     mxkey::v1::KeyAnswer* response) {
-  return Reply(directory_->GetDomainPolicy(request->domain()), response);
+  return Answer(context, directory_->GetHostKeys(request->hostname()),
+                response);
 }
 
-grpc::Status KeyDirectoryService::GetOrgInfo(
-    grpc::ServerContext*, const mxkey::v1::GetOrgInfoRequest*,
+grpc::ServerUnaryReactor* KeyDirectoryService::GetDomainPolicy(
+    grpc::CallbackServerContext* context,
+    const mxkey::v1::GetDomainPolicyRequest* request,
+    mxkey::v1::KeyAnswer* response) {
+  return Answer(context, directory_->GetDomainPolicy(request->domain()),
+                response);
+}
+
+grpc::ServerUnaryReactor* KeyDirectoryService::GetOrgInfo(
+    grpc::CallbackServerContext* context, const mxkey::v1::GetOrgInfoRequest*,
     mxkey::v1::OrgInfo* response) {
-  *response = directory_->GetOrgInfo();
-  return grpc::Status::OK;
+  return Answer(context, absl::StatusOr<mxkey::v1::OrgInfo>(
+                             directory_->GetOrgInfo()),
+                response);
 }
 
 grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsResponse>*

@@ -17,21 +17,22 @@ namespace mxkey {
 // Lookups are sync handlers; WatchRevocations is a callback-API stream
 // (FeedWatch), so open watches hold no threads.
 class KeyDirectoryService final
-    : public mxkey::v1::KeyDirectory::WithCallbackMethod_WatchRevocations<
-          mxkey::v1::KeyDirectory::Service> {
+    : public mxkey::v1::KeyDirectory::CallbackService {
  public:
   KeyDirectoryService(const KeydContext* ctx, Directory* directory)
       : ctx_(ctx), directory_(directory) {}
 
-  grpc::Status GetHostKeys(grpc::ServerContext*,
-                           const mxkey::v1::GetHostKeysRequest* request,
-                           mxkey::v1::KeyAnswer* response) override;
-  grpc::Status GetDomainPolicy(grpc::ServerContext*,
-                               const mxkey::v1::GetDomainPolicyRequest* request,
-                               mxkey::v1::KeyAnswer* response) override;
-  grpc::Status GetOrgInfo(grpc::ServerContext*,
-                          const mxkey::v1::GetOrgInfoRequest*,
-                          mxkey::v1::OrgInfo* response) override;
+  grpc::ServerUnaryReactor* GetHostKeys(
+      grpc::CallbackServerContext* context,
+      const mxkey::v1::GetHostKeysRequest* request,
+      mxkey::v1::KeyAnswer* response) override;
+  grpc::ServerUnaryReactor* GetDomainPolicy(
+      grpc::CallbackServerContext* context,
+      const mxkey::v1::GetDomainPolicyRequest* request,
+      mxkey::v1::KeyAnswer* response) override;
+  grpc::ServerUnaryReactor* GetOrgInfo(grpc::CallbackServerContext* context,
+                                       const mxkey::v1::GetOrgInfoRequest*,
+                                       mxkey::v1::OrgInfo* response) override;
   // Sends the backlog, then new events as they come (see FeedWatch).
   grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsResponse>*
   WatchRevocations(grpc::CallbackServerContext* context,
