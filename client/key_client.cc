@@ -10,6 +10,8 @@
 #include "base/grpc_status.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "base/time_format.h"
+#include "protocol/certificate_times.h"
 #include "protocol/hostname.h"
 
 namespace mxkey {
@@ -38,12 +40,6 @@ bool Unreachable(const grpc::Status& st) {
          st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
 }
 
-std::string Time(int64_t unix_seconds) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
-                          absl::FromUnixSeconds(unix_seconds),
-                          absl::UTCTimeZone());
-}
-
 // Why a host answer names no usable key, judged by its newest certificate.
 absl::Status UsableStatus(const VerifiedAnswer& a) {
   if (a.HasValidKey()) return absl::OkStatus();
@@ -60,7 +56,7 @@ absl::Status UsableStatus(const VerifiedAnswer& a) {
     std::string why;
     for (const auto& r : a.revocations) {
       if (r.serial() == newest->body.serial()) {
-        why = absl::StrCat(" at ", Time(r.revoked_at()), ": ", r.reason());
+        why = absl::StrCat(" at ", FormatUnixTime(r.revoked_at()), ": ", r.reason());
       }
     }
     return LookupError(LookupFailure::kRevoked,
@@ -72,20 +68,16 @@ absl::Status UsableStatus(const VerifiedAnswer& a) {
       LookupFailure::kExpired,
       absl::StrCat("expired: ", a.name, " certificate serial ",
                    newest->body.serial(), " is valid only ",
-                   Time(newest->body.not_before()), " .. ",
-                   Time(newest->body.not_after())));
+                   FormatUnixTime(newest->body.not_before()), " .. ",
+                   FormatUnixTime(newest->body.not_after())));
 }
 
 // The answer may be served until its freshness runs out or a certificate
 // changes state (becomes valid, active or expired), whichever comes first.
 absl::Time ServeUntil(const VerifiedAnswer& a, absl::Time now) {
   int64_t until = a.freshness.valid_until();
-  const int64_t t = absl::ToUnixSeconds(now);
   for (const auto& c : a.certificates) {
-    for (int64_t change :
-         {c.body.not_before(), c.body.active_from(), c.body.not_after()}) {
-      if (change > t) until = std::min(until, change);
-    }
+    until = NextCertificateChange(c.body, absl::ToUnixSeconds(now), until);
   }
   return absl::FromUnixSeconds(until);
 }

@@ -80,6 +80,12 @@ class KeyClient {
   // The org root public key, once known.
   absl::StatusOr<std::string> RootPublicKey();
 
+  // The verifier for the configured trust anchor: keyd's root (or the one
+  // cached on disk when keyd is unreachable) checked against the
+  // fingerprint. For callers that verify objects other than answers
+  // (enrollment results, feed batches).
+  absl::StatusOr<std::shared_ptr<const AnswerVerifier>> Verifier();
+
   // Revocation events as the watcher applies them (after eviction).
   int Subscribe(RevocationListener listener);
   void Unsubscribe(int id);
@@ -101,7 +107,6 @@ class KeyClient {
   absl::StatusOr<std::shared_ptr<const CachedAnswer>> Admit(
       const std::string& name, bool is_domain,
       const mxkey::v1::KeyAnswer& raw, bool from_keyd);
-  absl::StatusOr<std::shared_ptr<const AnswerVerifier>> Verifier();
   grpc::Status CallKeyd(
       const std::function<grpc::Status(mxkey::v1::KeyDirectory::Stub&,
                                        grpc::ClientContext&)>& call);

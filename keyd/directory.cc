@@ -5,6 +5,7 @@
 #include "base/status_macros.h"
 #include "keyd/cert_states.h"
 #include "keyd/records.h"
+#include "protocol/certificate_times.h"
 #include "protocol/hostname.h"
 #include "protocol/signed_object.h"
 
@@ -151,9 +152,7 @@ void Directory::KeepAnswer(const std::string& key, uint64_t generation,
   for (const auto& c : answer.certificates()) {
     mxkey::v1::HostCertificateBody body;
     if (!body.ParseFromString(c.body())) return;
-    for (int64_t t : {body.not_before(), body.active_from(), body.not_after()}) {
-      if (t > now) expires = std::min(expires, t);
-    }
+    expires = NextCertificateChange(body, now, expires);
   }
   if (expires <= now) return;
   AnswerShard& shard = answers_[absl::Hash<std::string>()(key) % kShards];

@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/grpc_status.h"
+#include "base/time_format.h"
 #include "client/answer_verifier.h"
 #include "client/key_client.h"
 #include "crypto/spki.h"
@@ -87,24 +88,31 @@ absl::Status Call(const grpc::Status& st, absl::string_view where) {
 }
 
 std::string Hex(absl::string_view b) { return absl::BytesToHexString(b); }
-std::string Time(int64_t t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(t),
-                          absl::UTCTimeZone());
+
+constexpr absl::string_view kNeedRootFingerprint =
+    "--root-fingerprint sha256:HEX is required (the trust anchor; see "
+    "`keyctl org show`)";
+
+// A KeyClient for one command: no watch, nothing kept on disk.
+KeyClientOptions OneShotClientOptions() {
+  KeyClientOptions options;
+  options.endpoints = {g.keyd};
+  options.root_fingerprint = g.root_fingerprint;
+  options.rpc_timeout = absl::Seconds(g.timeout_seconds);
+  options.watch_revocations = false;
+  return options;
 }
 
-// Fetches the org info and checks the root against --root-fingerprint.
-absl::StatusOr<AnswerVerifier> TrustedVerifier(
-    mxkey::v1::KeyDirectory::Stub& stub) {
+// keyd's root, checked against --root-fingerprint by KeyClient (the same
+// check every lookup makes).
+absl::StatusOr<std::shared_ptr<const AnswerVerifier>> TrustedVerifier() {
   if (g.root_fingerprint.empty()) {
-    return absl::InvalidArgumentError(
-        "--root-fingerprint sha256:HEX is required (the trust anchor; see "
-        "`keyctl org show`)");
+    return absl::InvalidArgumentError(kNeedRootFingerprint);
   }
-  mxkey::v1::OrgInfo info;
-  auto ctx = Context();
-  absl::Status st = Call(stub.GetOrgInfo(ctx.get(), {}, &info), g.keyd);
-  if (!st.ok()) return st;
-  return AnswerVerifier::Create(g.root_fingerprint, info.root_public_key());
+  absl::StatusOr<std::unique_ptr<KeyClient>> client =
+      KeyClient::Create(OneShotClientOptions());
+  if (!client.ok()) return client.status();
+  return (*client)->Verifier();
 }
 
 const char* StateName(VerifiedCertState s) {
@@ -127,7 +135,7 @@ int PrintTokenResponse(const mxkey::v1::TokenResponse& r) {
               << "\n";
   } else {
     std::cout << "one-time enrollment token for " << r.hostname()
-              << " (shown once, expires " << Time(r.expires_at()) << "):\n"
+              << " (shown once, expires " << FormatUnixTime(r.expires_at()) << "):\n"
               << r.token() << "\n";
   }
   return kOk;
@@ -256,8 +264,8 @@ absl::StatusOr<mxkey::v1::HostCertificateBody> IssueAndSave(
     const Request& request, const HostKeys& keys, const std::string& key_dir,
     const std::string& subdir) {
   auto channel = KeydChannel();
-  auto directory = mxkey::v1::KeyDirectory::NewStub(channel);
-  absl::StatusOr<AnswerVerifier> verifier = TrustedVerifier(*directory);
+  absl::StatusOr<std::shared_ptr<const AnswerVerifier>> verifier =
+      TrustedVerifier();
   if (!verifier.ok()) return verifier.status();
   absl::Status st = SaveHostKeys(key_dir, "staging", keys, nullptr);
   if (!st.ok()) return st;
@@ -270,7 +278,7 @@ absl::StatusOr<mxkey::v1::HostCertificateBody> IssueAndSave(
     return st;
   }
   absl::StatusOr<mxkey::v1::HostCertificateBody> cert =
-      verifier->VerifyEnrollment(response, absl::Now());
+      (*verifier)->VerifyEnrollment(response, absl::Now());
   if (!cert.ok()) return cert.status();
   if (cert->identity_key() != keys.identity.public_key() ||
       cert->agreement_key() != keys.agreement.public_key()) {
@@ -286,9 +294,7 @@ absl::StatusOr<mxkey::v1::HostCertificateBody> IssueAndSave(
 // keyctl's usage error for a missing trust anchor, or OK.
 bool HaveRootFingerprint(absl::string_view command) {
   if (!g.root_fingerprint.empty()) return true;
-  std::cerr << "keyctl: " << command
-            << ": --root-fingerprint sha256:HEX is required to verify the "
-               "issued certificate\n";
+  std::cerr << "keyctl: " << command << ": " << kNeedRootFingerprint << "\n";
   return false;
 }
 
@@ -310,7 +316,7 @@ int Enroll(const std::string& host, const std::string& token,
       &mxkey::v1::Enrollment::Stub::Enroll, *req, *keys, key_dir, "");
   if (!cert.ok()) return Fail(cert.status(), "enroll");
   std::cout << "enrolled " << *name << " serial " << cert->serial()
-            << ", valid until " << Time(cert->not_after()) << "; keys in "
+            << ", valid until " << FormatUnixTime(cert->not_after()) << "; keys in "
             << key_dir << "\n";
   return kOk;
 }
@@ -345,7 +351,7 @@ int Rotate(const std::string& host, const std::string& key_dir,
       &mxkey::v1::Enrollment::Stub::Rotate, *req, *next, key_dir, "next");
   if (!cert.ok()) return Fail(cert.status(), "rotate");
   std::cout << "rotation of " << *name << ": next serial " << cert->serial()
-            << " becomes active at " << Time(cert->active_from()) << "\n";
+            << " becomes active at " << FormatUnixTime(cert->active_from()) << "\n";
   return kOk;
 }
 
@@ -373,9 +379,9 @@ std::string CertJson(const VerifiedCert& c) {
   return JsonObject()
       .Int("serial", static_cast<int64_t>(c.body.serial()))
       .Str("state", StateName(c.state))
-      .Str("not_before", Time(c.body.not_before()))
-      .Str("not_after", Time(c.body.not_after()))
-      .Str("active_from", Time(c.body.active_from()))
+      .Str("not_before", FormatUnixTime(c.body.not_before()))
+      .Str("not_after", FormatUnixTime(c.body.not_after()))
+      .Str("active_from", FormatUnixTime(c.body.active_from()))
       .Str("identity_key", Hex(c.body.identity_key()))
       .Str("agreement_key", Hex(c.body.agreement_key()))
       .Raw("tls_spki_sha256", JsonStringArray(pins))
@@ -386,19 +392,9 @@ std::string CertJson(const VerifiedCert& c) {
 // same KeyClient (verification and all) that the MTA hooks use.
 int Lookup(const std::string& input, bool is_domain) {
   const char* what = is_domain ? "policy show" : "lookup";
-  if (g.root_fingerprint.empty()) {
-    std::cerr << "keyctl: " << what
-              << ": --root-fingerprint sha256:HEX is required (the trust "
-                 "anchor; see `keyctl org show`)\n";
-    return kUsage;
-  }
-  KeyClientOptions options;
-  options.endpoints = {g.keyd};
-  options.root_fingerprint = g.root_fingerprint;
-  options.rpc_timeout = absl::Seconds(g.timeout_seconds);
-  options.watch_revocations = false;  // one question, no cache to keep
+  if (!HaveRootFingerprint(what)) return kUsage;
   absl::StatusOr<std::unique_ptr<KeyClient>> client =
-      KeyClient::Create(options);
+      KeyClient::Create(OneShotClientOptions());
   if (!client.ok()) {
     if (client.status().code() == absl::StatusCode::kInvalidArgument) {
       std::cerr << "keyctl: " << what << ": " << client.status().message()
@@ -435,7 +431,7 @@ int Lookup(const std::string& input, bool is_domain) {
     if (is_domain) out.Str("mode", mode);
     out.Raw("certificates", JsonArray(certs))
         .Int("feed_head", static_cast<int64_t>((*verified)->freshness.feed_head()))
-        .Str("fresh_until", Time((*verified)->freshness.valid_until()));
+        .Str("fresh_until", FormatUnixTime((*verified)->freshness.valid_until()));
     std::cout << out.Build() << "\n";
   } else {
     std::cout << name << ": " << status;
@@ -444,15 +440,15 @@ int Lookup(const std::string& input, bool is_domain) {
     for (const auto& c : (*verified)->certificates) {
       std::cout << "  serial " << c.body.serial() << " " << StateName(c.state)
                 << (is_domain ? absl::StrCat(" host ", c.body.hostname()) : "")
-                << " valid " << Time(c.body.not_before()) << " .. "
-                << Time(c.body.not_after()) << "\n";
+                << " valid " << FormatUnixTime(c.body.not_before()) << " .. "
+                << FormatUnixTime(c.body.not_after()) << "\n";
       for (const auto& p : c.body.tls_spki_sha256()) {
         std::cout << "    tls pin sha256 " << Hex(p) << "\n";
       }
     }
     for (const auto& r : (*verified)->revocations) {
       std::cout << "  serial " << r.serial() << " revoked at "
-                << Time(r.revoked_at()) << ": " << r.reason() << "\n";
+                << FormatUnixTime(r.revoked_at()) << ": " << r.reason() << "\n";
     }
   }
   if (is_domain || usable.ok()) return kOk;
@@ -478,7 +474,8 @@ int PolicySet(const std::string& domain, const std::string& mode) {
 
 int Watch(uint64_t from, int count) {
   auto stub = mxkey::v1::KeyDirectory::NewStub(KeydChannel());
-  absl::StatusOr<AnswerVerifier> verifier = TrustedVerifier(*stub);
+  absl::StatusOr<std::shared_ptr<const AnswerVerifier>> verifier =
+      TrustedVerifier();
   if (!verifier.ok()) return Fail(verifier.status(), "watch");
   grpc::ClientContext ctx;  // no deadline: a watch runs until stopped
   mxkey::v1::WatchRevocationsRequest req;
@@ -486,40 +483,29 @@ int Watch(uint64_t from, int count) {
   auto reader = stub->WatchRevocations(&ctx, req);
   mxkey::v1::WatchRevocationsResponse resp;
   int seen = 0;
-  uint64_t expect = from + 1;
+  uint64_t last = from;
   while (reader->Read(&resp)) {
-    std::map<std::string, std::string> issuers;
-    for (const auto& c : resp.issuing_keys()) {
-      auto body = verifier->VerifyIssuingKey(c, absl::Now());
-      if (body.ok()) issuers[KeyId(body->public_key())] = body->public_key();
+    // The same batch check KeyClient's watcher makes: signatures, no gap.
+    absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>> events =
+        (*verifier)->VerifyFeedBatch(resp, last, absl::Now());
+    if (!events.ok()) {
+      Fail(events.status(), "watch");
+      return kVerificationFailed;
     }
-    for (const auto& e : resp.events()) {
-      auto it = issuers.find(e.signer_key_id());
-      absl::Status st = it == issuers.end()
-                            ? absl::UnauthenticatedError("unknown signer")
-                            : VerifyObject(e, ObjectType::kRevocation,
-                                           it->second);
-      if (!st.ok()) return Fail(st, "watch: revocation event");
-      auto body = ParseBody<mxkey::v1::RevocationEventBody>(e);
-      if (!body.ok()) return Fail(body.status(), "watch");
-      if (body->seq() != expect) {
-        std::cerr << "keyctl: watch: feed gap: expected seq " << expect
-                  << ", got " << body->seq() << "\n";
-        return kVerificationFailed;
-      }
-      ++expect;
+    for (const auto& body : *events) {
+      last = body.seq();
       if (g.json) {
         std::cout << JsonObject()
-                         .Int("seq", static_cast<int64_t>(body->seq()))
-                         .Str("hostname", body->hostname())
-                         .Int("serial", static_cast<int64_t>(body->serial()))
-                         .Str("reason", body->reason())
-                         .Str("revoked_at", Time(body->revoked_at()))
+                         .Int("seq", static_cast<int64_t>(body.seq()))
+                         .Str("hostname", body.hostname())
+                         .Int("serial", static_cast<int64_t>(body.serial()))
+                         .Str("reason", body.reason())
+                         .Str("revoked_at", FormatUnixTime(body.revoked_at()))
                          .Build()
                   << std::endl;
       } else {
-        std::cout << "seq " << body->seq() << " revoked " << body->hostname()
-                  << " serial " << body->serial() << ": " << body->reason()
+        std::cout << "seq " << body.seq() << " revoked " << body.hostname()
+                  << " serial " << body.serial() << ": " << body.reason()
                   << std::endl;
       }
       if (count > 0 && ++seen >= count) {
