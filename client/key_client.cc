@@ -89,6 +89,19 @@ bool AnswerNamesHost(const VerifiedAnswer& a, absl::string_view host) {
   return false;
 }
 
+bool UsableCertHasPin(const VerifiedAnswer& a, absl::string_view pin) {
+  for (const auto& c : a.certificates) {
+    if (c.state != VerifiedCertState::kActive &&
+        c.state != VerifiedCertState::kNext) {
+      continue;
+    }
+    for (const auto& p : c.body.tls_spki_sha256()) {
+      if (p == pin) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 KeyClient::KeyClient(KeyClientOptions options)
@@ -418,6 +431,67 @@ absl::StatusOr<AnswerRef> KeyClient::LookupHostAnswer(
 absl::StatusOr<AnswerRef> KeyClient::LookupDomain(absl::string_view domain) {
   ASSIGN_OR_RETURN(std::shared_ptr<const CachedAnswer> entry,
                    Lookup(domain, /*is_domain=*/true));
+  return AnswerRef(entry, &entry->verified);
+}
+
+absl::StatusOr<AnswerRef> KeyClient::LookupByTlsPin(absl::string_view tls_pin) {
+  if (tls_pin.size() != 32) {
+    return LookupError(
+        LookupFailure::kInvalidName,
+        absl::StrCat("a TLS pin is the 32-byte SHA-256 of a DER "
+                     "SubjectPublicKeyInfo, got ", tls_pin.size(), " bytes"));
+  }
+  const std::string pin(tls_pin);
+  std::optional<std::string> hint;
+  {
+    absl::MutexLock lock(&pin_hints_mu_);
+    auto it = pin_hints_.find(pin);
+    if (it != pin_hints_.end()) hint = it->second;
+  }
+  if (hint) {
+    absl::StatusOr<std::shared_ptr<const CachedAnswer>> entry =
+        Lookup(*hint, /*is_domain=*/false);
+    if (entry.ok() && UsableCertHasPin((*entry)->verified, pin)) {
+      return AnswerRef(*entry, &(*entry)->verified);
+    }
+    // keyd down: the host's own error (stale/unavailable) says it best.
+    if (!entry.ok() && (LookupFailureOf(entry.status()) == LookupFailure::kStale ||
+                        LookupFailureOf(entry.status()) ==
+                            LookupFailure::kUnavailable)) {
+      return entry.status();
+    }
+  }
+  v1::KeyAnswer raw;
+  grpc::Status st = CallKeyd([&](v1::KeyDirectory::Stub& stub,
+                                 grpc::ClientContext& ctx) {
+    v1::FindByTlsPinRequest req;
+    req.set_tls_spki_sha256(pin);
+    return stub.FindByTlsPin(&ctx, req, &raw);
+  });
+  if (!st.ok()) {
+    absl::Status s = FromGrpcStatus(st);
+    const LookupFailure kind = Unreachable(st) ? LookupFailure::kUnavailable
+                               : absl::IsNotFound(s) ? LookupFailure::kUnknown
+                                                     : LookupFailure::kVerification;
+    return LookupError(kind, absl::StrCat("keyd: ", s.message()));
+  }
+  absl::StatusOr<std::string> name = CanonicalHostname(raw.name());
+  if (!name.ok()) {
+    return LookupError(LookupFailure::kVerification,
+                       absl::StrCat("keyd answered a TLS pin with a bad name: ",
+                                    name.status().message()));
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const CachedAnswer> entry,
+                   Admit(*name, /*is_domain=*/false, raw, /*from_keyd=*/true));
+  if (!UsableCertHasPin(entry->verified, pin)) {
+    if (!entry->usable.ok()) return entry->usable;
+    return LookupError(LookupFailure::kUnknown,
+                       absl::StrCat("no usable certificate of ", *name,
+                                    " carries that TLS pin"));
+  }
+  absl::MutexLock lock(&pin_hints_mu_);
+  if (pin_hints_.size() >= options_.max_cached_answers) pin_hints_.clear();
+  pin_hints_[pin] = *name;
   return AnswerRef(entry, &entry->verified);
 }
 

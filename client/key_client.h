@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -76,6 +77,14 @@ class KeyClient {
   // The mail domain's verified answer: policy, MX host certificates, or a
   // signed denial (unkeyed domain; not an error).
   absl::StatusOr<AnswerRef> LookupDomain(absl::string_view domain);
+
+  // The answer of the host certified with TLS key pin `tls_pin` (32 raw
+  // bytes: SHA-256 of the DER SubjectPublicKeyInfo), if one of its usable
+  // certificates (active, or next) carries the pin. kUnknown when no host
+  // has the pin, kRevoked/kExpired when its certificate is no longer usable.
+  // Served from the host cache (so revocations evict it) after the first
+  // lookup of a pin has learned its hostname from keyd (FindByTlsPin).
+  absl::StatusOr<AnswerRef> LookupByTlsPin(absl::string_view tls_pin);
 
   // The org root public key, once known.
   absl::StatusOr<std::string> RootPublicKey();
@@ -130,6 +139,12 @@ class KeyClient {
   // answer fetched before a revocation cannot be cached after its eviction.
   absl::Mutex apply_mu_;
   std::deque<mxkey::v1::RevocationEventBody> recent_ ABSL_GUARDED_BY(apply_mu_);
+
+  // TLS pin -> hostname, learned from FindByTlsPin. Only a hint: every
+  // answer is checked for the pin, so a stale entry costs one more RPC.
+  absl::Mutex pin_hints_mu_;
+  absl::flat_hash_map<std::string, std::string> pin_hints_
+      ABSL_GUARDED_BY(pin_hints_mu_);
 
   std::unique_ptr<RevocationWatcher> watcher_;
 };

@@ -85,6 +85,27 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetHostKeys(
   return answer;
 }
 
+absl::StatusOr<mxkey::v1::KeyAnswer> Directory::FindByTlsPin(
+    absl::string_view tls_pin) {
+  if (tls_pin.size() != 32) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a TLS pin is the 32-byte SHA-256 of a DER SubjectPublicKeyInfo, got ",
+        tls_pin.size(), " bytes"));
+  }
+  std::string hostname;
+  RETURN_IF_ERROR(ctx_->store->Read([&](ReadTxn& txn) -> absl::Status {
+    absl::StatusOr<absl::string_view> owner = txn.Get(Table::kPins, tls_pin);
+    if (absl::IsNotFound(owner.status())) {
+      return absl::NotFoundError("no host of this organization is certified "
+                                 "with that TLS pin");
+    }
+    if (!owner.ok()) return owner.status();
+    hostname = std::string(*owner);
+    return absl::OkStatus();
+  }));
+  return GetHostKeys(hostname);
+}
+
 absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetDomainPolicy(
     absl::string_view domain) {
   ASSIGN_OR_RETURN(std::string name, ValidName(domain, "mail domain"));

@@ -30,6 +30,9 @@ class Directory {
   absl::StatusOr<mxkey::v1::KeyAnswer> GetHostKeys(absl::string_view hostname);
   absl::StatusOr<mxkey::v1::KeyAnswer> GetDomainPolicy(
       absl::string_view domain);
+  // The GetHostKeys answer of the host that claimed `tls_pin` (32 bytes).
+  // NOT_FOUND if no host ever did; INVALID_ARGUMENT for a bad pin.
+  absl::StatusOr<mxkey::v1::KeyAnswer> FindByTlsPin(absl::string_view tls_pin);
   mxkey::v1::OrgInfo GetOrgInfo() const;
 
  private:

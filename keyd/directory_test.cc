@@ -46,6 +46,24 @@ TEST(DirectoryTest, BadNameIsInvalidArgument) {
   EXPECT_THAT(answer.status().message(), HasSubstr("hostname"));
 }
 
+TEST(DirectoryTest, FindByTlsPinAnswersForThePinsHost) {
+  KeydTestEnv env;
+  const std::string pin(32, '\x5a');
+  env.AddAndEnroll("mx1.example.org", {pin});
+  auto answer = env.directory->FindByTlsPin(pin);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->name(), "mx1.example.org");
+  auto verified = env.Verifier().Verify(*answer, "mx1.example.org", false,
+                                        env.clock.Now());
+  ASSERT_TRUE(verified.ok()) << verified.status();
+
+  auto unknown = env.directory->FindByTlsPin(std::string(32, '\x01'));
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  auto short_pin = env.directory->FindByTlsPin("abc");
+  EXPECT_EQ(short_pin.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(short_pin.status().message(), HasSubstr("32-byte"));
+}
+
 TEST(DirectoryTest, FreshnessIsSignedOncePerHalfPeriod) {
   KeydTestEnv env;
   env.AddAndEnroll("mx1.example.org");

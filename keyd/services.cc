@@ -43,6 +43,14 @@ grpc::ServerUnaryReactor* KeyDirectoryService::GetDomainPolicy(
                 response);
 }
 
+grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
+    grpc::CallbackServerContext* context,
+    const mxkey::v1::FindByTlsPinRequest* request,
+    mxkey::v1::KeyAnswer* response) {
+  return Answer(context, directory_->FindByTlsPin(request->tls_spki_sha256()),
+                response);
+}
+
 grpc::ServerUnaryReactor* KeyDirectoryService::GetOrgInfo(
     grpc::CallbackServerContext* context, const mxkey::v1::GetOrgInfoRequest*,
     mxkey::v1::OrgInfo* response) {

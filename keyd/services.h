@@ -30,6 +30,10 @@ class KeyDirectoryService final
       grpc::CallbackServerContext* context,
       const mxkey::v1::GetDomainPolicyRequest* request,
       mxkey::v1::KeyAnswer* response) override;
+  grpc::ServerUnaryReactor* FindByTlsPin(
+      grpc::CallbackServerContext* context,
+      const mxkey::v1::FindByTlsPinRequest* request,
+      mxkey::v1::KeyAnswer* response) override;
   grpc::ServerUnaryReactor* GetOrgInfo(grpc::CallbackServerContext* context,
                                        const mxkey::v1::GetOrgInfoRequest*,
                                        mxkey::v1::OrgInfo* response) override;

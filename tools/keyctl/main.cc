@@ -26,7 +26,7 @@
 #include "protocol/hostname.h"
 #include "protocol/signed_object.h"
 #include "client/host_keys.h"
-#include "tools/keyctl/json_writer.h"
+#include "base/json_writer.h"
 
 namespace mxkey {
 namespace {

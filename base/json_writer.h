@@ -1,7 +1,7 @@
-// A minimal JSON writer for keyctl's --json output. Keys are fixed ASCII;
-// string values are escaped per RFC 8259. Cannot fail.
-#ifndef MXKEY_TOOLS_KEYCTL_JSON_WRITER_H_
-#define MXKEY_TOOLS_KEYCTL_JSON_WRITER_H_
+// A minimal JSON writer for --json output and report records. Keys are
+// fixed ASCII; string values are escaped per RFC 8259. Cannot fail.
+#ifndef MXKEY_BASE_JSON_WRITER_H_
+#define MXKEY_BASE_JSON_WRITER_H_
 
 #include <cstdint>
 #include <string>
@@ -67,4 +67,4 @@ inline std::string JsonStringArray(const std::vector<std::string>& values) {
 
 }  // namespace mxkey
 
-#endif  // MXKEY_TOOLS_KEYCTL_JSON_WRITER_H_
+#endif  // MXKEY_BASE_JSON_WRITER_H_

@@ -1,0 +1,86 @@
+// The two socketmap tables of mxkey-policyd, answered from verified keyd
+// answers (KeyClient), so a revocation changes them as soon as the watch
+// delivers it (KeyClient evicts; there is no cache timeout here).
+//
+// tlspolicy (smtp_tls_policy_maps), keyed by next-hop:
+//   "example.org", "example.org:25"   the mail domain's signed policy
+//   "[mx1.example.org]", "[mx1.example.org]:25"
+//                                     the host's certificate; its mode is
+//                                     the strictest of its mail domains'
+//   ".example.org", "[192.0.2.1]:25"  NOTFOUND: mxkey policy is per exact
+//                                     domain, and it certifies names, not
+//                                     addresses
+//   enforce  -> "OK fingerprint match=FP|FP..." (usable pins, next included)
+//               "TEMP ..." if no usable pin remains (revoked, expired)
+//   testing  -> "NOTFOUND " (Postfix's default applies) plus a log line and
+//               a report record when enforce would have refused
+//   none, unkeyed (signed denial), unknown host -> "NOTFOUND "
+//   keyd unreachable and nothing fresh held -> "TEMP ..." for next-hops last
+//               seen in enforce mode (EnforceMemory), else "NOTFOUND ":
+//               fail closed where enforce was promised, stay backward
+//               compatible elsewhere
+//   an answer that fails verification -> "TEMP ...": never send on a forged
+//               or broken answer, and never bounce because of one
+// ccert (check_ccert_access, search_order = pubkey_fingerprint), keyed by
+//   the client key's SHA-256 in colon hex: "OK <action>" if a usable
+//   certificate of the org carries it, "NOTFOUND " if none does, "TEMP ..."
+//   while keyd is unreachable and nothing fresh is held.
+// Malformed keys and unknown maps get "PERM ...".
+#ifndef MXKEY_MTA_HOOKS_POSTFIX_POLICY_MAPS_H_
+#define MXKEY_MTA_HOOKS_POSTFIX_POLICY_MAPS_H_
+
+#include <string>
+
+#include "client/key_client.h"
+#include "mta-hooks/postfix/enforce_memory.h"
+#include "mta-hooks/postfix/tls_report.h"
+
+namespace mxkey {
+
+struct PolicyMapsOptions {
+  // What ccert answers for a certified client key ("OK" by default).
+  std::string ccert_action = "OK";
+  // Testing-mode report files; empty: log lines only.
+  std::string report_dir;
+  // Where EnforceMemory keeps its file; empty: memory only.
+  std::string state_dir;
+  Clock* clock = Clock::Real();
+};
+
+// A parsed tlspolicy key.
+struct NextHop {
+  enum class Kind { kDomain, kHost, kOutOfScope };
+  Kind kind;
+  std::string name;  // canonical domain or hostname (empty if out of scope)
+};
+// INVALID_ARGUMENT for keys that are no next-hop at all.
+absl::StatusOr<NextHop> ParseNextHop(absl::string_view key);
+
+class PolicyMaps {
+ public:
+  PolicyMaps(KeyClient* client, PolicyMapsOptions options);
+
+  // The reply payload for one socketmap request.
+  std::string Lookup(const std::string& map, const std::string& key);
+
+  std::string TlsPolicy(const std::string& key);
+  std::string Ccert(const std::string& key);
+
+ private:
+  // The reply when the answer for `memory_key` cannot be had.
+  std::string Unavailable(const std::string& memory_key,
+                          const absl::Status& why);
+  // The strictest mode among the mail domains of the host's certificates.
+  absl::StatusOr<mxkey::v1::PolicyMode> HostMode(const VerifiedAnswer& host);
+  std::string Decide(const std::string& memory_key, mxkey::v1::PolicyMode mode,
+                     const VerifiedAnswer& answer);
+
+  KeyClient* const client_;
+  const PolicyMapsOptions options_;
+  EnforceMemory enforce_;
+  TlsReportWriter reports_;
+};
+
+}  // namespace mxkey
+
+#endif  // MXKEY_MTA_HOOKS_POSTFIX_POLICY_MAPS_H_

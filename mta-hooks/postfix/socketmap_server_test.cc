@@ -1,0 +1,201 @@
+#include "mta-hooks/postfix/socketmap_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "mta-hooks/postfix/netstring.h"
+
+namespace mxkey {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// Connects to "inet:127.0.0.1:PORT", "inet:[::1]:PORT" or "unix:PATH".
+int Connect(const std::string& bound) {
+  if (bound.rfind("unix:", 0) == 0) {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, bound.c_str() + 5, sizeof(a.sun_path) - 1);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    return fd;
+  }
+  const size_t colon = bound.rfind(':');
+  int port = 0;
+  EXPECT_TRUE(absl::SimpleAtoi(bound.substr(colon + 1), &port));
+  const bool v6 = bound.find('[') != std::string::npos;
+  int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+  if (v6) {
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET6, "::1", &a.sin6_addr);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  } else {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  }
+  return fd;
+}
+
+void Send(int fd, const std::string& bytes) {
+  ASSERT_EQ(write(fd, bytes.data(), bytes.size()),
+            static_cast<ssize_t>(bytes.size()));
+}
+
+// The next reply payload, or "<closed>" / "<timeout>", within 5 s. Reads a
+// byte at a time so the next reply stays in the socket.
+std::string Reply(int fd) {
+  NetstringDecoder d(200000);
+  char buf[1];
+  for (int i = 0; i < 200000; ++i) {
+    auto r = d.Next();
+    if (r.kind == NetstringDecoder::Kind::kPayload) return r.payload;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 5000) <= 0) return "<timeout>";
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) return "<closed>";
+    d.Append(absl::string_view(buf, static_cast<size_t>(n)));
+  }
+  return "<too many reads>";
+}
+
+class SocketmapServerTest : public ::testing::Test {
+ protected:
+  void StartServer(SocketmapServerOptions options) {
+    server_ = std::make_unique<SocketmapServer>(
+        std::move(options), [](const std::string& map, const std::string& key) {
+          return absl::StrCat("OK ", map, "/", key);
+        });
+    ASSERT_TRUE(server_->Start().ok());
+  }
+  std::unique_ptr<SocketmapServer> server_;
+};
+
+TEST_F(SocketmapServerTest, ManyRequestsOnOneConnectionOnEveryListener) {
+  char dir[] = "/tmp/mxk.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string sock = absl::StrCat(dir, "/map.sock");
+  SocketmapServerOptions o;
+  o.listen = {"inet:127.0.0.1:0", "inet:[::1]:0", "unix:" + sock};
+  StartServer(o);
+  ASSERT_EQ(server_->bound().size(), 3u);
+  EXPECT_EQ(server_->bound()[2], "unix:" + sock);
+  for (const std::string& bound : server_->bound()) {
+    int fd = Connect(bound);
+    // Two requests in one write, then one split across writes.
+    Send(fd, EncodeNetstring("tlspolicy example.org") +
+                 EncodeNetstring("ccert AB:CD"));
+    EXPECT_EQ(Reply(fd), "OK tlspolicy/example.org") << bound;
+    EXPECT_EQ(Reply(fd), "OK ccert/AB:CD") << bound;
+    const std::string wire = EncodeNetstring("tlspolicy [mx1.example.org]:25");
+    Send(fd, wire.substr(0, 5));
+    Send(fd, wire.substr(5));
+    EXPECT_EQ(Reply(fd), "OK tlspolicy/[mx1.example.org]:25") << bound;
+    close(fd);
+  }
+  server_->Stop();
+  EXPECT_NE(access(sock.c_str(), F_OK), 0) << "socket file left behind";
+  rmdir(dir);
+}
+
+TEST_F(SocketmapServerTest, MalformedRequestGetsPermAndConnectionStaysUsable) {
+  StartServer({{"inet:127.0.0.1:0"}});
+  int fd = Connect(server_->bound()[0]);
+  struct Case {
+    std::string payload;
+    const char* why;
+  } cases[] = {
+      {"tlspolicy", "NAME KEY"},
+      {"TLSPOLICY example.org", "lower-case letters"},
+      {"tlspolicy ", "key is empty"},
+      {std::string("tlspolicy a\0b", 13), "printable ASCII"},
+      {"tlspolicy a\x80\xff", "printable ASCII"},
+      {"tlspolicy a b", "printable ASCII"},
+  };
+  for (const Case& c : cases) {
+    Send(fd, EncodeNetstring(c.payload));
+    const std::string reply = Reply(fd);
+    EXPECT_THAT(reply, StartsWith("PERM ")) << c.payload;
+    EXPECT_THAT(reply, HasSubstr(c.why)) << c.payload;
+  }
+  Send(fd, EncodeNetstring("tlspolicy ok.example"));
+  EXPECT_EQ(Reply(fd), "OK tlspolicy/ok.example");
+  close(fd);
+}
+
+TEST_F(SocketmapServerTest, BrokenFramingGetsPermThenClose) {
+  StartServer({{"inet:127.0.0.1:0"}});
+  for (const std::string& junk :
+       {std::string("GET / HTTP/1.1\r\n\r\n"), std::string("5:abcdefgh"),
+        std::string("99999999999999999999:"), std::string("100000:")}) {
+    int fd = Connect(server_->bound()[0]);
+    Send(fd, junk);
+    const std::string reply = Reply(fd);
+    EXPECT_THAT(reply, StartsWith("PERM ")) << junk;
+    EXPECT_THAT(reply, HasSubstr("netstring")) << junk;
+    EXPECT_EQ(Reply(fd), "<closed>") << junk;
+    close(fd);
+  }
+}
+
+TEST_F(SocketmapServerTest, StalledClientDoesNotStallOthers) {
+  SocketmapServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.request_timeout = absl::Milliseconds(300);
+  StartServer(o);
+  int stalled = Connect(server_->bound()[0]);
+  Send(stalled, "30:tlspolicy half");  // never finished
+  int other = Connect(server_->bound()[0]);
+  Send(other, EncodeNetstring("tlspolicy example.org"));
+  EXPECT_EQ(Reply(other), "OK tlspolicy/example.org");
+  // The half-sent request times out and its connection is closed.
+  EXPECT_EQ(Reply(stalled), "<closed>");
+  close(stalled);
+  close(other);
+}
+
+TEST_F(SocketmapServerTest, ConnectionsBeyondTheLimitGetTemp) {
+  SocketmapServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.max_connections = 2;
+  StartServer(o);
+  int a = Connect(server_->bound()[0]);
+  int b = Connect(server_->bound()[0]);
+  Send(a, EncodeNetstring("m k"));
+  Send(b, EncodeNetstring("m k"));
+  EXPECT_EQ(Reply(a), "OK m/k");
+  EXPECT_EQ(Reply(b), "OK m/k");
+  int c = Connect(server_->bound()[0]);
+  EXPECT_THAT(Reply(c), HasSubstr("TEMP mxkey-policyd: too many connections"));
+  close(a);
+  close(b);
+  close(c);
+}
+
+TEST(SocketmapServerStartTest, BadListenAddressesAreNamed) {
+  for (const char* spec : {"tcp:1.2.3.4:5", "inet:localhost:25",
+                           "inet:127.0.0.1", "inet:127.0.0.1:70000"}) {
+    SocketmapServer s({{spec}}, nullptr);
+    absl::Status st = s.Start();
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << spec;
+  }
+}
+
+}  // namespace
+}  // namespace mxkey
