@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/keyd_process.h"
+#include "tests/subprocess.h"
 
 namespace mxkey {
 namespace {
@@ -161,6 +162,55 @@ TEST_F(CliE2eTest, AdminSocketIsGroupOnlyAndRefusesOthers) {
   EXPECT_THAT(as_nobody.err, HasSubstr("Permission denied"));
   CommandResult as_root = keyd_->RunKeyctl({"host", "list"});
   EXPECT_EQ(as_root.exit_code, 0) << as_root.err;
+}
+
+// keyctl export tlsa agrees with two independent tools on the same
+// certificate: hash-slinger's `tlsa` and openssl | sha256sum.
+TEST_F(CliE2eTest, ExportTlsaMatchesIndependentToolsAndMtaStsFollowsPolicy) {
+  const std::string cert = keyd_->dir() + "/../tls.pem";
+  const std::string key = keyd_->dir() + "/../tls.key";
+  CommandResult gen = RunCommand(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+       "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+       "-subj", "/CN=mx1.example.org", "-days", "30"});
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  std::string token = AddHost("mx1.example.org");
+  ASSERT_EQ(keyd_->RunKeyctl({"enroll", "mx1.example.org", "--token", token,
+                              "--key-dir", key_dir_, "--tls-cert", cert})
+                .exit_code,
+            0);
+  ASSERT_EQ(keyd_->RunKeyctl({"policy", "set", "example.org", "--mode",
+                              "enforce"})
+                .exit_code,
+            0);
+
+  CommandResult tlsa = keyd_->RunKeyctl({"export", "tlsa", "example.org"});
+  ASSERT_EQ(tlsa.exit_code, 0) << tlsa.err;
+  CommandResult slinger = RunCommand(
+      {"/usr/bin/tlsa", "--create", "--certificate", cert, "--usage", "3",
+       "--selector", "1", "--mtype", "1", "--port", "25", "mx1.example.org"});
+  ASSERT_EQ(slinger.exit_code, 0) << slinger.err;
+  const size_t at = slinger.out.find("_25._tcp.");
+  ASSERT_NE(at, std::string::npos) << slinger.out;
+  EXPECT_EQ(tlsa.out, slinger.out.substr(at));
+  CommandResult openssl = RunCommand(
+      {"/bin/sh", "-c",
+       "openssl x509 -in '" + cert +
+           "' -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum"});
+  ASSERT_EQ(openssl.exit_code, 0) << openssl.err;
+  EXPECT_THAT(tlsa.out, HasSubstr(openssl.out.substr(0, 64)));
+
+  CommandResult sts = keyd_->RunKeyctl(
+      {"export", "mta-sts", "example.org", "--max-age", "604800"});
+  ASSERT_EQ(sts.exit_code, 0) << sts.err;
+  EXPECT_EQ(sts.out,
+            "version: STSv1\r\nmode: enforce\r\nmx: mx1.example.org\r\n"
+            "max_age: 604800\r\n");
+
+  CommandResult none = keyd_->RunKeyctl({"export", "tlsa", "unkeyed.example"});
+  EXPECT_EQ(none.exit_code, 3);
+  EXPECT_THAT(none.err, HasSubstr("no MX host with a usable TLS pin"));
+  EXPECT_EQ(keyd_->RunKeyctl({"export", "dkim", "example.org"}).exit_code, 2);
 }
 
 TEST_F(CliE2eTest, SigtermShutsDownCleanly) {

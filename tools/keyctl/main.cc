@@ -27,6 +27,7 @@
 #include "protocol/signed_object.h"
 #include "client/host_keys.h"
 #include "base/json_writer.h"
+#include "client/dns_exports.h"
 
 namespace mxkey {
 namespace {
@@ -390,6 +391,31 @@ std::string CertJson(const VerifiedCert& c) {
 
 // Lookup of a host (is_domain false) or a domain's policy, through the
 // same KeyClient (verification and all) that the MTA hooks use.
+// Prints a domain's verified keys as DNS records (TLSA) or an MTA-STS
+// policy file. Only verified answers are exported.
+int Export(const std::string& kind, const std::string& domain,
+           int64_t max_age) {
+  const std::string what = "export " + kind;
+  if (!HaveRootFingerprint(what.c_str())) return kUsage;
+  absl::StatusOr<std::unique_ptr<KeyClient>> client =
+      KeyClient::Create(OneShotClientOptions());
+  if (!client.ok()) return Fail(client.status(), what.c_str());
+  absl::StatusOr<AnswerRef> answer = (*client)->LookupDomain(domain);
+  if (!answer.ok()) return Fail(answer.status(), what.c_str());
+  if (kind == "tlsa") {
+    const std::string records = TlsaRecords(**answer);
+    if (records.empty()) {
+      std::cerr << "keyctl: export tlsa: " << (*answer)->name
+                << " has no MX host with a usable TLS pin\n";
+      return kNoValidKey;
+    }
+    std::cout << records;
+  } else {
+    std::cout << MtaStsPolicy(**answer, max_age);
+  }
+  return 0;
+}
+
 int Lookup(const std::string& input, bool is_domain) {
   const char* what = is_domain ? "policy show" : "lookup";
   if (!HaveRootFingerprint(what)) return kUsage;
@@ -600,6 +626,18 @@ int main(int argc, char** argv) {
   auto* policy_show = policy->add_subcommand("show", "verified domain policy");
   policy_show->add_option("DOMAIN", hostname)->required();
 
+  std::string export_kind;
+  int64_t max_age = 86400;
+  auto* export_cmd =
+      app.add_subcommand("export", "a domain's keys as DNS TLSA or MTA-STS");
+  export_cmd->add_option("KIND", export_kind, "tlsa | mta-sts")
+      ->required()
+      ->check(CLI::IsMember({"tlsa", "mta-sts"}));
+  export_cmd->add_option("DOMAIN", hostname)->required();
+  export_cmd->add_option("--max-age", max_age,
+                         "MTA-STS max_age in seconds (default 86400)")
+      ->check(CLI::Range(int64_t{1}, int64_t{31557600}));
+
   uint64_t from = 0;
   int count = 0;
   auto* watch = app.add_subcommand("watch", "stream revocation events");
@@ -629,5 +667,8 @@ int main(int argc, char** argv) {
   if (policy_set->parsed()) return mxkey::PolicySet(hostname, mode);
   if (policy_show->parsed()) return mxkey::Lookup(hostname, true);
   if (watch->parsed()) return mxkey::Watch(from, count);
+  if (export_cmd->parsed()) {
+    return mxkey::Export(export_kind, hostname, max_age);
+  }
   return mxkey::kUsage;
 }
