@@ -13,7 +13,10 @@
 //   enforce  -> "OK fingerprint match=FP|FP..." (usable pins, next included)
 //               "TEMP ..." if no usable pin remains (revoked, expired)
 //   testing  -> "NOTFOUND " (Postfix's default applies) plus a log line and
-//               a report record when enforce would have refused
+//               a report record when enforce would have refused: no usable
+//               pin, or (found by a STARTTLS probe in the background, at
+//               most once per destination per probe_interval) a presented
+//               TLS key that is not pinned
 //   none, unkeyed (signed denial), unknown host -> "NOTFOUND "
 //   keyd unreachable and nothing fresh held -> "TEMP ..." for next-hops last
 //               seen in enforce mode (EnforceMemory), else "NOTFOUND ":
@@ -29,7 +32,13 @@
 #ifndef MXKEY_MTA_HOOKS_POSTFIX_POLICY_MAPS_H_
 #define MXKEY_MTA_HOOKS_POSTFIX_POLICY_MAPS_H_
 
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "client/key_client.h"
 #include "mta-hooks/postfix/enforce_memory.h"
@@ -44,6 +53,10 @@ struct PolicyMapsOptions {
   std::string report_dir;
   // Where EnforceMemory keeps its file; empty: memory only.
   std::string state_dir;
+  // Testing mode: compare the key each destination presents with the pins.
+  bool probe_testing = true;
+  absl::Duration probe_interval = absl::Minutes(10);
+  absl::Duration probe_timeout = absl::Seconds(10);
   Clock* clock = Clock::Real();
 };
 
@@ -52,6 +65,7 @@ struct NextHop {
   enum class Kind { kDomain, kHost, kOutOfScope };
   Kind kind;
   std::string name;  // canonical domain or hostname (empty if out of scope)
+  int port = 25;     // from "...:PORT", else SMTP's
 };
 // INVALID_ARGUMENT for keys that are no next-hop at all.
 absl::StatusOr<NextHop> ParseNextHop(absl::string_view key);
@@ -59,6 +73,7 @@ absl::StatusOr<NextHop> ParseNextHop(absl::string_view key);
 class PolicyMaps {
  public:
   PolicyMaps(KeyClient* client, PolicyMapsOptions options);
+  ~PolicyMaps();  // waits for a probe in flight
 
   // The reply payload for one socketmap request.
   std::string Lookup(const std::string& map, const std::string& key);
@@ -72,13 +87,35 @@ class PolicyMaps {
                           const absl::Status& why);
   // The strictest mode among the mail domains of the host's certificates.
   absl::StatusOr<mxkey::v1::PolicyMode> HostMode(const VerifiedAnswer& host);
+  // A host and port a sending MTA would connect to.
+  struct Destination {
+    std::string host;
+    int port;
+  };
   std::string Decide(const std::string& memory_key, mxkey::v1::PolicyMode mode,
-                     const VerifiedAnswer& answer);
+                     const VerifiedAnswer& answer,
+                     const std::vector<Destination>& destinations);
+
+  // Testing-mode probes run on one background thread, one at a time.
+  struct Probe {
+    std::string memory_key;
+    Destination destination;
+    std::vector<std::string> pins;
+  };
+  void QueueProbe(Probe probe);
+  void ProbeLoop();
 
   KeyClient* const client_;
   const PolicyMapsOptions options_;
   EnforceMemory enforce_;
   TlsReportWriter reports_;
+
+  std::mutex probe_mu_;
+  std::condition_variable probe_cv_;
+  std::deque<Probe> probes_;                     // guarded by probe_mu_
+  std::map<std::string, absl::Time> probed_at_;  // guarded by probe_mu_
+  bool stopping_ = false;                        // guarded by probe_mu_
+  std::thread prober_;
 };
 
 }  // namespace mxkey
