@@ -1,5 +1,7 @@
 #include "tests/keyd_process.h"
 
+#include <algorithm>
+
 #include <signal.h>
 
 #include "absl/strings/ascii.h"
@@ -30,8 +32,11 @@ KeydProcess::~KeydProcess() {
 
 absl::Status KeydProcess::Start(const std::vector<std::string>& extra_args) {
   std::vector<std::string> argv = {RunfilePath("keyd/keyd"), "serve",
-                                   "--data-dir", dir_, "--listen",
-                                   "127.0.0.1:0"};
+                                   "--data-dir", dir_};
+  if (std::find(extra_args.begin(), extra_args.end(), "--listen") ==
+      extra_args.end()) {
+    argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
+  }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   std::string log_path = absl::StrCat(dir_, "/../keyd.", ++starts_, ".log");
   absl::StatusOr<std::unique_ptr<Subprocess>> p =

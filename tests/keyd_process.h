@@ -19,7 +19,8 @@ class KeydProcess {
   static absl::StatusOr<std::unique_ptr<KeydProcess>> Init();
   ~KeydProcess();
 
-  // Starts `keyd serve` and waits until it listens.
+  // Starts `keyd serve` and waits until it listens (on 127.0.0.1:0 unless
+  // `extra_args` has a --listen of its own).
   absl::Status Start(const std::vector<std::string>& extra_args = {});
   // SIGTERM, then wait; returns the exit code.
   int Stop();
