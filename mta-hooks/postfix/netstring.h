@@ -34,7 +34,7 @@ class NetstringDecoder {
   size_t buffered() const { return buffer_.size() - start_; }
 
  private:
-  const size_t max_payload_;
+  size_t max_payload_;
   std::string buffer_;
   size_t start_ = 0;
   bool broken_ = false;
