@@ -1,5 +1,7 @@
 #include "keyd/feed_watch.h"
 
+#include "absl/strings/str_cat.h"
+
 #include "base/grpc_status.h"
 #include "keyd/revocation.h"
 
@@ -61,7 +63,8 @@ FeedWatch::Action FeedWatch::Next() {
   if (seen_ > slice->head) {
     return FinishWith(grpc::Status(
         grpc::StatusCode::OUT_OF_RANGE,
-        "from_seq is beyond the feed head; resynchronize from 0"));
+        absl::StrCat("from_seq ", seen_, " is beyond the feed head ",
+                     slice->head, "; resynchronize from 0")));
   }
   if (!first_ && slice->events.empty()) return Action();  // wait for Wake
   response_.Clear();

@@ -1,5 +1,7 @@
 #include "keyd/keyd_test_env.h"
 
+#include "keyd/store_snapshot.h"
+
 #include <stdlib.h>
 
 #include "absl/strings/str_cat.h"
@@ -79,23 +81,6 @@ AnswerVerifier KeydTestEnv::Verifier() const {
                                  keys->root_public_key());
 }
 
-std::string KeydTestEnv::Snapshot() {
-  std::string out;
-  absl::Status st = store.Read([&](ReadTxn& txn) {
-    for (int t = 0; t < kTableCount; ++t) {
-      absl::Status scan = txn.Scan(
-          static_cast<Table>(t), "", [&](absl::string_view k,
-                                         absl::string_view v) {
-            absl::StrAppend(&out, t, "|", k.size(), ":", k, "|", v.size(), ":",
-                            v, "\n");
-            return true;
-          });
-      if (!scan.ok()) return scan;
-    }
-    return absl::OkStatus();
-  });
-  EXPECT_TRUE(st.ok()) << st;
-  return out;
-}
+std::string KeydTestEnv::Snapshot() { return StoreSnapshot(store); }
 
 }  // namespace mxkey

@@ -50,6 +50,9 @@ class KeydServer {
   int port() const { return port_; }
   const std::string& admin_socket() const { return admin_socket_; }
   const OrgKeys& keys() const { return *keys_; }
+  // The store, for inspection by tests and tools (writes go through the
+  // services).
+  Store& store() { return *store_; }
 
   // Blocks until Shutdown is called from another thread.
   void Wait();

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/answer_verifier.h"
+#include "keyd/store_snapshot.h"
 #include "gtest/gtest.h"
 #include "tests/subprocess.h"
 
@@ -49,6 +50,12 @@ InProcessKeyd::~InProcessKeyd() {
   server_.reset();
   RunCommand({"/bin/rm", "-rf", dir_});
 }
+
+std::string InProcessKeyd::admin_endpoint() const {
+  return absl::StrCat("unix:", server_->admin_socket());
+}
+
+std::string InProcessKeyd::Snapshot() { return StoreSnapshot(server_->store()); }
 
 std::string InProcessKeyd::endpoint() const {
   return absl::StrCat("127.0.0.1:", port_);

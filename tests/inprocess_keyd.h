@@ -50,6 +50,10 @@ class InProcessKeyd {
   // Writes the host's keys and certificate as `keyctl enroll` would.
   static void SaveKeyDir(const EnrolledTestHost& host, const std::string& dir);
 
+  std::string admin_endpoint() const;
+  // Every stored key and value (see keyd/store_snapshot.h).
+  std::string Snapshot();
+
   // Stops serving (the data stays until destruction).
   void Stop() { server_.reset(); }
 
