@@ -14,10 +14,11 @@ namespace v1 = ::mxkey::v1;
 
 std::unique_ptr<InProcessKeyd> InProcessKeyd::Start(Clock* clock,
                                                     const std::string& org,
-                                                    const KeydOptions& keyd) {
+                                                    const KeydOptions& keyd,
+                                                    const std::string& data_dir) {
   std::unique_ptr<InProcessKeyd> k(new InProcessKeyd());
   k->clock_ = clock;
-  k->dir_ = ShortTempDir();
+  k->dir_ = data_dir.empty() ? ShortTempDir() : data_dir;
   OrgKeysOptions org_options;
   org_options.scrypt.log2_n = 4;
   SecretBytes pass(absl::string_view("pass"));

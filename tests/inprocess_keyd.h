@@ -27,10 +27,12 @@ struct EnrolledTestHost {
 
 class InProcessKeyd {
  public:
-  // A fresh org named `org` in a new temp dir.
+  // A fresh org named `org` in `data_dir` (default: a new temp dir); the
+  // directory is removed on destruction.
   static std::unique_ptr<InProcessKeyd> Start(
       Clock* clock, const std::string& org = "example",
-      const KeydOptions& keyd = KeydOptions());
+      const KeydOptions& keyd = KeydOptions(),
+      const std::string& data_dir = "");
   ~InProcessKeyd();
 
   std::string endpoint() const;

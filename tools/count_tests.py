@@ -6,7 +6,9 @@ Usage: count_tests.py TESTLOGS BUILD_ERROR UNBUILT_LABELS [TARGET ...]
 Targets that did not build (UNBUILT_LABELS, comma-separated) or left no
 test.xml count as one failure each, as does a build error (BUILD_ERROR=1).
 When CI=true, skipped cases count as failures (a missing tool must not pass
-silently). Exits 1 if anything failed."""
+silently). Lines "pass NAME" / "fail NAME" in the file named by
+$MXKEY_EXTRA_RESULTS count too (checks that are not Bazel tests). Exits 1
+if anything failed."""
 import os
 import sys
 import xml.etree.ElementTree as ET
@@ -70,6 +72,18 @@ def main():
                     skipped += 1
             else:
                 passed += 1
+    # Results of checks that are not Bazel tests (the fuzz smoke): lines
+    # "pass NAME" or "fail NAME" in the file $MXKEY_EXTRA_RESULTS.
+    extra = os.environ.get("MXKEY_EXTRA_RESULTS")
+    if extra and os.path.exists(extra):
+        with open(extra) as f:
+            for line in f:
+                verdict, _, name = line.strip().partition(" ")
+                if verdict == "pass":
+                    passed += 1
+                elif verdict:
+                    failed += 1
+                    print(f"FAILED: {name}", file=sys.stderr)
     failed += build_failures
     line = f"{passed} passed, {failed} failed"
     if skipped:
