@@ -1,5 +1,5 @@
 // Crash test: keyd is killed with SIGKILL at random points while
-// enrollments and revocations run, then restarted. Every acknowledged
+// enrollments, rotations and revocations run, then restarted. Every acknowledged
 // operation must be there afterwards, the revocation feed must have no gap,
 // and mdb_stat must read the environment cleanly.
 #include <grpcpp/grpcpp.h>
@@ -9,6 +9,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -23,13 +24,17 @@ namespace {
 
 namespace v1 = ::mxkey::v1;
 
-constexpr int kCycles = 25;
+constexpr int kCycles = 100;
 
 struct Acked {
   std::mutex mu;
   std::map<std::string, uint64_t> enrolled;  // host -> serial
   std::map<std::string, uint64_t> revoked;   // host -> serial
+  std::map<std::string, uint64_t> rotated;   // host -> next serial
   std::vector<std::string> revocable;
+  // Enrolled hosts not yet rotated, with their current serial and keys.
+  std::vector<std::tuple<std::string, uint64_t, std::shared_ptr<HostKeys>>>
+      rotatable;
 };
 
 std::unique_ptr<grpc::ClientContext> Ctx() {
@@ -62,6 +67,39 @@ void EnrollLoop(const KeydProcess& keyd, int worker, int cycle,
     std::lock_guard<std::mutex> lock(acked->mu);
     acked->enrolled[host] = body.serial();
     acked->revocable.push_back(host);
+    acked->rotatable.emplace_back(host, body.serial(),
+                                  std::make_shared<HostKeys>(std::move(keys)));
+  }
+}
+
+void RotateLoop(const KeydProcess& keyd, std::atomic<bool>* stop,
+                Acked* acked) {
+  auto enrollment = v1::Enrollment::NewStub(
+      grpc::CreateChannel(keyd.address(), grpc::InsecureChannelCredentials()));
+  for (int i = 0; i < 500 && !stop->load(); ++i) {
+    std::tuple<std::string, uint64_t, std::shared_ptr<HostKeys>> pick;
+    {
+      std::lock_guard<std::mutex> lock(acked->mu);
+      if (!acked->rotatable.empty()) {
+        pick = acked->rotatable.front();
+        acked->rotatable.erase(acked->rotatable.begin());
+      }
+    }
+    const auto& [host, serial, keys] = pick;
+    if (host.empty()) {
+      absl::SleepFor(absl::Milliseconds(5));
+      continue;
+    }
+    auto req = *MakeRotateRequest(host, serial, keys->identity,
+                                  *HostKeys::Generate(), {}, absl::Now());
+    v1::EnrollResponse resp;
+    grpc::Status st = enrollment->Rotate(Ctx().get(), req, &resp);
+    // A host revoked meanwhile may not rotate; a killed keyd ends the loop.
+    if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) continue;
+    if (!st.ok()) return;
+    auto body = *ParseBody<v1::HostCertificateBody>(resp.certificate());
+    std::lock_guard<std::mutex> lock(acked->mu);
+    acked->rotated[host] = body.serial();
   }
 }
 
@@ -97,7 +135,10 @@ void VerifyAcked(const KeydProcess& keyd, Acked& acked) {
   auto directory = v1::KeyDirectory::NewStub(grpc::CreateChannel(
       keyd.address(), grpc::InsecureChannelCredentials()));
   std::lock_guard<std::mutex> lock(acked.mu);
-  for (const auto& [host, serial] : acked.enrolled) {
+  std::vector<std::pair<std::string, uint64_t>> serials(acked.enrolled.begin(),
+                                                        acked.enrolled.end());
+  serials.insert(serials.end(), acked.rotated.begin(), acked.rotated.end());
+  for (const auto& [host, serial] : serials) {
     v1::GetHostKeysRequest req;
     req.set_hostname(host);
     v1::KeyAnswer answer;
@@ -110,8 +151,9 @@ void VerifyAcked(const KeydProcess& keyd, Acked& acked) {
     for (const auto& r : answer.revocations()) {
       revoked |= ParseBody<v1::RevocationEventBody>(r)->serial() == serial;
     }
-    EXPECT_TRUE(found || revoked) << "acknowledged enrollment lost: " << host;
-    if (acked.revoked.count(host)) {
+    EXPECT_TRUE(found || revoked) << "acknowledged certificate lost: " << host
+                                  << " serial " << serial;
+    if (acked.revoked.count(host) && acked.enrolled[host] == serial) {
       EXPECT_TRUE(revoked) << "acknowledged revocation lost: " << host;
     }
   }
@@ -159,6 +201,7 @@ TEST(CrashTest, AcknowledgedOperationsSurviveKillNine) {
                            &acked);
     }
     workers.emplace_back(RevokeLoop, std::cref(keyd), &stop, &acked);
+    workers.emplace_back(RotateLoop, std::cref(keyd), &stop, &acked);
     absl::SleepFor(absl::Milliseconds(100 + rng() % 500));
     keyd.Kill();
     stop = true;
@@ -174,9 +217,10 @@ TEST(CrashTest, AcknowledgedOperationsSurviveKillNine) {
   }
   std::lock_guard<std::mutex> lock(acked.mu);
   std::cerr << "acknowledged: " << acked.enrolled.size() << " enrollments, "
-            << acked.revoked.size() << " revocations over " << kCycles
-            << " kill -9 cycles\n";
+            << acked.rotated.size() << " rotations, " << acked.revoked.size()
+            << " revocations over " << kCycles << " kill -9 cycles\n";
   EXPECT_GT(acked.enrolled.size(), static_cast<size_t>(kCycles));
+  EXPECT_GT(acked.rotated.size(), 0u);
   EXPECT_GT(acked.revoked.size(), 0u);
 }
 
