@@ -118,11 +118,7 @@ class BadInputTest : public ::testing::TestWithParam<BadInput> {
 
   // One raw exchange with a socketmap server backed by this keyd.
   Observed Socketmap(const std::string& wire) {
-    KeyClientOptions o;
-    o.endpoints = {keyd_->endpoint()};
-    o.root_fingerprint = keyd_->root_fingerprint();
-    o.clock = &clock_;
-    auto client = KeyClient::Create(o);
+    auto client = KeyClient::Create(keyd_->ClientOptions());
     if (!client.ok()) return FromStatus(client.status());
     PolicyMapsOptions m;
     m.clock = &clock_;
@@ -175,11 +171,7 @@ class BadInputTest : public ::testing::TestWithParam<BadInput> {
     self.hostname = mx1->hostname;
     self.serial = mx1->cert.serial();
     self.agreement = mx1->keys.agreement;
-    KeyClientOptions o;
-    o.endpoints = {keyd_->endpoint()};
-    o.root_fingerprint = keyd_->root_fingerprint();
-    o.clock = &clock_;
-    auto client = KeyClient::Create(o);
+    auto client = KeyClient::Create(keyd_->ClientOptions());
     KeyClientPeerVerifier peers(client->get());
     ReplayGuard replay(&clock_);
     auto session = Session::Respond(stream, self, peers, replay);

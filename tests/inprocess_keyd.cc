@@ -56,6 +56,15 @@ std::string InProcessKeyd::admin_endpoint() const {
   return absl::StrCat("unix:", server_->admin_socket());
 }
 
+KeyClientOptions InProcessKeyd::ClientOptions() const {
+  KeyClientOptions o;
+  o.endpoints = {endpoint()};
+  o.root_fingerprint = fingerprint_;
+  o.clock = clock_;
+  o.rpc_timeout = absl::Seconds(2);
+  return o;
+}
+
 std::string InProcessKeyd::Snapshot() { return StoreSnapshot(server_->store()); }
 
 std::string InProcessKeyd::endpoint() const {

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "base/clock.h"
 #include "client/host_keys.h"
+#include "client/key_client.h"
 #include "keyd/server.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 
@@ -53,6 +54,8 @@ class InProcessKeyd {
   static void SaveKeyDir(const EnrolledTestHost& host, const std::string& dir);
 
   std::string admin_endpoint() const;
+  // KeyClient options that trust this keyd's root, on this keyd's clock.
+  KeyClientOptions ClientOptions() const;
   // Every stored key and value (see keyd/store_snapshot.h).
   std::string Snapshot();
 

@@ -29,12 +29,8 @@ class KeyClientTest : public ::testing::Test {
   void TearDown() override { RunCommand({"/bin/rm", "-rf", cache_dir_}); }
 
   KeyClientOptions Options() {
-    KeyClientOptions o;
-    o.endpoints = {keyd_->endpoint()};
-    o.root_fingerprint = keyd_->root_fingerprint();
+    KeyClientOptions o = keyd_->ClientOptions();
     o.cache_dir = cache_dir_ + "/cache";
-    o.clock = &clock_;
-    o.rpc_timeout = absl::Seconds(2);
     return o;
   }
 

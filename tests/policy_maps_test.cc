@@ -45,12 +45,8 @@ class PolicyMapsTest : public ::testing::Test {
   void StartMaps() {
     maps_.reset();
     client_.reset();
-    KeyClientOptions o;
-    o.endpoints = {keyd_->endpoint()};
-    o.root_fingerprint = keyd_->root_fingerprint();
+    KeyClientOptions o = keyd_->ClientOptions();
     o.cache_dir = dir_ + "/cache";
-    o.clock = &clock_;
-    o.rpc_timeout = absl::Seconds(2);
     auto c = KeyClient::Create(o);
     ASSERT_TRUE(c.ok()) << c.status();
     client_ = *std::move(c);

@@ -32,11 +32,7 @@ class SessionE2eTest : public ::testing::Test {
     ASSERT_NE(keyd_, nullptr);
     responder_host_ = std::make_unique<EnrolledTestHost>(
         keyd_->AddAndEnroll("mx2.example.org"));
-    KeyClientOptions o;
-    o.endpoints = {keyd_->endpoint()};
-    o.root_fingerprint = keyd_->root_fingerprint();
-    o.clock = &clock_;
-    auto client = KeyClient::Create(o);
+    auto client = KeyClient::Create(keyd_->ClientOptions());
     ASSERT_TRUE(client.ok()) << client.status();
     client_ = *std::move(client);
     ASSERT_TRUE(client_->WaitForFeedPosition(0, absl::Seconds(10)));
