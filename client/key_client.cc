@@ -444,7 +444,7 @@ absl::StatusOr<AnswerRef> KeyClient::LookupByTlsPin(absl::string_view tls_pin) {
   const std::string pin(tls_pin);
   std::optional<std::string> hint;
   {
-    absl::MutexLock lock(&pin_hints_mu_);
+    absl::ReaderMutexLock lock(&pin_hints_mu_);
     auto it = pin_hints_.find(pin);
     if (it != pin_hints_.end()) hint = it->second;
   }

@@ -24,6 +24,12 @@ EnforceMemory::EnforceMemory(std::string state_dir)
 }
 
 void EnforceMemory::Set(const std::string& name, bool enforce) {
+  {
+    // Every lookup lands here, and the mode almost never changes: readers
+    // share the lock.
+    absl::ReaderMutexLock read(&mu_);
+    if (names_.contains(name) == enforce) return;
+  }
   absl::MutexLock lock(&mu_);
   const bool changed =
       enforce ? names_.insert(name).second : names_.erase(name) > 0;
@@ -36,7 +42,7 @@ void EnforceMemory::Set(const std::string& name, bool enforce) {
 }
 
 bool EnforceMemory::IsEnforced(const std::string& name) const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return names_.contains(name);
 }
 

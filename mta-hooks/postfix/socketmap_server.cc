@@ -187,14 +187,18 @@ void SocketmapServer::AcceptLoop(int listen_fd) {
       }
       return;
     }
+    bool admitted = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_.load() || connections_.size() >= options_.max_connections) {
-        SendReply(fd, "TEMP mxkey-policyd: too many connections");
-        close(fd);
-        continue;
+      if (!stopping_.load() && connections_.size() < options_.max_connections) {
+        connections_.insert(fd);
+        admitted = true;
       }
-      connections_.insert(fd);
+    }
+    if (!admitted) {
+      SendReply(fd, "TEMP mxkey-policyd: too many connections");
+      close(fd);
+      continue;
     }
     std::thread([this, fd] { Serve(fd); }).detach();
   }
