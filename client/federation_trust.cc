@@ -1,0 +1,84 @@
+#include "client/federation_trust.h"
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "base/time_format.h"
+#include "protocol/hostname.h"
+#include "protocol/signed_object.h"
+
+namespace mxkey {
+
+absl::StatusOr<FederationTrust> FederationTrust::Verify(
+    const mxkey::v1::SignedObject& bundle, absl::string_view own_root,
+    absl::Time now, uint64_t min_version) {
+  absl::Status signature =
+      VerifyObject(bundle, ObjectType::kFederationBundle, own_root);
+  if (!signature.ok()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "federation bundle is not signed by the own org root: ",
+        signature.message()));
+  }
+  ASSIGN_OR_RETURN(mxkey::v1::FederationBundleBody body,
+                   ParseBody<mxkey::v1::FederationBundleBody>(bundle));
+  if (body.version() < min_version) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "rollback: federation bundle version ", body.version(),
+        " is older than version ", min_version, " already seen"));
+  }
+  if (absl::FromUnixSeconds(body.not_after()) <= now) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "federation bundle version ", body.version(), " expired at ",
+        FormatUnixTime(body.not_after())));
+  }
+  FederationTrust trust;
+  trust.version_ = body.version();
+  trust.not_after_ = absl::FromUnixSeconds(body.not_after());
+  absl::flat_hash_set<std::string> suffixes;
+  for (const mxkey::v1::FederationPeer& p : body.peers()) {
+    if (p.org().empty()) {
+      return absl::InvalidArgumentError("federation peer without an org name");
+    }
+    if (p.root_public_key().size() != 32 || p.root_public_key() == own_root) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "federation peer ", p.org(),
+          ": root key must be 32 bytes and not the own root"));
+    }
+    TrustedPeer peer{p.org(), {}, p.endpoint(), p.root_public_key()};
+    for (const std::string& s : p.domain_suffixes()) {
+      absl::StatusOr<std::string> canonical = CanonicalHostname(s);
+      if (!canonical.ok() || *canonical != s) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "federation peer ", p.org(), ": suffix \"", s,
+            "\" is not a canonical domain name"));
+      }
+      if (!suffixes.insert(s).second) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "federation bundle names suffix ", s, " twice"));
+      }
+      peer.domain_suffixes.push_back(s);
+    }
+    if (peer.domain_suffixes.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "federation peer ", p.org(), " has no domain suffix"));
+    }
+    trust.peers_.push_back(std::move(peer));
+  }
+  return trust;
+}
+
+const TrustedPeer* FederationTrust::PeerFor(absl::string_view name) const {
+  const TrustedPeer* best = nullptr;
+  size_t best_length = 0;
+  for (const TrustedPeer& peer : peers_) {
+    for (const std::string& suffix : peer.domain_suffixes) {
+      if (suffix.size() > best_length && NameIsUnder(name, suffix)) {
+        best = &peer;
+        best_length = suffix.size();
+      }
+    }
+  }
+  return best;
+}
+
+}  // namespace mxkey
