@@ -231,6 +231,11 @@ std::optional<mxkey::v1::SignedObject> OrgKeys::IssuingCertById(
   return std::nullopt;
 }
 
+absl::StatusOr<mxkey::v1::SignedObject> OrgKeys::SignFederationBundle(
+    std::string body) const {
+  return SignObject(root_, ObjectType::kFederationBundle, std::move(body));
+}
+
 absl::StatusOr<mxkey::v1::SignedObject> OrgKeys::Sign(ObjectType type,
                                                       std::string body) const {
   std::shared_ptr<const Ed25519PrivateKey> key = issuer()->key;

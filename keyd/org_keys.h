@@ -62,6 +62,11 @@ class OrgKeys {
   absl::StatusOr<mxkey::v1::SignedObject> Sign(ObjectType type,
                                                std::string body) const;
 
+  // Signs a federation bundle with the org root itself: trust in other
+  // roots may come only from the own root, never from an issuing key.
+  absl::StatusOr<mxkey::v1::SignedObject> SignFederationBundle(
+      std::string body) const;
+
   // Replaces the issuing key (on disk too) once less than a third of its
   // validity is left. Safe to call while other threads sign.
   absl::Status RenewIfDue();

@@ -102,12 +102,14 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   s->directory_ = std::make_unique<Directory>(&s->ctx_);
   s->host_admin_ = std::make_unique<HostAdmin>(&s->ctx_);
   s->issuer_ = std::make_unique<Issuer>(&s->ctx_);
-  s->directory_service_ =
-      std::make_unique<KeyDirectoryService>(&s->ctx_, s->directory_.get());
+  s->federation_ = std::make_unique<Federation>(&s->ctx_, FetchOrgInfo);
+  s->directory_service_ = std::make_unique<KeyDirectoryService>(
+      &s->ctx_, s->directory_.get(), s->federation_.get());
   s->enrollment_service_ = std::make_unique<EnrollmentService>(
       s->issuer_.get(), clock, options.enrollment_limits);
   s->admin_service_ =
-      std::make_unique<AdminService>(&s->ctx_, s->host_admin_.get());
+      std::make_unique<AdminService>(&s->ctx_, s->host_admin_.get(),
+                                     s->federation_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -70,6 +70,7 @@ class KeydServer {
   KeydContext ctx_;
   std::unique_ptr<Directory> directory_;
   std::unique_ptr<HostAdmin> host_admin_;
+  std::unique_ptr<Federation> federation_;
   std::unique_ptr<Issuer> issuer_;
   std::unique_ptr<KeyDirectoryService> directory_service_;
   std::unique_ptr<EnrollmentService> enrollment_service_;

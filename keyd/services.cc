@@ -59,6 +59,13 @@ grpc::ServerUnaryReactor* KeyDirectoryService::GetOrgInfo(
                 response);
 }
 
+grpc::ServerUnaryReactor* KeyDirectoryService::GetFederationBundle(
+    grpc::CallbackServerContext* context,
+    const mxkey::v1::GetFederationBundleRequest*,
+    mxkey::v1::FederationBundle* response) {
+  return Answer(context, federation_->Bundle(), response->mutable_bundle());
+}
+
 grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsResponse>*
 KeyDirectoryService::WatchRevocations(
     grpc::CallbackServerContext*,
@@ -134,6 +141,24 @@ grpc::Status AdminService::SetDomainPolicy(
     grpc::ServerContext*, const mxkey::v1::SetDomainPolicyRequest* request,
     mxkey::v1::SetDomainPolicyResponse* response) {
   return Reply(admin_->SetDomainPolicy(*request), response);
+}
+
+grpc::Status AdminService::AddPeer(grpc::ServerContext*,
+                                   const mxkey::v1::AddPeerRequest* request,
+                                   mxkey::v1::PeerInfo* response) {
+  return Reply(federation_->AddPeer(*request), response);
+}
+
+grpc::Status AdminService::ListPeers(grpc::ServerContext*,
+                                     const mxkey::v1::ListPeersRequest*,
+                                     mxkey::v1::ListPeersResponse* response) {
+  return Reply(federation_->ListPeers(), response);
+}
+
+grpc::Status AdminService::RemovePeer(
+    grpc::ServerContext*, const mxkey::v1::RemovePeerRequest* request,
+    mxkey::v1::RemovePeerResponse* response) {
+  return Reply(federation_->RemovePeer(*request), response);
 }
 
 }  // namespace mxkey

@@ -6,6 +6,7 @@
 
 #include "keyd/directory.h"
 #include "keyd/host_admin.h"
+#include "keyd/federation.h"
 #include "keyd/feed_watch.h"
 #include "keyd/issuer.h"
 #include "keyd/rate_limiter.h"
@@ -19,8 +20,9 @@ namespace mxkey {
 class KeyDirectoryService final
     : public mxkey::v1::KeyDirectory::CallbackService {
  public:
-  KeyDirectoryService(const KeydContext* ctx, Directory* directory)
-      : ctx_(ctx), directory_(directory) {}
+  KeyDirectoryService(const KeydContext* ctx, Directory* directory,
+                      Federation* federation)
+      : ctx_(ctx), directory_(directory), federation_(federation) {}
 
   grpc::ServerUnaryReactor* GetHostKeys(
       grpc::CallbackServerContext* context,
@@ -37,6 +39,10 @@ class KeyDirectoryService final
   grpc::ServerUnaryReactor* GetOrgInfo(grpc::CallbackServerContext* context,
                                        const mxkey::v1::GetOrgInfoRequest*,
                                        mxkey::v1::OrgInfo* response) override;
+  grpc::ServerUnaryReactor* GetFederationBundle(
+      grpc::CallbackServerContext* context,
+      const mxkey::v1::GetFederationBundleRequest*,
+      mxkey::v1::FederationBundle* response) override;
   // Sends the backlog, then new events as they come (see FeedWatch).
   grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsResponse>*
   WatchRevocations(grpc::CallbackServerContext* context,
@@ -51,6 +57,7 @@ class KeyDirectoryService final
  private:
   const KeydContext* ctx_;
   Directory* directory_;
+  Federation* federation_;
   std::atomic<bool> stopping_{false};
 };
 
@@ -91,8 +98,8 @@ class EnrollmentService final : public mxkey::v1::Enrollment::Service {
 
 class AdminService final : public mxkey::v1::Admin::Service {
  public:
-  AdminService(const KeydContext* ctx, HostAdmin* admin)
-      : ctx_(ctx), admin_(admin) {}
+  AdminService(const KeydContext* ctx, HostAdmin* admin, Federation* federation)
+      : ctx_(ctx), admin_(admin), federation_(federation) {}
   grpc::Status AddHost(grpc::ServerContext*,
                        const mxkey::v1::AddHostRequest* request,
                        mxkey::v1::TokenResponse* response) override;
@@ -112,10 +119,19 @@ class AdminService final : public mxkey::v1::Admin::Service {
   grpc::Status SetDomainPolicy(
       grpc::ServerContext*, const mxkey::v1::SetDomainPolicyRequest* request,
       mxkey::v1::SetDomainPolicyResponse* response) override;
+  grpc::Status AddPeer(grpc::ServerContext*,
+                       const mxkey::v1::AddPeerRequest* request,
+                       mxkey::v1::PeerInfo* response) override;
+  grpc::Status ListPeers(grpc::ServerContext*, const mxkey::v1::ListPeersRequest*,
+                         mxkey::v1::ListPeersResponse* response) override;
+  grpc::Status RemovePeer(grpc::ServerContext*,
+                          const mxkey::v1::RemovePeerRequest* request,
+                          mxkey::v1::RemovePeerResponse* response) override;
 
  private:
   const KeydContext* ctx_;
   HostAdmin* admin_;
+  Federation* federation_;
 };
 
 }  // namespace mxkey

@@ -10,13 +10,14 @@
 
 namespace mxkey {
 
-absl::StatusOr<std::unique_ptr<KeydProcess>> KeydProcess::Init() {
+absl::StatusOr<std::unique_ptr<KeydProcess>> KeydProcess::Init(
+    const std::string& org) {
   std::unique_ptr<KeydProcess> k(new KeydProcess());
   k->dir_ = ShortTempDir();
   std::string data = k->dir_ + "/data";
   CommandResult init =
       RunCommand({RunfilePath("keyd/keyd"), "init", "--data-dir", data,
-                  "--org", "example", "--kdf-cost", "4"});
+                  "--org", org, "--kdf-cost", "4"});
   if (init.exit_code != 0) {
     return absl::InternalError(absl::StrCat("keyd init failed: ", init.err));
   }

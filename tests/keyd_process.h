@@ -15,8 +15,9 @@ namespace mxkey {
 
 class KeydProcess {
  public:
-  // Runs `keyd init` in a fresh directory.
-  static absl::StatusOr<std::unique_ptr<KeydProcess>> Init();
+  // Runs `keyd init --org ORG` in a fresh directory.
+  static absl::StatusOr<std::unique_ptr<KeydProcess>> Init(
+      const std::string& org = "example");
   ~KeydProcess();
 
   // Starts `keyd serve` and waits until it listens (on 127.0.0.1:0 unless

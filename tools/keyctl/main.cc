@@ -240,6 +240,81 @@ int HostList(const std::string& only) {
   return kOk;
 }
 
+std::string PeerJson(const mxkey::v1::PeerInfo& p) {
+  return JsonObject()
+      .Str("org", p.org())
+      .Raw("domain_suffixes", JsonStringArray({p.domain_suffixes().begin(),
+                                               p.domain_suffixes().end()}))
+      .Str("endpoint", p.endpoint())
+      .Str("root_fingerprint", p.root_fingerprint())
+      .Int("added_at", p.added_at())
+      .Int("bundle_version", static_cast<int64_t>(p.bundle_version()))
+      .Build();
+}
+
+std::string PeerLine(const mxkey::v1::PeerInfo& p) {
+  return absl::StrCat(p.org(), "  suffixes=", absl::StrJoin(p.domain_suffixes(), ","),
+                      "  endpoint=", p.endpoint(), "  root=", p.root_fingerprint(),
+                      "  bundle_version=", p.bundle_version());
+}
+
+int PeerAdd(const std::string& org, const std::vector<std::string>& suffixes,
+            const std::string& endpoint, const std::string& fingerprint) {
+  mxkey::v1::AddPeerRequest req;
+  req.set_org(org);
+  for (const auto& s : suffixes) req.add_domain_suffixes(s);
+  req.set_endpoint(endpoint);
+  req.set_root_fingerprint(fingerprint);
+  mxkey::v1::PeerInfo resp;
+  auto ctx = Context();
+  absl::Status st = Call(
+      mxkey::v1::Admin::NewStub(AdminChannel())->AddPeer(ctx.get(), req, &resp),
+      g.admin_socket);
+  if (!st.ok()) return Fail(st, "peer add");
+  std::cout << (g.json ? PeerJson(resp) : "peer added: " + PeerLine(resp))
+            << "\n";
+  return kOk;
+}
+
+int PeerList(const std::string& only) {
+  mxkey::v1::ListPeersResponse resp;
+  auto ctx = Context();
+  absl::Status st = Call(mxkey::v1::Admin::NewStub(AdminChannel())
+                             ->ListPeers(ctx.get(), {}, &resp),
+                         g.admin_socket);
+  const char* what = only.empty() ? "peer list" : "peer show";
+  if (!st.ok()) return Fail(st, what);
+  std::vector<std::string> rows;
+  for (const auto& p : resp.peers()) {
+    if (!only.empty() && p.org() != only) continue;
+    rows.push_back(g.json ? PeerJson(p) : PeerLine(p));
+  }
+  if (!only.empty() && rows.empty()) {
+    std::cerr << "keyctl: peer show: no peer named " << only << "\n";
+    return kNoValidKey;
+  }
+  if (g.json) {
+    std::cout << (only.empty() ? JsonArray(rows) : rows.front()) << "\n";
+  } else {
+    for (const auto& r : rows) std::cout << r << "\n";
+  }
+  return kOk;
+}
+
+int PeerRemove(const std::string& org) {
+  mxkey::v1::RemovePeerRequest req;
+  req.set_org(org);
+  mxkey::v1::RemovePeerResponse resp;
+  auto ctx = Context();
+  absl::Status st = Call(mxkey::v1::Admin::NewStub(AdminChannel())
+                             ->RemovePeer(ctx.get(), req, &resp),
+                         g.admin_socket);
+  if (!st.ok()) return Fail(st, "peer remove");
+  std::cout << "peer " << org << " removed; federation bundle version "
+            << resp.bundle_version() << "\n";
+  return kOk;
+}
+
 int HostRemove(const std::string& host) {
   mxkey::v1::RemoveHostRequest req;
   req.set_hostname(host);
@@ -626,6 +701,28 @@ int main(int argc, char** argv) {
   auto* policy_show = policy->add_subcommand("show", "verified domain policy");
   policy_show->add_option("DOMAIN", hostname)->required();
 
+  std::string peer_org, peer_endpoint, peer_fingerprint;
+  std::vector<std::string> peer_suffixes;
+  auto* peer = app.add_subcommand("peer", "federation peers")
+                   ->require_subcommand(1);
+  auto* peer_add = peer->add_subcommand(
+      "add", "trust another org (its root key is fetched and checked)");
+  peer_add->add_option("ORG", peer_org)->required();
+  peer_add->add_option("--domain-suffix", peer_suffixes,
+                       "mail-domain suffix the peer may certify (repeatable)")
+      ->required();
+  peer_add->add_option("--endpoint", peer_endpoint,
+                       "the peer keyd's public HOST:PORT")
+      ->required();
+  peer_add->add_option("--root-fingerprint", peer_fingerprint,
+                       "the peer root's sha256:HEX, obtained out of band")
+      ->required();
+  auto* peer_list = peer->add_subcommand("list", "list peers");
+  auto* peer_show = peer->add_subcommand("show", "show one peer");
+  peer_show->add_option("ORG", peer_org)->required();
+  auto* peer_remove = peer->add_subcommand("remove", "stop trusting a peer");
+  peer_remove->add_option("ORG", peer_org)->required();
+
   std::string export_kind;
   int64_t max_age = 86400;
   auto* export_cmd =
@@ -667,6 +764,13 @@ int main(int argc, char** argv) {
   if (policy_set->parsed()) return mxkey::PolicySet(hostname, mode);
   if (policy_show->parsed()) return mxkey::Lookup(hostname, true);
   if (watch->parsed()) return mxkey::Watch(from, count);
+  if (peer_add->parsed()) {
+    return mxkey::PeerAdd(peer_org, peer_suffixes, peer_endpoint,
+                          peer_fingerprint);
+  }
+  if (peer_list->parsed()) return mxkey::PeerList("");
+  if (peer_show->parsed()) return mxkey::PeerList(peer_org);
+  if (peer_remove->parsed()) return mxkey::PeerRemove(peer_org);
   if (export_cmd->parsed()) {
     return mxkey::Export(export_kind, hostname, max_age);
   }
