@@ -67,6 +67,30 @@ absl::StatusOr<FederationTrust> FederationTrust::Verify(
   return trust;
 }
 
+absl::Status CheckPeerScope(const VerifiedAnswer& answer,
+                            const std::vector<std::string>& suffixes,
+                            const std::string& peer_org) {
+  auto inside = [&](const std::string& name) {
+    for (const std::string& s : suffixes) {
+      if (NameIsUnder(name, s)) return true;
+    }
+    return false;
+  };
+  auto outside = [&](const std::string& what, const std::string& name) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "peer ", peer_org, " answered with ", what, " ", name,
+        ", which is outside its domain suffixes"));
+  };
+  if (!inside(answer.name)) return outside("the name", answer.name);
+  for (const VerifiedCert& c : answer.certificates) {
+    if (!inside(c.body.hostname())) return outside("host", c.body.hostname());
+    for (const std::string& d : c.body.mail_domains()) {
+      if (!inside(d)) return outside("mail domain", d);
+    }
+  }
+  return absl::OkStatus();
+}
+
 const TrustedPeer* FederationTrust::PeerFor(absl::string_view name) const {
   const TrustedPeer* best = nullptr;
   size_t best_length = 0;

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/answer_verifier.h"
 #include "proto/mxkey/v1/objects.pb.h"
 
 namespace mxkey {
@@ -26,6 +27,13 @@ struct TrustedPeer {
   std::string endpoint;
   std::string root_public_key;  // 32 bytes
 };
+
+// A peer may certify only what is under its suffixes: UNAUTHENTICATED when
+// a certificate in `answer` (verified against the peer's root) names a host
+// or a mail domain outside them, or the answer is about such a name.
+absl::Status CheckPeerScope(const VerifiedAnswer& answer,
+                            const std::vector<std::string>& suffixes,
+                            const std::string& peer_org);
 
 class FederationTrust {
  public:

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "base/time_format.h"
+#include "crypto/sha256.h"
 #include "protocol/certificate_times.h"
 #include "protocol/hostname.h"
 
@@ -22,6 +23,7 @@ namespace v1 = ::mxkey::v1;
 constexpr size_t kRecentRevocations = 4096;
 constexpr absl::string_view kRootKey = "meta/root";
 constexpr absl::string_view kFeedKey = "meta/feed_seq";
+constexpr absl::string_view kBundleVersionKey = "meta/bundle_version";
 
 std::string DiskKey(absl::string_view name, bool is_domain) {
   return absl::StrCat(is_domain ? "d/" : "h/", name);
@@ -151,6 +153,19 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
       LookupFailureOf(verifier.status()) != LookupFailure::kUnavailable) {
     return verifier.status();
   }
+  if (client->disk_) {
+    absl::StatusOr<std::optional<std::string>> seen =
+        client->disk_->Get(kBundleVersionKey);
+    uint64_t version = 0;
+    if (seen.ok() && seen->has_value() && absl::SimpleAtoi(**seen, &version)) {
+      absl::MutexLock lock(&client->federation_mu_);
+      client->federation_min_version_ = version;
+    }
+  }
+  if (verifier.ok()) {
+    absl::Status federation = client->RefreshFederation();
+    if (!federation.ok()) LogWarning("federation: %s", federation.message());
+  }
   if (client->options_.watch_revocations) {
     RevocationWatcherOptions w;
     w.channels = client->channels_;
@@ -235,6 +250,92 @@ absl::StatusOr<std::shared_ptr<const AnswerVerifier>> KeyClient::Verifier() {
   return verifier_;
 }
 
+absl::Status KeyClient::RefreshFederation() {
+  ASSIGN_OR_RETURN(std::shared_ptr<const AnswerVerifier> own, Verifier());
+  const absl::Time now = options_.clock->Now();
+  v1::FederationBundle bundle;
+  grpc::Status st = CallKeyd([&](v1::KeyDirectory::Stub& stub,
+                                 grpc::ClientContext& ctx) {
+    return stub.GetFederationBundle(&ctx, v1::GetFederationBundleRequest(),
+                                    &bundle);
+  });
+  uint64_t min_version = 0;
+  {
+    absl::MutexLock lock(&federation_mu_);
+    federation_fetched_ = now;  // also after a failure: retry later, not now
+    min_version = federation_min_version_;
+  }
+  if (!st.ok()) {
+    return LookupError(LookupFailure::kUnavailable,
+                       absl::StrCat("federation bundle: keyd: ",
+                                    st.error_message()));
+  }
+  absl::StatusOr<FederationTrust> trust = FederationTrust::Verify(
+      bundle.bundle(), own->root_public_key(), now, min_version);
+  if (!trust.ok()) {
+    return LookupError(LookupFailure::kVerification,
+                       absl::StrCat("federation bundle: ",
+                                    trust.status().message()));
+  }
+  bool changed = false;
+  {
+    absl::MutexLock lock(&federation_mu_);
+    changed = (federation_ ? federation_->version() : federation_min_version_) !=
+              trust->version();
+    if (trust->version() < federation_min_version_) return absl::OkStatus();
+    federation_ = std::make_shared<const FederationTrust>(*std::move(trust));
+    federation_min_version_ = federation_->version();
+  }
+  if (!changed) return absl::OkStatus();
+  // Other peers, or other suffixes: answers admitted under the old trust
+  // may no longer hold.
+  ClearCaches();
+  if (disk_) {
+    absl::Status put = disk_->Put(kBundleVersionKey,
+                                  absl::StrCat(Federation()->version()));
+    if (!put.ok()) LogWarning("key cache: %s", put.message());
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const FederationTrust> KeyClient::Federation() {
+  {
+    absl::MutexLock lock(&federation_mu_);
+    if (options_.clock->Now() - federation_fetched_ <
+        options_.federation_refresh) {
+      return federation_;
+    }
+  }
+  absl::Status st = RefreshFederation();
+  if (!st.ok() && LookupFailureOf(st) != LookupFailure::kUnavailable) {
+    LogWarning("federation: %s", st.message());
+  }
+  absl::MutexLock lock(&federation_mu_);
+  return federation_;
+}
+
+absl::StatusOr<KeyClient::VerifierFor> KeyClient::VerifierForName(
+    const std::string& name) {
+  VerifierFor out;
+  out.trust = Federation();
+  out.peer = out.trust ? out.trust->PeerFor(name) : nullptr;
+  if (out.peer == nullptr) {
+    ASSIGN_OR_RETURN(out.verifier, Verifier());
+    return out;
+  }
+  absl::MutexLock lock(&federation_mu_);
+  std::shared_ptr<const AnswerVerifier>& v =
+      peer_verifiers_[out.peer->root_public_key];
+  if (!v) {
+    absl::StatusOr<AnswerVerifier> created = AnswerVerifier::Create(
+        KeyFingerprint(out.peer->root_public_key), out.peer->root_public_key);
+    if (!created.ok()) return created.status();
+    v = std::make_shared<const AnswerVerifier>(*std::move(created));
+  }
+  out.verifier = v;
+  return out;
+}
+
 absl::StatusOr<std::string> KeyClient::RootPublicKey() {
   ASSIGN_OR_RETURN(auto v, Verifier());
   return v->root_public_key();
@@ -277,10 +378,14 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Fetch(
   if (st.ok()) return Admit(name, is_domain, raw, /*from_keyd=*/true);
   if (!Unreachable(st)) {
     absl::Status s = FromGrpcStatus(st);
+    // UNAUTHENTICATED: keyd relayed a peer's answer and it failed
+    // verification there.
     LookupFailure kind = s.code() == absl::StatusCode::kNotFound
                              ? LookupFailure::kUnknown
                          : s.code() == absl::StatusCode::kInvalidArgument
                              ? LookupFailure::kInvalidName
+                         : s.code() == absl::StatusCode::kUnauthenticated
+                             ? LookupFailure::kVerification
                              : LookupFailure::kUnavailable;
     return LookupError(kind, absl::StrCat("keyd: ", s.message()));
   }
@@ -317,10 +422,15 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Fetch(
 absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
     const std::string& name, bool is_domain, const v1::KeyAnswer& raw,
     bool from_keyd) {
-  ASSIGN_OR_RETURN(std::shared_ptr<const AnswerVerifier> verifier, Verifier());
+  ASSIGN_OR_RETURN(VerifierFor chosen, VerifierForName(name));
   const absl::Time now = options_.clock->Now();
   absl::StatusOr<VerifiedAnswer> verified =
-      verifier->Verify(raw, name, is_domain, now);
+      chosen.verifier->Verify(raw, name, is_domain, now);
+  if (verified.ok() && chosen.peer != nullptr) {
+    absl::Status scope = CheckPeerScope(*verified, chosen.peer->domain_suffixes,
+                                        chosen.peer->org);
+    if (!scope.ok()) verified = scope;
+  }
   if (!verified.ok()) {
     if (absl::IsFailedPrecondition(verified.status())) {
       return LookupError(LookupFailure::kStale, verified.status().message());

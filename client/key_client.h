@@ -33,6 +33,7 @@
 #include "base/clock.h"
 #include "client/answer_cache.h"
 #include "client/answer_verifier.h"
+#include "client/federation_trust.h"
 #include "client/lookup_error.h"
 #include "client/persistent_cache.h"
 #include "client/revocation_watcher.h"
@@ -53,6 +54,9 @@ struct KeyClientOptions {
   // Follow the revocation feed (evict on revocation). Without it, cached
   // answers live until their freshness runs out.
   bool watch_revocations = true;
+  // How often the federation bundle (the trusted peer orgs) is fetched
+  // again; a new version also drops every cached answer.
+  absl::Duration federation_refresh = absl::Minutes(1);
   absl::Duration watch_min_backoff = absl::Milliseconds(100);
   absl::Duration watch_max_backoff = absl::Seconds(5);
   Clock* clock = Clock::Real();
@@ -85,6 +89,15 @@ class KeyClient {
   // Served from the host cache (so revocations evict it) after the first
   // lookup of a pin has learned its hostname from keyd (FindByTlsPin).
   absl::StatusOr<AnswerRef> LookupByTlsPin(absl::string_view tls_pin);
+
+  // The peer organizations the own root vouches for (its federation
+  // bundle), fetched again after `federation_refresh`. Never an older
+  // version than one seen before (also across restarts, with a cache_dir).
+  // nullptr until a bundle was fetched; names under a peer's suffixes are
+  // then verified against that peer's root, and only within its suffixes.
+  std::shared_ptr<const FederationTrust> Federation();
+  // Fetches the bundle now; FAILED_PRECONDITION on rollback.
+  absl::Status RefreshFederation();
 
   // The org root public key, once known.
   absl::StatusOr<std::string> RootPublicKey();
@@ -139,6 +152,24 @@ class KeyClient {
   // answer fetched before a revocation cannot be cached after its eviction.
   absl::Mutex apply_mu_;
   std::deque<mxkey::v1::RevocationEventBody> recent_ ABSL_GUARDED_BY(apply_mu_);
+
+  // The verifier for `name`: the own root's, or that of the peer whose
+  // suffix the name is under (with the peer, for the scope check).
+  struct VerifierFor {
+    std::shared_ptr<const AnswerVerifier> verifier;
+    const TrustedPeer* peer = nullptr;
+    std::shared_ptr<const FederationTrust> trust;  // keeps `peer` alive
+  };
+  absl::StatusOr<VerifierFor> VerifierForName(const std::string& name);
+
+  absl::Mutex federation_mu_;
+  std::shared_ptr<const FederationTrust> federation_
+      ABSL_GUARDED_BY(federation_mu_);
+  absl::Time federation_fetched_ ABSL_GUARDED_BY(federation_mu_);
+  uint64_t federation_min_version_ ABSL_GUARDED_BY(federation_mu_) = 0;
+  // Verifiers of peer roots, by root key.
+  absl::flat_hash_map<std::string, std::shared_ptr<const AnswerVerifier>>
+      peer_verifiers_ ABSL_GUARDED_BY(federation_mu_);
 
   // TLS pin -> hostname, learned from FindByTlsPin. Only a hint: every
   // answer is checked for the pin, so a stale entry costs one more RPC.

@@ -103,8 +103,9 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   s->host_admin_ = std::make_unique<HostAdmin>(&s->ctx_);
   s->issuer_ = std::make_unique<Issuer>(&s->ctx_);
   s->federation_ = std::make_unique<Federation>(&s->ctx_, FetchOrgInfo);
+  s->relay_ = std::make_unique<PeerRelay>(&s->ctx_);
   s->directory_service_ = std::make_unique<KeyDirectoryService>(
-      &s->ctx_, s->directory_.get(), s->federation_.get());
+      &s->ctx_, s->directory_.get(), s->federation_.get(), s->relay_.get());
   s->enrollment_service_ = std::make_unique<EnrollmentService>(
       s->issuer_.get(), clock, options.enrollment_limits);
   s->admin_service_ =

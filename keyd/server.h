@@ -71,6 +71,7 @@ class KeydServer {
   std::unique_ptr<Directory> directory_;
   std::unique_ptr<HostAdmin> host_admin_;
   std::unique_ptr<Federation> federation_;
+  std::unique_ptr<PeerRelay> relay_;
   std::unique_ptr<Issuer> issuer_;
   std::unique_ptr<KeyDirectoryService> directory_service_;
   std::unique_ptr<EnrollmentService> enrollment_service_;

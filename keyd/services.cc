@@ -2,6 +2,7 @@
 
 #include "base/grpc_status.h"
 #include "keyd/revocation.h"
+#include "protocol/hostname.h"
 
 namespace mxkey {
 
@@ -27,20 +28,31 @@ grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+absl::StatusOr<mxkey::v1::KeyAnswer> KeyDirectoryService::Lookup(
+    const std::string& name, bool is_domain) {
+  absl::StatusOr<std::string> canonical = CanonicalHostname(name);
+  if (canonical.ok()) {
+    if (std::shared_ptr<const PeerRelay::Peer> peer = relay_->For(*canonical)) {
+      // Blocks this callback thread for at most the relay's deadline.
+      return relay_->Lookup(*peer, *canonical, is_domain);
+    }
+  }
+  return is_domain ? directory_->GetDomainPolicy(name)
+                   : directory_->GetHostKeys(name);
+}
+
 grpc::ServerUnaryReactor* KeyDirectoryService::GetHostKeys(
     grpc::CallbackServerContext* context,
     const mxkey::v1::GetHostKeysRequest* request,
     mxkey::v1::KeyAnswer* response) {
-  return Answer(context, directory_->GetHostKeys(request->hostname()),
-                response);
+  return Answer(context, Lookup(request->hostname(), false), response);
 }
 
 grpc::ServerUnaryReactor* KeyDirectoryService::GetDomainPolicy(
     grpc::CallbackServerContext* context,
     const mxkey::v1::GetDomainPolicyRequest* request,
     mxkey::v1::KeyAnswer* response) {
-  return Answer(context, directory_->GetDomainPolicy(request->domain()),
-                response);
+  return Answer(context, Lookup(request->domain(), true), response);
 }
 
 grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(

@@ -7,6 +7,7 @@
 #include "keyd/directory.h"
 #include "keyd/host_admin.h"
 #include "keyd/federation.h"
+#include "keyd/peer_relay.h"
 #include "keyd/feed_watch.h"
 #include "keyd/issuer.h"
 #include "keyd/rate_limiter.h"
@@ -21,8 +22,11 @@ class KeyDirectoryService final
     : public mxkey::v1::KeyDirectory::CallbackService {
  public:
   KeyDirectoryService(const KeydContext* ctx, Directory* directory,
-                      Federation* federation)
-      : ctx_(ctx), directory_(directory), federation_(federation) {}
+                      Federation* federation, PeerRelay* relay)
+      : ctx_(ctx),
+        directory_(directory),
+        federation_(federation),
+        relay_(relay) {}
 
   grpc::ServerUnaryReactor* GetHostKeys(
       grpc::CallbackServerContext* context,
@@ -58,6 +62,11 @@ class KeyDirectoryService final
   const KeydContext* ctx_;
   Directory* directory_;
   Federation* federation_;
+  PeerRelay* relay_;
+
+  // A name under a peer's suffix is answered by that peer (relayed).
+  absl::StatusOr<mxkey::v1::KeyAnswer> Lookup(const std::string& name,
+                                              bool is_domain);
   std::atomic<bool> stopping_{false};
 };
 

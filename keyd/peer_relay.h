@@ -1,0 +1,65 @@
+// Answers lookups for names under a peer organization's domain suffixes by
+// asking that peer's keyd (DESIGN.md §6): the answer is verified against the
+// peer's root, cached until its freshness statement runs out, and returned
+// untouched, with the peer's signatures, so a relaying keyd cannot forge.
+//
+// For(name) is nullptr when the name belongs to no peer (the longest
+// matching suffix on a label boundary decides). Lookup errors: UNAVAILABLE
+// (the peer did not answer; a cached answer is served while fresh),
+// UNAUTHENTICATED (the peer's answer failed verification, or names a host or
+// domain outside the peer's suffixes), and the peer's own errors.
+#ifndef MXKEY_KEYD_PEER_RELAY_H_
+#define MXKEY_KEYD_PEER_RELAY_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "client/answer_verifier.h"
+#include "keyd/keyd_context.h"
+#include "proto/mxkey/v1/mxkey.grpc.pb.h"
+
+namespace mxkey {
+
+class PeerRelay {
+ public:
+  // One peer as the relay uses it.
+  struct Peer {
+    mxkey::v1::FederationPeer peer;
+    std::unique_ptr<mxkey::v1::KeyDirectory::Stub> stub;
+    std::unique_ptr<AnswerVerifier> verifier;
+  };
+
+  explicit PeerRelay(const KeydContext* ctx) : ctx_(ctx) {}
+
+  // The peer `name` (canonical) belongs to, or nullptr.
+  std::shared_ptr<const Peer> For(const std::string& name);
+
+  absl::StatusOr<mxkey::v1::KeyAnswer> Lookup(const Peer& peer,
+                                              const std::string& name,
+                                              bool is_domain);
+
+ private:
+  struct Peers {
+    uint64_t generation = 0;
+    std::vector<std::shared_ptr<const Peer>> list;
+  };
+  struct Cached {
+    mxkey::v1::KeyAnswer answer;
+    absl::Time valid_until;
+  };
+  // The stored peers, reloaded when the store changed.
+  std::shared_ptr<const Peers> LoadPeers();
+
+  const KeydContext* ctx_;
+  absl::Mutex mu_;
+  std::shared_ptr<const Peers> peers_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Cached> cache_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace mxkey
+
+#endif  // MXKEY_KEYD_PEER_RELAY_H_
