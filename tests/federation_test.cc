@@ -1,0 +1,257 @@
+// Federation across two orgs, each a real in-process keyd ("a" and "b") on
+// one FakeClock: lookups relayed by a's keyd and verified by a's clients
+// against b's root, relays that lie, names outside b's suffixes, a removed
+// peer, b unreachable, and b's root changing under the same endpoint.
+#include <grpcpp/grpcpp.h>
+
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "client/key_client.h"
+#include "crypto/sha256.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/mxkey/v1/mxkey.grpc.pb.h"
+#include "tests/inprocess_keyd.h"
+
+namespace mxkey {
+namespace {
+
+namespace v1 = ::mxkey::v1;
+using ::testing::HasSubstr;
+
+// A KeyDirectory that forwards to a backend it can switch, optionally
+// rewriting answers on the way: a relay that lies, or an endpoint whose
+// org got a new root.
+class ForwardingDirectory final : public v1::KeyDirectory::Service {
+ public:
+  using Mutation = std::function<void(v1::KeyAnswer&)>;
+
+  explicit ForwardingDirectory(const std::string& backend) { SetBackend(backend); }
+  void SetBackend(const std::string& endpoint) {
+    std::lock_guard<std::mutex> lock(mu_);
+    backend_ = v1::KeyDirectory::NewStub(
+        grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
+  }
+  void SetMutation(Mutation m) {
+    std::lock_guard<std::mutex> lock(mu_);
+    mutation_ = std::move(m);
+  }
+  std::string Start() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port_);
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+    return absl::StrCat("127.0.0.1:", port_);
+  }
+  ~ForwardingDirectory() override {
+    if (server_) server_->Shutdown();
+  }
+
+  grpc::Status GetHostKeys(grpc::ServerContext*, const v1::GetHostKeysRequest* r,
+                           v1::KeyAnswer* out) override {
+    return Mutated([&](auto& stub, auto* ctx) { return stub.GetHostKeys(ctx, *r, out); }, out);
+  }
+  grpc::Status GetDomainPolicy(grpc::ServerContext*,
+                               const v1::GetDomainPolicyRequest* r,
+                               v1::KeyAnswer* out) override {
+    return Mutated([&](auto& stub, auto* ctx) { return stub.GetDomainPolicy(ctx, *r, out); }, out);
+  }
+  grpc::Status GetOrgInfo(grpc::ServerContext*, const v1::GetOrgInfoRequest* r,
+                          v1::OrgInfo* out) override {
+    return Call([&](auto& stub, auto* ctx) { return stub.GetOrgInfo(ctx, *r, out); });
+  }
+  grpc::Status GetFederationBundle(grpc::ServerContext*,
+                                   const v1::GetFederationBundleRequest* r,
+                                   v1::FederationBundle* out) override {
+    return Call([&](auto& stub, auto* ctx) {
+      return stub.GetFederationBundle(ctx, *r, out);
+    });
+  }
+
+ private:
+  using Rpc = std::function<grpc::Status(v1::KeyDirectory::Stub&,
+                                         grpc::ClientContext*)>;
+  grpc::Status Call(const Rpc& rpc) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    std::lock_guard<std::mutex> lock(mu_);
+    return rpc(*backend_, &ctx);
+  }
+  grpc::Status Mutated(const Rpc& rpc, v1::KeyAnswer* out) {
+    grpc::Status st = Call(rpc);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (st.ok() && mutation_) mutation_(*out);
+    return st;
+  }
+
+  std::mutex mu_;
+  std::unique_ptr<v1::KeyDirectory::Stub> backend_;
+  Mutation mutation_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+class FederationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    KeydOptions options;
+    options.freshness = absl::Seconds(60);
+    a_ = InProcessKeyd::Start(&clock_, "a", options);
+    b_ = InProcessKeyd::Start(&clock_, "b", options);
+    ASSERT_NE(a_, nullptr);
+    ASSERT_NE(b_, nullptr);
+    mx1_ = std::make_unique<EnrolledTestHost>(
+        b_->AddAndEnroll("mx1.b.example", "b.example"));
+    b_->SetPolicy("b.example", v1::POLICY_MODE_ENFORCE);
+    // a reaches b through a forwarder, so b's endpoint can change roots.
+    b_endpoint_ = std::make_unique<ForwardingDirectory>(b_->endpoint());
+    const std::string endpoint = b_endpoint_->Start();
+    ASSERT_TRUE(AddPeer("b", {"b.example"}, endpoint, b_->root_fingerprint()).ok());
+  }
+
+  grpc::Status AddPeer(const std::string& org,
+                       const std::vector<std::string>& suffixes,
+                       const std::string& endpoint,
+                       const std::string& fingerprint) {
+    auto admin = v1::Admin::NewStub(grpc::CreateChannel(
+        a_->admin_endpoint(), grpc::InsecureChannelCredentials()));
+    v1::AddPeerRequest req;
+    req.set_org(org);
+    for (const auto& s : suffixes) req.add_domain_suffixes(s);
+    req.set_endpoint(endpoint);
+    req.set_root_fingerprint(fingerprint);
+    v1::PeerInfo info;
+    grpc::ClientContext ctx;
+    return admin->AddPeer(&ctx, req, &info);
+  }
+
+  // A client of org a: trusts a's root only.
+  std::unique_ptr<KeyClient> ClientOfA(const std::string& endpoint = "") {
+    KeyClientOptions o = a_->ClientOptions();
+    if (!endpoint.empty()) o.endpoints = {endpoint};
+    o.watch_revocations = false;
+    auto c = KeyClient::Create(o);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? *std::move(c) : nullptr;
+  }
+
+  FakeClock clock_{absl::Now()};
+  std::unique_ptr<InProcessKeyd> a_, b_;
+  std::unique_ptr<EnrolledTestHost> mx1_;
+  std::unique_ptr<ForwardingDirectory> b_endpoint_;
+};
+
+TEST_F(FederationTest, ClientOfAVerifiesBsHostAgainstBsRoot) {
+  auto client = ClientOfA();
+  ASSERT_NE(client, nullptr);
+  ASSERT_NE(client->Federation(), nullptr);
+  auto host = client->LookupHost("mx1.b.example");
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_EQ((*host)->certificates[0].body.serial(), mx1_->cert.serial());
+  EXPECT_EQ((*host)->certificates[0].body.org(), "b");
+  auto domain = client->LookupDomain("b.example");
+  ASSERT_TRUE(domain.ok()) << domain.status();
+  ASSERT_TRUE((*domain)->policy.has_value());
+  EXPECT_EQ((*domain)->policy->mode(), v1::POLICY_MODE_ENFORCE);
+}
+
+TEST_F(FederationTest, NameOutsideEveryPeerIsAsOwnSignedDenial) {
+  auto client = ClientOfA();
+  auto host = client->LookupHost("mx1.c.example");
+  EXPECT_EQ(LookupFailureOf(host.status()), LookupFailure::kUnknown)
+      << host.status();
+}
+
+TEST_F(FederationTest, PeerMayNotCertifyOutsideItsSuffixes) {
+  // b certifies a host of a third org for one of its own domains.
+  b_->AddAndEnroll("mx.c.example", "shop.b.example");
+  b_->SetPolicy("shop.b.example", v1::POLICY_MODE_ENFORCE);
+  auto client = ClientOfA();
+  auto domain = client->LookupDomain("shop.b.example");
+  EXPECT_EQ(LookupFailureOf(domain.status()), LookupFailure::kVerification)
+      << domain.status();
+  EXPECT_THAT(std::string(domain.status().message()),
+              HasSubstr("outside its domain suffixes"));
+}
+
+TEST_F(FederationTest, RelayThatFlipsAByteOrSubstitutesACertIsCaught) {
+  ForwardingDirectory relay(a_->endpoint());
+  const std::string endpoint = relay.Start();
+  relay.SetMutation([](v1::KeyAnswer& a) {
+    if (a.certificates_size() > 0) a.mutable_certificates(0)->mutable_body()->back() ^= 1;
+  });
+  auto flipped = ClientOfA(endpoint)->LookupHost("mx1.b.example");
+  EXPECT_EQ(LookupFailureOf(flipped.status()), LookupFailure::kVerification)
+      << flipped.status();
+
+  // A third org certifies its own "mx1.b.example"; the relay serves that.
+  auto c = InProcessKeyd::Start(&clock_, "c");
+  c->AddAndEnroll("mx1.b.example", "b.example");
+  auto stub = v1::KeyDirectory::NewStub(
+      grpc::CreateChannel(c->endpoint(), grpc::InsecureChannelCredentials()));
+  v1::GetHostKeysRequest req;
+  req.set_hostname("mx1.b.example");
+  v1::KeyAnswer forged;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub->GetHostKeys(&ctx, req, &forged).ok());
+  relay.SetMutation([forged](v1::KeyAnswer& a) { a = forged; });
+  auto substituted = ClientOfA(endpoint)->LookupHost("mx1.b.example");
+  EXPECT_EQ(LookupFailureOf(substituted.status()), LookupFailure::kVerification)
+      << substituted.status();
+}
+
+TEST_F(FederationTest, RemovedPeerStopsBeingTrustedWithTheNewBundle) {
+  auto client = ClientOfA();
+  ASSERT_TRUE(client->LookupHost("mx1.b.example").ok());
+  auto admin = v1::Admin::NewStub(grpc::CreateChannel(
+      a_->admin_endpoint(), grpc::InsecureChannelCredentials()));
+  v1::RemovePeerRequest req;
+  req.set_org("b");
+  v1::RemovePeerResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(admin->RemovePeer(&ctx, req, &resp).ok());
+  ASSERT_TRUE(client->RefreshFederation().ok());
+  EXPECT_EQ(client->Federation()->version(), resp.bundle_version());
+  auto host = client->LookupHost("mx1.b.example");
+  EXPECT_EQ(LookupFailureOf(host.status()), LookupFailure::kUnknown)
+      << host.status();
+}
+
+TEST_F(FederationTest, PeerUnreachableServesFreshAnswersThenSaysStale) {
+  auto client = ClientOfA();
+  ASSERT_TRUE(client->LookupHost("mx1.b.example").ok());
+  b_->Stop();
+  client->ClearCaches();  // force the path through a's relay cache
+  auto fresh = client->LookupHost("mx1.b.example");
+  EXPECT_TRUE(fresh.ok()) << fresh.status();
+  clock_.Advance(absl::Seconds(61));
+  auto stale = client->LookupHost("mx1.b.example");
+  EXPECT_EQ(LookupFailureOf(stale.status()), LookupFailure::kStale)
+      << stale.status();
+}
+
+TEST_F(FederationTest, PeerRootChangedWithoutNewFingerprintIsRejected) {
+  // Same endpoint, same org name, new root.
+  auto b2 = InProcessKeyd::Start(&clock_, "b");
+  b2->AddAndEnroll("mx2.b.example", "b.example");
+  b_endpoint_->SetBackend(b2->endpoint());
+  auto client = ClientOfA();
+  auto host = client->LookupHost("mx2.b.example");
+  EXPECT_EQ(LookupFailureOf(host.status()), LookupFailure::kVerification)
+      << host.status();
+  EXPECT_THAT(std::string(host.status().message()), HasSubstr("peer b"));
+  // Pointing a at the new root needs the new fingerprint from b's admin;
+  // the old one names the mismatch.
+  grpc::Status mismatch =
+      AddPeer("b", {"b.example"}, b2->endpoint(), b_->root_fingerprint());
+  EXPECT_EQ(mismatch.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(mismatch.error_message(), HasSubstr("fingerprint mismatch"));
+  EXPECT_THAT(mismatch.error_message(), HasSubstr(b2->root_fingerprint()));
+  EXPECT_TRUE(
+      AddPeer("b", {"b.example"}, b2->endpoint(), b2->root_fingerprint()).ok());
+}
+
+}  // namespace
+}  // namespace mxkey
