@@ -449,7 +449,12 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
   // Revocations the watcher applied after keyd produced this answer.
   bool revised = false;
   for (const auto& ev : recent_) {
-    if (ev.seq() <= entry->verified.freshness.feed_head()) continue;
+    // A peer's answer is bound to the peer's feed, not ours: every recent
+    // event for one of its certificates applies (revocation is forever).
+    if (chosen.peer == nullptr &&
+        ev.seq() <= entry->verified.freshness.feed_head()) {
+      continue;
+    }
     for (auto& c : entry->verified.certificates) {
       if (c.body.hostname() == ev.hostname() &&
           c.body.serial() == ev.serial() &&

@@ -43,6 +43,29 @@ absl::StatusOr<uint64_t> AppendRevocations(WriteTxn& txn,
   return head;
 }
 
+absl::StatusOr<uint64_t> AppendPeerRevocations(
+    WriteTxn& txn, const KeydContext& ctx, absl::string_view peer_org,
+    const std::vector<mxkey::v1::RevocationEventBody>& events) {
+  ASSIGN_OR_RETURN(uint64_t head, GetCounter(txn, kFeedHeadCounter));
+  for (const mxkey::v1::RevocationEventBody& peer_event : events) {
+    mxkey::v1::RevocationEventBody event;
+    event.set_seq(++head);
+    event.set_hostname(peer_event.hostname());
+    event.set_serial(peer_event.serial());
+    event.set_reason(absl::StrCat("peer ", peer_org, ": ", peer_event.reason())
+                         .substr(0, ctx.options.max_reason_bytes));
+    event.set_revoked_at(peer_event.revoked_at());
+    ASSIGN_OR_RETURN(
+        mxkey::v1::SignedObject signed_event,
+        ctx.keys->Sign(ObjectType::kRevocation, event.SerializeAsString()));
+    // Only the feed: the peer's serials are not this org's certificates.
+    RETURN_IF_ERROR(
+        txn.Put(Table::kFeed, U64Key(head), signed_event.SerializeAsString()));
+  }
+  RETURN_IF_ERROR(SetCounter(txn, kFeedHeadCounter, head));
+  return head;
+}
+
 absl::StatusOr<mxkey::v1::RevokeResponse> Revoke(
     const KeydContext& ctx, const mxkey::v1::RevokeRequest& request) {
   ASSIGN_OR_RETURN(std::string hostname, CanonicalHostname(request.hostname()));

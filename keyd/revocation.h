@@ -20,6 +20,14 @@ absl::StatusOr<uint64_t> AppendRevocations(WriteTxn& txn,
                                            const std::vector<uint64_t>& serials,
                                            absl::string_view reason);
 
+// Republishes a peer organization's verified revocation events on the own
+// feed, signed by the own issuing key, so this org's clients evict the
+// peer's hosts as they do their own (an event can only take trust away).
+// The reason names the peer. Returns the new feed head.
+absl::StatusOr<uint64_t> AppendPeerRevocations(
+    WriteTxn& txn, const KeydContext& ctx, absl::string_view peer_org,
+    const std::vector<mxkey::v1::RevocationEventBody>& events);
+
 // The Admin Revoke operation. Errors: INVALID_ARGUMENT (bad hostname or
 // reason), NOT_FOUND (unknown host or serial), FAILED_PRECONDITION (already
 // revoked, or nothing left to revoke).

@@ -103,6 +103,8 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   s->host_admin_ = std::make_unique<HostAdmin>(&s->ctx_);
   s->issuer_ = std::make_unique<Issuer>(&s->ctx_);
   s->federation_ = std::make_unique<Federation>(&s->ctx_, FetchOrgInfo);
+  // Sign the (possibly empty) bundle now, so that serving it is a read.
+  RETURN_IF_ERROR(s->federation_->Bundle().status());
   s->relay_ = std::make_unique<PeerRelay>(&s->ctx_);
   s->directory_service_ = std::make_unique<KeyDirectoryService>(
       &s->ctx_, s->directory_.get(), s->federation_.get(), s->relay_.get());
@@ -152,6 +154,8 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   RETURN_IF_ERROR(SecureAdminSocket(s->admin_socket_, options.admin_group));
 
   s->renewal_ = std::thread([raw = s.get()] { raw->RenewalLoop(); });
+  s->peer_feeds_ = std::make_unique<PeerFeedFollower>(&s->ctx_);
+  s->peer_feeds_->Start();
   LogInfo("keyd serving org=%s root=%s admin=%s", s->keys_->org(),
           s->keys_->root_fingerprint(), s->admin_socket_);
   return s;
@@ -180,6 +184,7 @@ void KeydServer::Shutdown() {
     absl::MutexLock lock(&renewal_mu_);
     stopping_ = true;
   }
+  if (peer_feeds_) peer_feeds_->Stop();
   if (directory_service_) directory_service_->StopWatches();
   if (admin_server_) admin_server_->Shutdown(gpr_now(GPR_CLOCK_REALTIME));
   if (public_server_) {

@@ -20,6 +20,7 @@
 #include "keyd/keyd_context.h"
 #include "keyd/lmdb_store.h"
 #include "keyd/org_keys.h"
+#include "keyd/peer_feed.h"
 #include "keyd/services.h"
 
 namespace mxkey {
@@ -72,6 +73,7 @@ class KeydServer {
   std::unique_ptr<HostAdmin> host_admin_;
   std::unique_ptr<Federation> federation_;
   std::unique_ptr<PeerRelay> relay_;
+  std::unique_ptr<PeerFeedFollower> peer_feeds_;
   std::unique_ptr<Issuer> issuer_;
   std::unique_ptr<KeyDirectoryService> directory_service_;
   std::unique_ptr<EnrollmentService> enrollment_service_;

@@ -4,7 +4,9 @@
 // peer, b unreachable, and b's root changing under the same endpoint.
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <mutex>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "client/key_client.h"
@@ -46,6 +48,10 @@ class ForwardingDirectory final : public v1::KeyDirectory::Service {
     return absl::StrCat("127.0.0.1:", port_);
   }
   ~ForwardingDirectory() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (grpc::ClientContext* c : streams_) c->TryCancel();
+    }
     if (server_) server_->Shutdown();
   }
 
@@ -61,6 +67,26 @@ class ForwardingDirectory final : public v1::KeyDirectory::Service {
   grpc::Status GetOrgInfo(grpc::ServerContext*, const v1::GetOrgInfoRequest* r,
                           v1::OrgInfo* out) override {
     return Call([&](auto& stub, auto* ctx) { return stub.GetOrgInfo(ctx, *r, out); });
+  }
+  grpc::Status WatchRevocations(
+      grpc::ServerContext* server_ctx, const v1::WatchRevocationsRequest* r,
+      grpc::ServerWriter<v1::WatchRevocationsResponse>* out) override {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<v1::WatchRevocationsResponse>> reader;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reader = backend_->WatchRevocations(&ctx, *r);
+      streams_.insert(&ctx);
+    }
+    v1::WatchRevocationsResponse batch;
+    while (!server_ctx->IsCancelled() && reader->Read(&batch)) {
+      if (!out->Write(batch)) break;
+    }
+    ctx.TryCancel();
+    grpc::Status st = reader->Finish();
+    std::lock_guard<std::mutex> lock(mu_);
+    streams_.erase(&ctx);
+    return st;
   }
   grpc::Status GetFederationBundle(grpc::ServerContext*,
                                    const v1::GetFederationBundleRequest* r,
@@ -87,6 +113,7 @@ class ForwardingDirectory final : public v1::KeyDirectory::Service {
   }
 
   std::mutex mu_;
+  std::set<grpc::ClientContext*> streams_;  // open WatchRevocations relays
   std::unique_ptr<v1::KeyDirectory::Stub> backend_;
   Mutation mutation_;
   int port_ = 0;
@@ -251,6 +278,46 @@ TEST_F(FederationTest, PeerRootChangedWithoutNewFingerprintIsRejected) {
   EXPECT_THAT(mismatch.error_message(), HasSubstr(b2->root_fingerprint()));
   EXPECT_TRUE(
       AddPeer("b", {"b.example"}, b2->endpoint(), b2->root_fingerprint()).ok());
+}
+
+// A revocation at b reaches a's clients through a's feed: a's keyd follows
+// b's feed and republishes; a's client evicts, and its next lookup says
+// "revoked" with b's own signed event.
+TEST_F(FederationTest, RevocationAtPeerReachesClientsOfA) {
+  KeyClientOptions o = a_->ClientOptions();
+  auto created = KeyClient::Create(o);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<KeyClient> client = *std::move(created);
+  ASSERT_TRUE(client->WaitForFeedPosition(0, absl::Seconds(10)));
+  ASSERT_TRUE(client->LookupHost("mx1.b.example").ok());
+  std::atomic<int64_t> evicted_at_ms{0};
+  std::atomic<bool> warm{false};
+  client->Subscribe([&](const v1::RevocationEventBody& e) {
+    if (e.hostname() == "mx1.b.example") {
+      evicted_at_ms = absl::ToUnixMillis(absl::Now());
+    }
+    if (e.hostname() == "mx0.b.example") warm = true;
+  });
+  // First a throwaway revocation, so a's keyd is following b's feed.
+  b_->AddAndEnroll("mx0.b.example", "b.example");
+  b_->Revoke("mx0.b.example", "warm-up");
+  for (int i = 0; i < 1000 && !warm.load(); ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(warm.load()) << "a's keyd never republished b's feed";
+  const absl::Time revoked = absl::Now();
+  b_->Revoke("mx1.b.example", "key compromise");
+  for (int i = 0; i < 1000 && evicted_at_ms.load() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_NE(evicted_at_ms.load(), 0) << "no republished event within 10 s";
+  const int64_t ms = evicted_at_ms.load() - absl::ToUnixMillis(revoked);
+  std::printf("revoke at b -> event at a's client: %lld ms\n",
+              static_cast<long long>(ms));
+  EXPECT_LT(ms, 2000);
+  auto host = client->LookupHost("mx1.b.example");
+  EXPECT_EQ(LookupFailureOf(host.status()), LookupFailure::kRevoked)
+      << host.status();
 }
 
 }  // namespace

@@ -1,0 +1,203 @@
+#include "keyd/peer_feed.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "client/answer_verifier.h"
+#include "crypto/sha256.h"
+#include "keyd/records.h"
+#include "keyd/records.pb.h"
+#include "keyd/revocation.h"
+#include "proto/mxkey/v1/mxkey.grpc.pb.h"
+#include "protocol/hostname.h"
+
+namespace mxkey {
+namespace {
+
+namespace v1 = ::mxkey::v1;
+
+constexpr absl::Duration kReconcileEvery = absl::Seconds(1);
+constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
+constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
+
+std::string SeqCounter(const std::string& org) {
+  return absl::StrCat("peer_feed/", org);
+}
+
+bool InScope(const v1::FederationPeer& peer, const std::string& host) {
+  for (const std::string& s : peer.domain_suffixes()) {
+    if (NameIsUnder(host, s)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void PeerFeedFollower::Start() {
+  reconciler_ = std::thread([this] {
+    absl::MutexLock lock(&mu_);
+    while (!stopping_) {
+      mu_.Unlock();
+      Reconcile();
+      mu_.Lock();
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), kReconcileEvery);
+    }
+  });
+}
+
+void PeerFeedFollower::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (reconciler_.joinable()) reconciler_.join();
+  for (auto& [org, f] : followers_) {
+    {
+      absl::MutexLock lock(&f->mu);
+      f->stop = true;
+      if (f->call) f->call->TryCancel();
+    }
+    f->thread.join();
+  }
+  followers_.clear();
+}
+
+void PeerFeedFollower::Reconcile() {
+  const uint64_t generation = ctx_->store->generation();
+  if (generation == seen_generation_ && seen_generation_ != 0) return;
+  seen_generation_ = generation;
+  std::map<std::string, v1::FederationPeer> peers;
+  absl::Status st = ctx_->store->Read([&](ReadTxn& txn) {
+    return txn.Scan(Table::kPeers, "",
+                    [&](absl::string_view key, absl::string_view value) {
+                      keyd::PeerRecord r;
+                      if (r.ParseFromArray(value.data(),
+                                           static_cast<int>(value.size()))) {
+                        peers[std::string(key)] = r.peer();
+                      }
+                      return true;
+                    });
+  });
+  if (!st.ok()) {
+    LogWarning("peer feeds: %s", st.message());
+    return;
+  }
+  for (auto it = followers_.begin(); it != followers_.end();) {
+    auto wanted = peers.find(it->first);
+    if (wanted != peers.end() &&
+        wanted->second.SerializeAsString() ==
+            it->second->peer.SerializeAsString()) {
+      ++it;
+      continue;
+    }
+    Follower* f = it->second.get();
+    {
+      absl::MutexLock lock(&f->mu);
+      f->stop = true;
+      if (f->call) f->call->TryCancel();
+    }
+    f->thread.join();
+    it = followers_.erase(it);
+  }
+  for (const auto& [org, peer] : peers) {
+    if (followers_.count(org)) continue;
+    auto f = std::make_unique<Follower>();
+    f->peer = peer;
+    Follower* raw = f.get();
+    f->thread = std::thread([this, raw] { Follow(raw); });
+    followers_[org] = std::move(f);
+  }
+}
+
+void PeerFeedFollower::Follow(Follower* f) {
+  uint64_t last = 0;
+  absl::Status st = ctx_->store->Read([&](ReadTxn& txn) -> absl::Status {
+    absl::StatusOr<uint64_t> seq = GetCounter(txn, SeqCounter(f->peer.org()));
+    if (seq.ok()) last = *seq;
+    return absl::OkStatus();
+  });
+  absl::Duration backoff = kMinBackoff;
+  for (;;) {
+    const uint64_t before = last;
+    FollowOnce(f, &last);
+    absl::MutexLock lock(&f->mu);
+    if (f->stop) return;
+    backoff = last > before ? kMinBackoff : std::min(backoff * 2, kMaxBackoff);
+    f->mu.AwaitWithTimeout(absl::Condition(&f->stop), backoff);
+    if (f->stop) return;
+  }
+}
+
+void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
+  const v1::FederationPeer& peer = f->peer;
+  absl::StatusOr<AnswerVerifier> verifier = AnswerVerifier::Create(
+      KeyFingerprint(peer.root_public_key()), peer.root_public_key());
+  if (!verifier.ok()) return;
+  auto stub = v1::KeyDirectory::NewStub(
+      grpc::CreateChannel(peer.endpoint(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext call;
+  {
+    absl::MutexLock lock(&f->mu);
+    if (f->stop) return;
+    f->call = &call;
+  }
+  v1::WatchRevocationsRequest request;
+  request.set_from_seq(*last);
+  auto reader = stub->WatchRevocations(&call, request);
+  v1::WatchRevocationsResponse batch;
+  while (reader->Read(&batch)) {
+    absl::StatusOr<std::vector<v1::RevocationEventBody>> events =
+        verifier->VerifyFeedBatch(batch, *last, ctx_->clock->Now());
+    if (!events.ok()) {
+      LogWarning("peer %s feed: %s; starting over", peer.org(),
+                 events.status().message());
+      *last = 0;
+      call.TryCancel();
+      break;
+    }
+    if (events->empty()) continue;
+    std::vector<v1::RevocationEventBody> in_scope;
+    for (const auto& e : *events) {
+      if (InScope(peer, e.hostname())) {
+        in_scope.push_back(e);
+      } else {
+        LogWarning("peer %s revoked %s, outside its suffixes: ignored",
+                   peer.org(), e.hostname());
+      }
+    }
+    uint64_t head = 0;
+    const uint64_t taken = events->back().seq();
+    absl::Status st = ctx_->store->Write([&](WriteTxn& txn) -> absl::Status {
+      if (!in_scope.empty()) {
+        absl::StatusOr<uint64_t> h =
+            AppendPeerRevocations(txn, *ctx_, peer.org(), in_scope);
+        if (!h.ok()) return h.status();
+        head = *h;
+      }
+      return SetCounter(txn, SeqCounter(peer.org()), taken);
+    });
+    if (!st.ok()) {
+      LogWarning("peer %s feed: %s", peer.org(), st.message());
+      call.TryCancel();
+      break;
+    }
+    *last = taken;
+    if (head != 0) ctx_->feed->Publish(head);
+    for (const auto& e : in_scope) {
+      LogInfo("peer %s revoked %s serial %d: republished", peer.org(),
+              e.hostname(), e.serial());
+    }
+  }
+  grpc::Status st = reader->Finish();
+  if (st.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
+    LogWarning("peer %s feed was reset (%s); starting over", peer.org(),
+               st.error_message());
+    *last = 0;
+  }
+  absl::MutexLock lock(&f->mu);
+  f->call = nullptr;
+}
+
+}  // namespace mxkey

@@ -1,0 +1,61 @@
+// Follows every peer organization's revocation feed (WatchRevocations on
+// its endpoint, resuming after the last event taken, which is kept in the
+// store) and republishes each verified event on the own feed
+// (AppendPeerRevocations), so this org's clients evict a peer's revoked
+// host within the time of two watch hops.
+//
+// A batch must verify against the peer's root, follow the last event
+// without a gap, and name only hosts under the peer's suffixes; otherwise it
+// is dropped and the stream restarted (from the start of the peer's feed
+// after a gap or a reset). Unreachable peers are retried with exponential
+// backoff. Nothing here fails the caller: problems are logged.
+#ifndef MXKEY_KEYD_PEER_FEED_H_
+#define MXKEY_KEYD_PEER_FEED_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "keyd/keyd_context.h"
+#include "proto/mxkey/v1/objects.pb.h"
+
+namespace mxkey {
+
+class PeerFeedFollower {
+ public:
+  explicit PeerFeedFollower(const KeydContext* ctx) : ctx_(ctx) {}
+  ~PeerFeedFollower() { Stop(); }
+
+  void Start();
+  void Stop();
+
+ private:
+  struct Follower {
+    mxkey::v1::FederationPeer peer;
+    std::thread thread;
+    absl::Mutex mu;
+    bool stop ABSL_GUARDED_BY(mu) = false;
+    grpc::ClientContext* call ABSL_GUARDED_BY(mu) = nullptr;
+  };
+  // Starts and stops followers as peers are added, changed and removed.
+  void Reconcile();
+  void Follow(Follower* f);
+  // One stream; returns when it ends. `last` is the peer seq taken.
+  void FollowOnce(Follower* f, uint64_t* last);
+
+  const KeydContext* ctx_;
+  std::thread reconciler_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t seen_generation_ = 0;  // reconciler thread only
+  std::map<std::string, std::unique_ptr<Follower>> followers_;  // same
+};
+
+}  // namespace mxkey
+
+#endif  // MXKEY_KEYD_PEER_FEED_H_
