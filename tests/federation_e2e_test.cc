@@ -3,8 +3,14 @@
 // and the bundle keyd publishes is signed by its own root.
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <map>
+
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "client/federation_trust.h"
+#include "client/host_keys.h"
+#include "client/key_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
@@ -78,6 +84,107 @@ TEST_F(FederationE2eTest, PeerAddedWithItsFingerprintIsInTheSignedBundle) {
   auto after = BundleOfA(trust->version() + 1);
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->PeerFor("mx1.b.example"), nullptr);
+}
+
+// Enrolls `count` hosts "mxN.<domain>" at `keyd` over gRPC.
+std::vector<std::string> EnrollHosts(const KeydProcess& keyd,
+                                     const std::string& domain, int count) {
+  auto admin = v1::Admin::NewStub(grpc::CreateChannel(
+      "unix:" + keyd.admin_socket(), grpc::InsecureChannelCredentials()));
+  auto enrollment = v1::Enrollment::NewStub(
+      grpc::CreateChannel(keyd.address(), grpc::InsecureChannelCredentials()));
+  std::vector<std::string> hosts;
+  for (int i = 0; i < count; ++i) {
+    const std::string host = absl::StrCat("mx", i, ".", domain);
+    v1::AddHostRequest add;
+    add.set_hostname(host);
+    add.add_mail_domains(domain);
+    v1::TokenResponse token;
+    grpc::ClientContext c1;
+    EXPECT_TRUE(admin->AddHost(&c1, add, &token).ok());
+    auto req = MakeEnrollRequest(host, *TokenKey(token.token()),
+                                 *HostKeys::Generate(), {}, absl::Now());
+    v1::EnrollResponse resp;
+    grpc::ClientContext c2;
+    EXPECT_TRUE(enrollment->Enroll(&c2, *req, &resp).ok());
+    hosts.push_back(host);
+  }
+  return hosts;
+}
+
+// Revokes each host at `origin` and times the event's arrival at a client
+// of org a (following a's feed). Returns sorted latencies in ms.
+std::vector<int64_t> RevocationLatencies(const KeydProcess& origin,
+                                         const std::vector<std::string>& hosts,
+                                         KeyClient& client) {
+  absl::Mutex mu;
+  std::map<std::string, absl::Time> arrived;
+  const int id = client.Subscribe([&](const v1::RevocationEventBody& e) {
+    absl::MutexLock lock(&mu);
+    arrived.emplace(e.hostname(), absl::Now());
+  });
+  auto admin = v1::Admin::NewStub(grpc::CreateChannel(
+      "unix:" + origin.admin_socket(), grpc::InsecureChannelCredentials()));
+  std::vector<int64_t> ms;
+  for (const std::string& host : hosts) {
+    v1::RevokeRequest req;
+    req.set_hostname(host);
+    req.set_reason("propagation test");
+    v1::RevokeResponse resp;
+    grpc::ClientContext ctx;
+    const absl::Time start = absl::Now();
+    EXPECT_TRUE(admin->Revoke(&ctx, req, &resp).ok());
+    absl::MutexLock lock(&mu);
+    auto seen = [&] { return arrived.count(host) > 0; };
+    if (!mu.AwaitWithTimeout(absl::Condition(&seen), absl::Seconds(10))) {
+      ms.push_back(10000);
+      continue;
+    }
+    ms.push_back(absl::ToInt64Milliseconds(arrived[host] - start));
+  }
+  client.Unsubscribe(id);
+  std::sort(ms.begin(), ms.end());
+  return ms;
+}
+
+// Revocation propagation over 100 revocations each, real processes:
+// within org a (a's keyd -> a's client) and across (b's keyd -> a's keyd ->
+// a's client). DESIGN.md's goal: every peer within 2 s.
+TEST_F(FederationE2eTest, RevocationPropagationWithinAndAcrossOrgs) {
+  const std::vector<std::string> no_limits = {"--enroll-limit", "0",
+                                              "--enroll-failure-limit", "0"};
+  ASSERT_EQ(a_->Stop(), 0);
+  ASSERT_EQ(b_->Stop(), 0);
+  ASSERT_TRUE(a_->Start(no_limits).ok());
+  ASSERT_TRUE(b_->Start(no_limits).ok());
+  ASSERT_EQ(a_->RunKeyctl({"peer", "add", "b", "--domain-suffix", "b.example",
+                           "--endpoint", b_->address(), "--root-fingerprint",
+                           b_->fingerprint()})
+                .exit_code,
+            0);
+  const auto own = EnrollHosts(*a_, "a.example", 100);
+  const auto peer = EnrollHosts(*b_, "b.example", 101);
+  KeyClientOptions o;
+  o.endpoints = {a_->address()};
+  o.root_fingerprint = a_->fingerprint();
+  auto client = KeyClient::Create(o);
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE((*client)->WaitForFeedPosition(0, absl::Seconds(10)));
+  // Warm-up: a's keyd follows b's feed from its first event on.
+  RevocationLatencies(*b_, {peer.back()}, **client);
+  const auto within = RevocationLatencies(*a_, own, **client);
+  const auto across = RevocationLatencies(
+      *b_, std::vector<std::string>(peer.begin(), peer.end() - 1), **client);
+  auto report = [](const char* what, const std::vector<int64_t>& ms) {
+    std::printf("%s: n=%zu p50=%lld ms p99=%lld ms max=%lld ms\n", what,
+                ms.size(), static_cast<long long>(ms[ms.size() / 2]),
+                static_cast<long long>(ms[ms.size() * 99 / 100]),
+                static_cast<long long>(ms.back()));
+  };
+  report("revocation within org a", within);
+  report("revocation from org b to a's client", across);
+  EXPECT_LT(within[within.size() * 99 / 100], 2000);
+  EXPECT_LT(across[across.size() * 99 / 100], 2000);
 }
 
 }  // namespace
