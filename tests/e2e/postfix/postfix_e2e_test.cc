@@ -38,6 +38,7 @@ using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr int kKeydPort = 7700;
+constexpr int kPeerKeydPort = 7701;  // org "f", a federation peer of a
 constexpr int kPolicydPort = 11000;
 constexpr int kSenderPort = 10025;
 constexpr absl::Duration kWait = absl::Seconds(30);
@@ -99,6 +100,7 @@ std::string AskPolicyd(const std::string& request) {
 struct World {
   std::string dir;
   std::unique_ptr<KeydProcess> keyd;
+  std::unique_ptr<KeydProcess> peer_keyd;
   std::unique_ptr<Subprocess> policyd;
   std::unique_ptr<PostfixInstance> a, b;
 
@@ -158,7 +160,7 @@ struct World {
     chmod(dir.c_str(), 0755);  // Postfix daemons run as postfix
     mkdir((dir + "/reports").c_str(), 0755);
     for (const char* k : {"a", "b", "evil", "m", "r", "rot1", "rot2", "t",
-                          "t-presented", "c", "k", "uncertified"}) {
+                          "t-presented", "c", "k", "uncertified", "f"}) {
       if (absl::Status s = MakeKey(k); !s.ok()) return s;
     }
     // Port 10029 presents whichever key is in rot-current.{key,pem}.
@@ -198,6 +200,42 @@ struct World {
         !s.ok()) {
       return s;
     }
+    // Org "f" runs its own keyd; a trusts it as a peer for f.test.
+    absl::StatusOr<std::unique_ptr<KeydProcess>> f = KeydProcess::Init("f");
+    if (!f.ok()) return f.status();
+    peer_keyd = *std::move(f);
+    if (absl::Status s = peer_keyd->Start(
+            {"--listen", absl::StrCat("127.0.0.1:", kPeerKeydPort),
+             "--freshness", "4s"});
+        !s.ok()) {
+      return s;
+    }
+    {
+      CommandResult add = peer_keyd->RunKeyctl(
+          {"--json", "host", "add", "mx.f.test", "--domain", "f.test"});
+      const size_t at = add.out.find("\"token\":\"");
+      if (add.exit_code != 0 || at == std::string::npos) {
+        return absl::InternalError("f: host add: " + add.err);
+      }
+      for (const std::vector<std::string>& args :
+           {std::vector<std::string>{"enroll", "mx.f.test", "--token",
+                                     add.out.substr(at + 9, 64), "--key-dir",
+                                     dir + "/keys-mx.f.test", "--tls-cert",
+                                     Pem("f")},
+            std::vector<std::string>{"policy", "set", "f.test", "--mode",
+                                     "enforce"}}) {
+        CommandResult r = peer_keyd->RunKeyctl(args);
+        if (r.exit_code != 0) return absl::InternalError("f: " + r.err);
+      }
+    }
+    if (absl::Status s = Keyctl({"peer", "add", "f", "--domain-suffix",
+                                 "f.test", "--endpoint",
+                                 absl::StrCat("127.0.0.1:", kPeerKeydPort),
+                                 "--root-fingerprint",
+                                 peer_keyd->fingerprint()});
+        !s.ok()) {
+      return s;
+    }
     if (absl::Status s = StartPolicyd(); !s.ok()) return s;
 
     const std::string map =
@@ -205,7 +243,7 @@ struct World {
     // Receiver B: one smtpd per scenario, each with its own TLS key.
     const std::vector<std::pair<int, std::string>> ports = {
         {10026, "b"}, {10027, "evil"}, {10028, "r"}, {10029, "rot-current"},
-        {10030, "t-presented"}, {10031, "c"}, {10032, "k"}};
+        {10030, "t-presented"}, {10031, "c"}, {10032, "k"}, {10033, "f"}};
     PostfixConfig bc;
     bc.dir = dir + "/b";
     bc.myhostname = "mx.b.test";
@@ -219,7 +257,7 @@ struct World {
     bc.main_cf = {
         "mynetworks =",
         "virtual_mailbox_domains = b.test m.test r.test rot.test t.test "
-        "c.test k.test",
+        "c.test k.test f.test",
         "virtual_mailbox_base = " + dir + "/mail",
         "virtual_mailbox_maps = static:inbox/",
         "virtual_uid_maps = static:65534",
@@ -240,7 +278,7 @@ struct World {
     std::string transport;
     const std::vector<std::pair<std::string, int>> routes = {
         {"b", 10026}, {"m", 10027}, {"r", 10028}, {"rot", 10029},
-        {"t", 10030}, {"c", 10031}, {"k", 10032}};
+        {"t", 10030}, {"c", 10031}, {"k", 10032}, {"f", 10033}};
     for (const auto& [d, port] : routes) {
       absl::StrAppend(&transport, d, ".test smtp:[mx.", d, ".test]:", port, "\n");
     }
@@ -278,6 +316,7 @@ struct World {
     b.reset();
     policyd.reset();
     keyd.reset();
+    peer_keyd.reset();
     if (!dir.empty()) RunCommand({"/bin/rm", "-rf", dir});
   }
 };
@@ -468,6 +507,44 @@ TEST_F(PostfixE2eTest, ReceiverRejectsUncertifiedClientKey) {
   ExpectDeliveredToB("case8ok@b.test");
 }
 
+// 9. Federation: f.test belongs to org "f", a peer of a's org. A's Postfix
+// pins f's key through a's keyd (relayed, verified against f's root), and a
+// revocation at f reaches a's mxkey-policyd through the feeds and defers
+// a's next delivery.
+TEST_F(PostfixE2eTest, FederatedDomainIsPinnedAndItsRevocationCrossesOver) {
+  EXPECT_THAT(AskPolicyd("tlspolicy [mx.f.test]:10033"),
+              StartsWith("OK fingerprint match="));
+  Send("case9a@f.test");
+  EXPECT_THAT(ExpectAStatus("case9a@f.test", "sent"),
+              HasSubstr("relay=mx.f.test[127.0.0.1]:10033"));
+  EXPECT_THAT(world_->a->Log(),
+              HasSubstr("Verified TLS connection established to "
+                        "mx.f.test[127.0.0.1]:10033"));
+  ExpectDeliveredToB("case9a@f.test");
+
+  const std::string key = "tlspolicy [mx.f.test]:10033";
+  CommandResult revoke = world_->peer_keyd->RunKeyctl(
+      {"revoke", "mx.f.test", "--reason", "key compromise"});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.err;
+  const absl::Time revoked = absl::Now();
+  std::string answer;
+  for (int i = 0; i < 1000 && absl::Now() - revoked < absl::Seconds(10); ++i) {
+    answer = AskPolicyd(key);
+    if (!absl::StartsWith(answer, "OK ")) break;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  const absl::Duration change = absl::Now() - revoked;
+  std::printf("revoke at peer org f -> a's tlspolicy answer change: %lld ms\n",
+              static_cast<long long>(absl::ToInt64Milliseconds(change)));
+  RecordProperty("peer_revoke_to_policy_change_ms",
+                 static_cast<int>(absl::ToInt64Milliseconds(change)));
+  EXPECT_THAT(answer, StartsWith("TEMP "));
+  EXPECT_LT(change, absl::Seconds(2));
+  Send("case9b@f.test");
+  ExpectAStatus("case9b@f.test", "deferred");
+  EXPECT_THAT(world_->b->Log(), Not(HasSubstr("to=<case9b@f.test>")));
+}
+
 // 7 (last: it stops keyd). keyd down: enforce domains are deferred (TEMP)
 // on the sending side; an unkeyed domain passes A's policy, and B, which can
 // no longer check A's client key, defers it with a 4xx (never a bounce).
@@ -516,7 +593,7 @@ int main(int argc, char** argv) {
   FILE* f = std::fopen(hosts.c_str(), "w");
   if (f != nullptr) {
     std::fputs("127.0.0.1 localhost\n127.0.0.1 mx.a.test mx.b.test mx.m.test "
-               "mx.r.test mx.rot.test mx.t.test mx.c.test mx.k.test\n",
+               "mx.r.test mx.rot.test mx.t.test mx.c.test mx.k.test mx.f.test\n",
                f);
     std::fclose(f);
     chmod(hosts.c_str(), 0644);
