@@ -90,6 +90,7 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::Lookup(const Peer& peer,
   v1::KeyAnswer answer;
   grpc::ClientContext rpc;
   rpc.set_deadline(std::chrono::system_clock::now() + kPeerDeadline);
+  rpc.AddMetadata(kRelayedHeader, "1");
   grpc::Status st;
   if (is_domain) {
     v1::GetDomainPolicyRequest req;
@@ -126,6 +127,30 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::Lookup(const Peer& peer,
   if (cache_.size() >= kMaxCachedAnswers) cache_.clear();
   cache_[key] = {answer, absl::FromUnixSeconds(verified->freshness.valid_until())};
   return answer;
+}
+
+absl::StatusOr<v1::KeyAnswer> PeerRelay::FindByTlsPin(
+    absl::string_view tls_pin) {
+  std::shared_ptr<const Peers> peers = LoadPeers();
+  for (const auto& peer : peers->list) {
+    v1::FindByTlsPinRequest req;
+    req.set_tls_spki_sha256(std::string(tls_pin));
+    v1::KeyAnswer answer;
+    grpc::ClientContext rpc;
+    rpc.set_deadline(std::chrono::system_clock::now() + kPeerDeadline);
+    rpc.AddMetadata(kRelayedHeader, "1");
+    if (!peer->stub->FindByTlsPin(&rpc, req, &answer).ok()) continue;
+    absl::StatusOr<VerifiedAnswer> verified = peer->verifier->Verify(
+        answer, answer.name(), /*is_domain=*/false, ctx_->clock->Now());
+    if (!verified.ok()) continue;
+    const std::vector<std::string> suffixes(
+        peer->peer.domain_suffixes().begin(), peer->peer.domain_suffixes().end());
+    if (!CheckPeerScope(*verified, suffixes, peer->peer.org()).ok()) continue;
+    return answer;
+  }
+  return absl::NotFoundError(
+      "no host of this organization or of a peer is certified with that TLS "
+      "pin");
 }
 
 }  // namespace mxkey

@@ -24,6 +24,11 @@
 
 namespace mxkey {
 
+// gRPC metadata a relaying keyd puts on its calls to peers; a keyd never
+// relays a call that carries it, so two orgs that name each other for the
+// same suffix cannot bounce a lookup back and forth.
+inline constexpr char kRelayedHeader[] = "mxkey-relayed";
+
 class PeerRelay {
  public:
   // One peer as the relay uses it.
@@ -41,6 +46,11 @@ class PeerRelay {
   absl::StatusOr<mxkey::v1::KeyAnswer> Lookup(const Peer& peer,
                                               const std::string& name,
                                               bool is_domain);
+
+  // Asks every peer, in turn, for the host certified with `tls_pin`; the
+  // first answer that verifies against that peer's root and stays inside
+  // its suffixes wins. NOT_FOUND when no peer knows the pin.
+  absl::StatusOr<mxkey::v1::KeyAnswer> FindByTlsPin(absl::string_view tls_pin);
 
  private:
   struct Peers {

@@ -28,10 +28,18 @@ grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+namespace {
+
+bool Relayed(const grpc::CallbackServerContext* context) {
+  return context->client_metadata().count(kRelayedHeader) > 0;
+}
+
+}  // namespace
+
 absl::StatusOr<mxkey::v1::KeyAnswer> KeyDirectoryService::Lookup(
-    const std::string& name, bool is_domain) {
+    const std::string& name, bool is_domain, bool relayed) {
   absl::StatusOr<std::string> canonical = CanonicalHostname(name);
-  if (canonical.ok()) {
+  if (canonical.ok() && !relayed) {
     if (std::shared_ptr<const PeerRelay::Peer> peer = relay_->For(*canonical)) {
       // Blocks this callback thread for at most the relay's deadline.
       return relay_->Lookup(*peer, *canonical, is_domain);
@@ -45,22 +53,30 @@ grpc::ServerUnaryReactor* KeyDirectoryService::GetHostKeys(
     grpc::CallbackServerContext* context,
     const mxkey::v1::GetHostKeysRequest* request,
     mxkey::v1::KeyAnswer* response) {
-  return Answer(context, Lookup(request->hostname(), false), response);
+  return Answer(context, Lookup(request->hostname(), false, Relayed(context)),
+                response);
 }
 
 grpc::ServerUnaryReactor* KeyDirectoryService::GetDomainPolicy(
     grpc::CallbackServerContext* context,
     const mxkey::v1::GetDomainPolicyRequest* request,
     mxkey::v1::KeyAnswer* response) {
-  return Answer(context, Lookup(request->domain(), true), response);
+  return Answer(context, Lookup(request->domain(), true, Relayed(context)),
+                response);
 }
 
 grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
     grpc::CallbackServerContext* context,
     const mxkey::v1::FindByTlsPinRequest* request,
     mxkey::v1::KeyAnswer* response) {
-  return Answer(context, directory_->FindByTlsPin(request->tls_spki_sha256()),
-                response);
+  absl::StatusOr<mxkey::v1::KeyAnswer> own =
+      directory_->FindByTlsPin(request->tls_spki_sha256());
+  // A pin no host of ours claims may belong to a peer's host (a sending
+  // MTA of another org): ask the peers.
+  if (absl::IsNotFound(own.status()) && !Relayed(context)) {
+    own = relay_->FindByTlsPin(request->tls_spki_sha256());
+  }
+  return Answer(context, std::move(own), response);
 }
 
 grpc::ServerUnaryReactor* KeyDirectoryService::GetOrgInfo(

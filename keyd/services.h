@@ -65,8 +65,9 @@ class KeyDirectoryService final
   PeerRelay* relay_;
 
   // A name under a peer's suffix is answered by that peer (relayed).
+  // A call another keyd relayed to us is answered from our own data only.
   absl::StatusOr<mxkey::v1::KeyAnswer> Lookup(const std::string& name,
-                                              bool is_domain);
+                                              bool is_domain, bool relayed);
   std::atomic<bool> stopping_{false};
 };
 

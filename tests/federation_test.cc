@@ -64,6 +64,17 @@ class ForwardingDirectory final : public v1::KeyDirectory::Service {
                                v1::KeyAnswer* out) override {
     return Mutated([&](auto& stub, auto* ctx) { return stub.GetDomainPolicy(ctx, *r, out); }, out);
   }
+  grpc::Status FindByTlsPin(grpc::ServerContext* server_ctx,
+                            const v1::FindByTlsPinRequest* r,
+                            v1::KeyAnswer* out) override {
+    return Call([&](auto& stub, auto* ctx) {
+      for (const auto& [k, v] : server_ctx->client_metadata()) {
+        ctx->AddMetadata(std::string(k.data(), k.size()),
+                         std::string(v.data(), v.size()));
+      }
+      return stub.FindByTlsPin(ctx, *r, out);
+    });
+  }
   grpc::Status GetOrgInfo(grpc::ServerContext*, const v1::GetOrgInfoRequest* r,
                           v1::OrgInfo* out) override {
     return Call([&](auto& stub, auto* ctx) { return stub.GetOrgInfo(ctx, *r, out); });
@@ -278,6 +289,36 @@ TEST_F(FederationTest, PeerRootChangedWithoutNewFingerprintIsRejected) {
   EXPECT_THAT(mismatch.error_message(), HasSubstr(b2->root_fingerprint()));
   EXPECT_TRUE(
       AddPeer("b", {"b.example"}, b2->endpoint(), b2->root_fingerprint()).ok());
+}
+
+// A receiving MTA of org a checks a sending host of org b by its TLS key
+// (the ccert map): a's keyd asks its peers for the pin. Two orgs that trust
+// each other do not bounce the question back and forth.
+TEST_F(FederationTest, PeerHostIsFoundByItsTlsPin) {
+  const std::string pin(32, '\x77');
+  b_->AddAndEnroll("mx7.b.example", "b.example", {pin});
+  // b also trusts a, for a.example.
+  auto b_admin = v1::Admin::NewStub(grpc::CreateChannel(
+      b_->admin_endpoint(), grpc::InsecureChannelCredentials()));
+  v1::AddPeerRequest req;
+  req.set_org("a");
+  req.add_domain_suffixes("a.example");
+  req.set_endpoint(a_->endpoint());
+  req.set_root_fingerprint(a_->root_fingerprint());
+  v1::PeerInfo info;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(b_admin->AddPeer(&ctx, req, &info).ok());
+
+  auto client = ClientOfA();
+  auto host = client->LookupByTlsPin(pin);
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_EQ((*host)->name, "mx7.b.example");
+  EXPECT_EQ((*host)->certificates[0].body.org(), "b");
+  const absl::Time start = absl::Now();
+  auto unknown = client->LookupByTlsPin(std::string(32, '\x01'));
+  EXPECT_EQ(LookupFailureOf(unknown.status()), LookupFailure::kUnknown)
+      << unknown.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2)) << "the lookup bounced";
 }
 
 // A revocation at b reaches a's clients through a's feed: a's keyd follows
