@@ -4,12 +4,18 @@
 // peer, b unreachable, and b's root changing under the same endpoint.
 #include <grpcpp/grpcpp.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "client/key_client.h"
+#include "mta-hooks/session/peer_verifier.h"
+#include "mta-hooks/session/session.h"
 #include "crypto/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -319,6 +325,51 @@ TEST_F(FederationTest, PeerHostIsFoundByItsTlsPin) {
   EXPECT_EQ(LookupFailureOf(unknown.status()), LookupFailure::kUnknown)
       << unknown.status();
   EXPECT_LT(absl::Now() - start, absl::Seconds(2)) << "the lookup bounced";
+}
+
+// The keyed session across orgs: a responder of org a accepts an initiator
+// certified by org b, verified through a's keyd against b's root.
+TEST_F(FederationTest, ResponderOfAAcceptsAnInitiatorOfB) {
+  EnrolledTestHost responder = a_->AddAndEnroll("mx.a.example", "a.example");
+  auto client = ClientOfA();
+  KeyClientPeerVerifier peers(client.get());
+  ReplayGuard replay(&clock_);
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  FdStream a_side(fds[0]), b_side(fds[1]);
+  LocalIdentity self{responder.hostname, responder.cert.serial(),
+                     responder.keys.agreement};
+  auto respond = std::async(std::launch::async, [&] {
+    auto s = Session::Respond(a_side, self, peers, replay);
+    shutdown(fds[0], SHUT_RDWR);
+    return s.status();
+  });
+  // The initiator (org b) looks a's host up through its own org's keyd,
+  // which has a as a peer.
+  auto b_admin = v1::Admin::NewStub(grpc::CreateChannel(
+      b_->admin_endpoint(), grpc::InsecureChannelCredentials()));
+  v1::AddPeerRequest req;
+  req.set_org("a");
+  req.add_domain_suffixes("a.example");
+  req.set_endpoint(a_->endpoint());
+  req.set_root_fingerprint(a_->root_fingerprint());
+  v1::PeerInfo info;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(b_admin->AddPeer(&ctx, req, &info).ok());
+  KeyClientOptions o = b_->ClientOptions();
+  o.watch_revocations = false;
+  auto b_client = KeyClient::Create(o);
+  ASSERT_TRUE(b_client.ok()) << b_client.status();
+  auto responder_answer = (*b_client)->LookupHost("mx.a.example");
+  ASSERT_TRUE(responder_answer.ok()) << responder_answer.status();
+  LocalIdentity initiator{mx1_->hostname, mx1_->cert.serial(),
+                          mx1_->keys.agreement};
+  auto session = Session::Initiate(b_side, initiator, "mx.a.example",
+                                   *ResponderKey(**responder_answer), &clock_);
+  EXPECT_TRUE(session.ok()) << session.status();
+  EXPECT_TRUE(respond.get().ok());
+  close(fds[0]);
+  close(fds[1]);
 }
 
 // A revocation at b reaches a's clients through a's feed: a's keyd follows
