@@ -171,6 +171,20 @@ class FederationTest : public ::testing::Test {
     return admin->AddPeer(&ctx, req, &info);
   }
 
+  // Makes org b trust org a for a.example (mutual federation).
+  grpc::Status BTrustsA() {
+    auto b_admin = v1::Admin::NewStub(grpc::CreateChannel(
+        b_->admin_endpoint(), grpc::InsecureChannelCredentials()));
+    v1::AddPeerRequest req;
+    req.set_org("a");
+    req.add_domain_suffixes("a.example");
+    req.set_endpoint(a_->endpoint());
+    req.set_root_fingerprint(a_->root_fingerprint());
+    v1::PeerInfo info;
+    grpc::ClientContext ctx;
+    return b_admin->AddPeer(&ctx, req, &info);
+  }
+
   // A client of org a: trusts a's root only.
   std::unique_ptr<KeyClient> ClientOfA(const std::string& endpoint = "") {
     KeyClientOptions o = a_->ClientOptions();
@@ -304,16 +318,7 @@ TEST_F(FederationTest, PeerHostIsFoundByItsTlsPin) {
   const std::string pin(32, '\x77');
   b_->AddAndEnroll("mx7.b.example", "b.example", {pin});
   // b also trusts a, for a.example.
-  auto b_admin = v1::Admin::NewStub(grpc::CreateChannel(
-      b_->admin_endpoint(), grpc::InsecureChannelCredentials()));
-  v1::AddPeerRequest req;
-  req.set_org("a");
-  req.add_domain_suffixes("a.example");
-  req.set_endpoint(a_->endpoint());
-  req.set_root_fingerprint(a_->root_fingerprint());
-  v1::PeerInfo info;
-  grpc::ClientContext ctx;
-  ASSERT_TRUE(b_admin->AddPeer(&ctx, req, &info).ok());
+  ASSERT_TRUE(BTrustsA().ok());
 
   auto client = ClientOfA();
   auto host = client->LookupByTlsPin(pin);
@@ -346,16 +351,7 @@ TEST_F(FederationTest, ResponderOfAAcceptsAnInitiatorOfB) {
   });
   // The initiator (org b) looks a's host up through its own org's keyd,
   // which has a as a peer.
-  auto b_admin = v1::Admin::NewStub(grpc::CreateChannel(
-      b_->admin_endpoint(), grpc::InsecureChannelCredentials()));
-  v1::AddPeerRequest req;
-  req.set_org("a");
-  req.add_domain_suffixes("a.example");
-  req.set_endpoint(a_->endpoint());
-  req.set_root_fingerprint(a_->root_fingerprint());
-  v1::PeerInfo info;
-  grpc::ClientContext ctx;
-  ASSERT_TRUE(b_admin->AddPeer(&ctx, req, &info).ok());
+  ASSERT_TRUE(BTrustsA().ok());
   KeyClientOptions o = b_->ClientOptions();
   o.watch_revocations = false;
   auto b_client = KeyClient::Create(o);
