@@ -71,10 +71,7 @@ absl::Status CheckPeerScope(const VerifiedAnswer& answer,
                             const std::vector<std::string>& suffixes,
                             const std::string& peer_org) {
   auto inside = [&](const std::string& name) {
-    for (const std::string& s : suffixes) {
-      if (NameIsUnder(name, s)) return true;
-    }
-    return false;
+    return LongestSuffixUnder(name, suffixes) > 0;
   };
   auto outside = [&](const std::string& what, const std::string& name) {
     return absl::UnauthenticatedError(absl::StrCat(
@@ -95,11 +92,10 @@ const TrustedPeer* FederationTrust::PeerFor(absl::string_view name) const {
   const TrustedPeer* best = nullptr;
   size_t best_length = 0;
   for (const TrustedPeer& peer : peers_) {
-    for (const std::string& suffix : peer.domain_suffixes) {
-      if (suffix.size() > best_length && NameIsUnder(name, suffix)) {
-        best = &peer;
-        best_length = suffix.size();
-      }
+    const size_t length = LongestSuffixUnder(name, peer.domain_suffixes);
+    if (length > best_length) {
+      best = &peer;
+      best_length = length;
     }
   }
   return best;

@@ -25,13 +25,6 @@ std::string SeqCounter(const std::string& org) {
   return absl::StrCat("peer_feed/", org);
 }
 
-bool InScope(const v1::FederationPeer& peer, const std::string& host) {
-  for (const std::string& s : peer.domain_suffixes()) {
-    if (NameIsUnder(host, s)) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 void PeerFeedFollower::Start() {
@@ -160,7 +153,7 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
     if (events->empty()) continue;
     std::vector<v1::RevocationEventBody> in_scope;
     for (const auto& e : *events) {
-      if (InScope(peer, e.hostname())) {
+      if (LongestSuffixUnder(e.hostname(), peer.domain_suffixes()) > 0) {
         in_scope.push_back(e);
       } else {
         LogWarning("peer %s revoked %s, outside its suffixes: ignored",

@@ -25,7 +25,8 @@ constexpr auto kPeerDeadline = std::chrono::seconds(3);
 std::shared_ptr<const PeerRelay::Peers> PeerRelay::LoadPeers() {
   const uint64_t generation = ctx_->store->generation();
   {
-    absl::MutexLock lock(&mu_);
+    // Every lookup passes here: readers share the lock.
+    absl::ReaderMutexLock lock(&mu_);
     if (peers_ && peers_->generation == generation) return peers_;
   }
   auto loaded = std::make_shared<Peers>();
@@ -63,11 +64,10 @@ std::shared_ptr<const PeerRelay::Peer> PeerRelay::For(const std::string& name) {
   std::shared_ptr<const Peer> best;
   size_t best_length = 0;
   for (const auto& p : peers->list) {
-    for (const std::string& suffix : p->peer.domain_suffixes()) {
-      if (suffix.size() > best_length && NameIsUnder(name, suffix)) {
-        best = p;
-        best_length = suffix.size();
-      }
+    const size_t length = LongestSuffixUnder(name, p->peer.domain_suffixes());
+    if (length > best_length) {
+      best = p;
+      best_length = length;
     }
   }
   return best;

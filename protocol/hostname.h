@@ -8,6 +8,7 @@
 #ifndef MXKEY_PROTOCOL_HOSTNAME_H_
 #define MXKEY_PROTOCOL_HOSTNAME_H_
 
+#include <cstddef>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -20,6 +21,19 @@ absl::StatusOr<std::string> CanonicalHostname(absl::string_view name);
 // True if `name` equals `suffix` or ends with "." + `suffix` (label boundary).
 // Both must be canonical.
 bool NameIsUnder(absl::string_view name, absl::string_view suffix);
+
+// The length of the longest of `suffixes` that `name` is under (label
+// boundary), or 0 if none: federation picks the peer with the longest match.
+template <typename Suffixes>
+size_t LongestSuffixUnder(absl::string_view name, const Suffixes& suffixes) {
+  size_t longest = 0;
+  for (const auto& suffix : suffixes) {
+    if (suffix.size() > longest && NameIsUnder(name, suffix)) {
+      longest = suffix.size();
+    }
+  }
+  return longest;
+}
 
 }  // namespace mxkey
 
