@@ -148,14 +148,22 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetDomainPolicy(
   return answer;
 }
 
+Directory::AnswerShard& Directory::AnswerShardFor(const std::string& key) {
+  return answers_[absl::Hash<std::string>()(key) % kShards];
+}
+
 std::optional<mxkey::v1::KeyAnswer> Directory::ReuseAnswer(
     const std::string& key, uint64_t generation) {
-  AnswerShard& shard = answers_[absl::Hash<std::string>()(key) % kShards];
+  AnswerShard& shard = AnswerShardFor(key);
   const int64_t now = ctx_->now();
+  const bool all_reported = generation == reported_.load();
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.entries.find(key);
-  if (it == shard.entries.end() || it->second.generation != generation ||
+  if (it == shard.entries.end() || it->second.tombstone ||
       now >= it->second.expires) {
+    return std::nullopt;
+  }
+  if (it->second.generation != generation && !all_reported) {
     return std::nullopt;
   }
   return it->second.answer;
@@ -176,10 +184,55 @@ void Directory::KeepAnswer(const std::string& key, uint64_t generation,
     expires = NextCertificateChange(body, now, expires);
   }
   if (expires <= now) return;
-  AnswerShard& shard = answers_[absl::Hash<std::string>()(key) % kShards];
+  AnswerShard& shard = AnswerShardFor(key);
   std::lock_guard<std::mutex> lock(shard.mu);
-  if (shard.entries.size() >= kMaxEntriesPerShard) shard.entries.clear();
-  shard.entries[key] = CachedAnswer{generation, expires, answer};
+  if (generation < shard.floor) return;
+  auto it = shard.entries.find(key);
+  // A newer answer, or a write reported since this one was read, wins.
+  if (it != shard.entries.end() && it->second.generation > generation) return;
+  if (it == shard.entries.end() &&
+      shard.entries.size() >= kMaxEntriesPerShard) {
+    shard.entries.clear();
+    shard.floor = ctx_->store->generation();
+    if (generation < shard.floor) return;
+  }
+  shard.entries[key] = CachedAnswer{generation, expires, false, answer};
+}
+
+void Directory::Tombstone(const std::string& key, uint64_t generation) {
+  AnswerShard& shard = AnswerShardFor(key);
+  std::lock_guard<std::mutex> lock(shard.mu);
+  if (shard.entries.size() >= kMaxEntriesPerShard &&
+      !shard.entries.contains(key)) {
+    shard.entries.clear();
+    shard.floor = std::max(shard.floor, generation);
+    return;
+  }
+  CachedAnswer& entry = shard.entries[key];
+  if (entry.generation > generation) return;
+  entry = CachedAnswer{generation, 0, true, {}};
+}
+
+void Directory::Invalidate(const StoreChange& change) {
+  if (change.everything) {
+    for (AnswerShard& shard : answers_) {
+      std::lock_guard<std::mutex> lock(shard.mu);
+      shard.entries.clear();
+      shard.floor = std::max(shard.floor, change.generation);
+    }
+  }
+  for (const std::string& host : change.hosts) {
+    Tombstone(absl::StrCat("h:", host), change.generation);
+  }
+  for (const std::string& domain : change.domains) {
+    Tombstone(absl::StrCat("d:", domain), change.generation);
+  }
+  // Only after the tombstones: a reader that sees this generation as fully
+  // reported must also see them.
+  uint64_t seen = reported_.load();
+  while (seen < change.generation &&
+         !reported_.compare_exchange_weak(seen, change.generation)) {
+  }
 }
 
 mxkey::v1::OrgInfo Directory::GetOrgInfo() const {

@@ -5,12 +5,13 @@
 // revocation events) plus a denial and a freshness statement. Those two are
 // signed at most once per name per half freshness period, and again only
 // when the answer changes: never per request. Whole answers are reused
-// until the store changes (see CachedAnswer). Errors: INVALID_ARGUMENT for
-// a bad name; storage errors pass through.
+// until a write touches their name (see CachedAnswer). Errors:
+// INVALID_ARGUMENT for a bad name; storage errors pass through.
 #ifndef MXKEY_KEYD_DIRECTORY_H_
 #define MXKEY_KEYD_DIRECTORY_H_
 
 #include <array>
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "keyd/change_tracking_store.h"
 #include "keyd/keyd_context.h"
 #include "proto/mxkey/v1/mxkey.pb.h"
 
@@ -34,6 +36,10 @@ class Directory {
   // NOT_FOUND if no host ever did; INVALID_ARGUMENT for a bad pin.
   absl::StatusOr<mxkey::v1::KeyAnswer> FindByTlsPin(absl::string_view tls_pin);
   mxkey::v1::OrgInfo GetOrgInfo() const;
+
+  // Drops the answers a write changed. Without these reports (a store that
+  // is not a ChangeTrackingStore) every write drops every answer.
+  void Invalidate(const StoreChange& change);
 
  private:
   // A signed object with the time it was made and what it covered.
@@ -63,16 +69,26 @@ class Directory {
   // Adds issuing certificates and the freshness statement.
   absl::Status Finish(uint64_t feed_head, mxkey::v1::KeyAnswer& answer);
 
-  // Whole answers, reused while the store is unchanged (generation), the
+  // Whole answers, reused while no write has touched their name, the
   // freshness statement is younger than half a period, and no certificate
   // in it changes state. A hit is a copy: no storage read, no signature.
+  //
+  // `generation` is the store generation read before the answer was read.
+  // An answer is current if the store is still at that generation, or if
+  // every write up to now has been reported (reported_) and none touched
+  // the name since: a report leaves a tombstone at its generation, and an
+  // answer read before that generation is never kept over it.
   struct CachedAnswer {
     uint64_t generation = 0;
     int64_t expires = 0;
+    bool tombstone = false;
     mxkey::v1::KeyAnswer answer;
   };
   struct AnswerShard {
     std::mutex mu;
+    // Answers read before this generation are not kept (set when the shard
+    // is emptied, which also drops its tombstones).
+    uint64_t floor ABSL_GUARDED_BY(mu) = 0;
     absl::flat_hash_map<std::string, CachedAnswer> entries ABSL_GUARDED_BY(mu);
   };
   std::optional<mxkey::v1::KeyAnswer> ReuseAnswer(const std::string& key,
@@ -80,7 +96,12 @@ class Directory {
   void KeepAnswer(const std::string& key, uint64_t generation,
                   const mxkey::v1::KeyAnswer& answer);
 
+  AnswerShard& AnswerShardFor(const std::string& key);
+  void Tombstone(const std::string& key, uint64_t generation);
+
   const KeydContext* ctx_;
+  // The newest generation whose writes have all been reported.
+  std::atomic<uint64_t> reported_{0};
   std::array<AnswerShard, kShards> answers_;
   std::array<Shard, kShards> denials_;
   std::array<Shard, kShards> freshness_;

@@ -76,24 +76,83 @@ TEST(DirectoryTest, FreshnessIsSignedOncePerHalfPeriod) {
   EXPECT_NE(a.freshness().signature(), c.freshness().signature());
 }
 
-TEST(DirectoryTest, ReusedAnswerIsDroppedOnAnyWrite) {
-  KeydTestEnv env;
-  env.AddAndEnroll("mx1.example.org");
-  auto a = *env.directory->GetHostKeys("mx1.example.org");
-  auto b = *env.directory->GetHostKeys("mx1.example.org");
-  EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
-  // A write elsewhere (a new host) also invalidates: correct by construction.
-  env.AddHost("mx2.example.org");
+mxkey::v1::RevokeRequest RevokeAll(const std::string& host) {
   mxkey::v1::RevokeRequest revoke;
-  revoke.set_hostname("mx1.example.org");
+  revoke.set_hostname(host);
   revoke.set_reason("test");
-  ASSERT_TRUE(Revoke(env.ctx, revoke).ok());
-  auto c = *env.directory->GetHostKeys("mx1.example.org");
-  EXPECT_EQ(c.revocations_size(), 1);
-  auto verified = env.Verifier().Verify(c, "mx1.example.org", false,
-                                        env.clock.Now());
+  return revoke;
+}
+
+void ExpectRevoked(KeydTestEnv& env, const mxkey::v1::KeyAnswer& answer) {
+  EXPECT_EQ(answer.revocations_size(), 1);
+  auto verified =
+      env.Verifier().Verify(answer, answer.name(), false, env.clock.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_FALSE(verified->HasValidKey());
+}
+
+TEST(DirectoryTest, ReusedAnswerSurvivesWritesToOtherNames) {
+  KeydTestEnv env;
+  env.AddAndEnroll("mx1.example.org");
+  env.AddAndEnroll("mx2.example.net", {}, "example.net");
+  auto a = *env.directory->GetHostKeys("mx1.example.org");
+  const int reads = env.counted.reads;
+  // Another host's enrollment and revocation touch nothing of mx1's.
+  env.AddAndEnroll("mx3.example.com", {}, "example.com");
+  ASSERT_TRUE(Revoke(env.ctx, RevokeAll("mx2.example.net")).ok());
+  auto b = *env.directory->GetHostKeys("mx1.example.org");
+  EXPECT_EQ(env.counted.reads, reads) << "rebuilt instead of reused";
+  EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
+}
+
+TEST(DirectoryTest, WriteToAHostDropsItsHostAndDomainAnswers) {
+  KeydTestEnv env;
+  env.AddAndEnroll("mx1.example.org");
+  mxkey::v1::SetDomainPolicyRequest set;
+  set.set_domain("example.org");
+  set.set_mode(mxkey::v1::POLICY_MODE_ENFORCE);
+  ASSERT_TRUE(env.admin->SetDomainPolicy(set).ok());
+  ASSERT_EQ(env.directory->GetDomainPolicy("example.org")->certificates_size(),
+            1);
+  ASSERT_EQ(env.directory->GetHostKeys("mx1.example.org")->revocations_size(),
+            0);
+  ASSERT_TRUE(Revoke(env.ctx, RevokeAll("mx1.example.org")).ok());
+  ExpectRevoked(env, *env.directory->GetHostKeys("mx1.example.org"));
+  EXPECT_EQ(env.directory->GetDomainPolicy("example.org")->certificates_size(),
+            0);
+  // A second host of the domain shows up in the domain's answer at once.
+  env.AddAndEnroll("mx2.example.org");
+  EXPECT_EQ(env.directory->GetDomainPolicy("example.org")->certificates_size(),
+            1);
+}
+
+TEST(DirectoryTest, AnswerReadBeforeAWriteIsNotKeptAfterIt) {
+  KeydTestEnv env;
+  env.AddAndEnroll("mx1.example.org");
+  // The revocation commits after the lookup read the store and before it
+  // keeps its (now old) answer.
+  env.counted.after_next_read = [&] {
+    ASSERT_TRUE(Revoke(env.ctx, RevokeAll("mx1.example.org")).ok());
+  };
+  auto old_answer = *env.directory->GetHostKeys("mx1.example.org");
+  EXPECT_EQ(old_answer.revocations_size(), 0);
+  ExpectRevoked(env, *env.directory->GetHostKeys("mx1.example.org"));
+}
+
+TEST(DirectoryTest, UntrackedStoreDropsEveryAnswerOnAnyWrite) {
+  KeydTestEnv env;
+  KeydContext untracked = env.ctx;
+  untracked.store = &env.counted;  // no change reports reach this Directory
+  Directory directory(&untracked);
+  env.AddAndEnroll("mx1.example.org");
+  ASSERT_TRUE(directory.GetHostKeys("mx1.example.org").ok());
+  int reads = env.counted.reads;
+  ASSERT_TRUE(directory.GetHostKeys("mx1.example.org").ok());
+  EXPECT_EQ(env.counted.reads, reads) << "unchanged store: reused";
+  env.AddHost("mx2.example.net", "example.net");
+  reads = env.counted.reads;
+  ASSERT_TRUE(directory.GetHostKeys("mx1.example.org").ok());
+  EXPECT_EQ(env.counted.reads, reads + 1) << "any write: rebuilt";
 }
 
 TEST(DirectoryTest, ReusedAnswerEndsWhenACertificateChangesState) {

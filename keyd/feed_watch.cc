@@ -1,9 +1,10 @@
 #include "keyd/feed_watch.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-
 #include "base/grpc_status.h"
 #include "keyd/revocation.h"
+#include "protocol/signed_object.h"
 
 namespace mxkey {
 namespace {
@@ -69,8 +70,19 @@ FeedWatch::Action FeedWatch::Next() {
   if (!first_ && slice->events.empty()) return Action();  // wait for Wake
   response_.Clear();
   response_.set_head_seq(slice->head);
-  for (auto& e : slice->events) *response_.add_events() = std::move(e);
+  // The current issuing certificate, and those of older issuing keys that
+  // signed events of this batch (before a renewal).
   *response_.add_issuing_keys() = ctx_->keys->issuing_cert();
+  absl::flat_hash_set<std::string> signers = {
+      KeyId(ctx_->keys->issuing_body().public_key())};
+  for (auto& e : slice->events) {
+    if (signers.insert(e.signer_key_id()).second) {
+      if (auto cert = ctx_->keys->IssuingCertById(e.signer_key_id())) {
+        *response_.add_issuing_keys() = *std::move(cert);
+      }
+    }
+    *response_.add_events() = std::move(e);
+  }
   seen_ += response_.events_size();
   first_ = false;
   writing_ = true;

@@ -20,11 +20,13 @@ KeydTestEnv::KeydTestEnv() : clock(absl::FromUnixSeconds(1790000000)) {
   absl::Status st = OrgKeys::Init(dir, "example", pass, options, &clock);
   EXPECT_TRUE(st.ok()) << st;
   keys = *OrgKeys::Load(dir, pass, options, &clock);
-  ctx = KeydContext{&store, keys.get(), &clock, &feed, KeydOptions{}};
+  ctx = KeydContext{&tracked, keys.get(), &clock, &feed, KeydOptions{}};
   ctx.options.freshness = absl::Seconds(60);
   admin = std::make_unique<HostAdmin>(&ctx);
   issuer = std::make_unique<Issuer>(&ctx);
   directory = std::make_unique<Directory>(&ctx);
+  tracked.AddListener(
+      [this](const StoreChange& change) { directory->Invalidate(change); });
 }
 
 std::string KeydTestEnv::AddHost(const std::string& host,
@@ -55,8 +57,10 @@ absl::StatusOr<EnrolledHost> KeydTestEnv::Enroll(
 }
 
 EnrolledHost KeydTestEnv::AddAndEnroll(const std::string& host,
-                                       const std::vector<std::string>& pins) {
-  absl::StatusOr<EnrolledHost> enrolled = Enroll(host, AddHost(host), pins);
+                                       const std::vector<std::string>& pins,
+                                       const std::string& domain) {
+  absl::StatusOr<EnrolledHost> enrolled =
+      Enroll(host, AddHost(host, domain), pins);
   EXPECT_TRUE(enrolled.ok()) << enrolled.status();
   return *std::move(enrolled);
 }

@@ -6,10 +6,12 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "client/answer_verifier.h"
 #include "client/host_keys.h"
+#include "keyd/change_tracking_store.h"
 #include "keyd/directory.h"
 #include "keyd/host_admin.h"
 #include "keyd/issuer.h"
@@ -17,6 +19,29 @@
 #include "keyd/memory_store.h"
 
 namespace mxkey {
+
+// Counts reads and can act right after one, so tests can tell a reused
+// answer from a rebuilt one and race a write against a lookup.
+class ReadCountingStore : public Store {
+ public:
+  explicit ReadCountingStore(Store* inner) : inner_(inner) {}
+  absl::Status Read(const std::function<absl::Status(ReadTxn&)>& fn) override {
+    ++reads;
+    absl::Status st = inner_->Read(fn);
+    if (after_next_read) std::exchange(after_next_read, nullptr)();
+    return st;
+  }
+  absl::Status Write(std::function<absl::Status(WriteTxn&)> fn) override {
+    return inner_->Write(std::move(fn));
+  }
+  uint64_t generation() const override { return inner_->generation(); }
+
+  int reads = 0;
+  std::function<void()> after_next_read;
+
+ private:
+  Store* inner_;
+};
 
 struct EnrolledHost {
   HostKeys keys;
@@ -36,7 +61,8 @@ class KeydTestEnv {
                                       const std::vector<std::string>& pins = {});
   // AddHost + Enroll, asserting success.
   EnrolledHost AddAndEnroll(const std::string& host,
-                            const std::vector<std::string>& pins = {});
+                            const std::vector<std::string>& pins = {},
+                            const std::string& domain = "example.org");
   absl::StatusOr<EnrolledHost> Rotate(const EnrolledHost& current,
                                       const std::vector<std::string>& pins = {});
 
@@ -47,6 +73,9 @@ class KeydTestEnv {
   std::string dir;
   FakeClock clock;
   MemoryStore store;
+  // What the components use: counted, and tracked as keyd's server does.
+  ReadCountingStore counted{&store};
+  ChangeTrackingStore tracked{&counted};
   FeedNotifier feed;
   std::unique_ptr<OrgKeys> keys;
   KeydContext ctx;

@@ -32,29 +32,40 @@ std::shared_ptr<const PeerRelay::Peers> PeerRelay::LoadPeers() {
   auto loaded = std::make_shared<Peers>();
   loaded->generation = generation;
   absl::Status st = ctx_->store->Read([&](ReadTxn& txn) {
-    return txn.Scan(
-        Table::kPeers, "", [&](absl::string_view, absl::string_view value) {
-          keyd::PeerRecord r;
-          if (!r.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-            return true;
-          }
-          auto verifier = AnswerVerifier::Create(
-              KeyFingerprint(r.peer().root_public_key()),
-              r.peer().root_public_key());
-          if (!verifier.ok()) return true;
-          auto peer = std::make_shared<Peer>();
-          peer->peer = r.peer();
-          peer->stub = v1::KeyDirectory::NewStub(grpc::CreateChannel(
-              r.peer().endpoint(), grpc::InsecureChannelCredentials()));
-          peer->verifier = std::make_unique<AnswerVerifier>(*std::move(verifier));
-          loaded->list.push_back(std::move(peer));
-          return true;
-        });
+    return txn.Scan(Table::kPeers, "",
+                    [&](absl::string_view, absl::string_view value) {
+                      loaded->records.emplace_back(value);
+                      return true;
+                    });
   });
-  if (!st.ok()) loaded->list.clear();
+  if (!st.ok()) loaded->records.clear();
+  {
+    absl::MutexLock lock(&mu_);
+    // A concurrent reload that read a later store wins.
+    if (peers_ && peers_->generation > generation) return peers_;
+    if (peers_ && peers_->records == loaded->records) {
+      loaded->list = peers_->list;
+      peers_ = loaded;
+      return loaded;
+    }
+  }
+  for (const std::string& raw : loaded->records) {
+    keyd::PeerRecord r;
+    if (!r.ParseFromString(raw)) continue;
+    auto verifier = AnswerVerifier::Create(
+        KeyFingerprint(r.peer().root_public_key()), r.peer().root_public_key());
+    if (!verifier.ok()) continue;
+    auto peer = std::make_shared<Peer>();
+    peer->peer = r.peer();
+    peer->stub = v1::KeyDirectory::NewStub(grpc::CreateChannel(
+        r.peer().endpoint(), grpc::InsecureChannelCredentials()));
+    peer->verifier = std::make_unique<AnswerVerifier>(*std::move(verifier));
+    loaded->list.push_back(std::move(peer));
+  }
   absl::MutexLock lock(&mu_);
+  if (peers_ && peers_->generation > generation) return peers_;
   // A peer change also invalidates what its old trust admitted.
-  if (peers_ && peers_->generation != generation) cache_.clear();
+  cache_.clear();
   peers_ = loaded;
   return loaded;
 }

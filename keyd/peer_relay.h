@@ -55,13 +55,16 @@ class PeerRelay {
  private:
   struct Peers {
     uint64_t generation = 0;
+    // The stored records, to tell a change of peers from any other write.
+    std::vector<std::string> records;
     std::vector<std::shared_ptr<const Peer>> list;
   };
   struct Cached {
     mxkey::v1::KeyAnswer answer;
     absl::Time valid_until;
   };
-  // The stored peers, reloaded when the store changed.
+  // The stored peers, reread when the store changed; their channels and
+  // relayed answers are kept unless the peers themselves changed.
   std::shared_ptr<const Peers> LoadPeers();
 
   const KeydContext* ctx_;

@@ -97,9 +97,14 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
     return absl::OkStatus();
   }));
   s->feed_ = std::make_unique<FeedNotifier>(head);
-  s->ctx_ = KeydContext{s->store_.get(), s->keys_.get(), clock, s->feed_.get(),
-                        options.keyd};
+  s->tracked_store_ = std::make_unique<ChangeTrackingStore>(s->store_.get());
+  s->ctx_ = KeydContext{s->tracked_store_.get(), s->keys_.get(), clock,
+                        s->feed_.get(), options.keyd};
   s->directory_ = std::make_unique<Directory>(&s->ctx_);
+  s->tracked_store_->AddListener([d = s->directory_.get()](
+                                     const StoreChange& change) {
+    d->Invalidate(change);
+  });
   s->host_admin_ = std::make_unique<HostAdmin>(&s->ctx_);
   s->issuer_ = std::make_unique<Issuer>(&s->ctx_);
   s->federation_ = std::make_unique<Federation>(&s->ctx_, FetchOrgInfo);
@@ -121,6 +126,11 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   public_builder.AddListeningPort(options.listen,
                                   grpc::InsecureServerCredentials(), &s->port_);
   public_builder.SetMaxReceiveMessageSize(options.max_request_bytes);
+  public_builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                                    options.max_streams_per_connection);
+  grpc::ResourceQuota quota("keyd-public");
+  quota.Resize(options.max_grpc_memory_bytes);
+  public_builder.SetResourceQuota(quota);
   public_builder.RegisterService(s->directory_service_.get());
   public_builder.RegisterService(s->enrollment_service_.get());
   s->public_server_ = public_builder.BuildAndStart();

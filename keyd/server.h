@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "keyd/change_tracking_store.h"
 #include "keyd/directory.h"
 #include "keyd/host_admin.h"
 #include "keyd/issuer.h"
@@ -38,6 +39,11 @@ struct ServerOptions {
   EnrollmentLimits enrollment_limits;
   // Largest request the public services accept.
   int max_request_bytes = 64 * 1024;
+  // Overload bounds of the public server: streams in flight per connection
+  // (more wait at the client) and the memory gRPC may hold for requests in
+  // flight (past it, gRPC refuses work rather than queueing it).
+  int max_streams_per_connection = 256;
+  size_t max_grpc_memory_bytes = 256u << 20;
 };
 
 class KeydServer {
@@ -53,7 +59,7 @@ class KeydServer {
   const OrgKeys& keys() const { return *keys_; }
   // The store, for inspection by tests and tools (writes go through the
   // services).
-  Store& store() { return *store_; }
+  Store& store() { return *tracked_store_; }
 
   // Blocks until Shutdown is called from another thread.
   void Wait();
@@ -67,6 +73,8 @@ class KeydServer {
   std::string admin_socket_;
   std::unique_ptr<OrgKeys> keys_;
   std::unique_ptr<LmdbStore> store_;
+  // Every write goes through this, so the answer cache learns what changed.
+  std::unique_ptr<ChangeTrackingStore> tracked_store_;
   std::unique_ptr<FeedNotifier> feed_;
   KeydContext ctx_;
   std::unique_ptr<Directory> directory_;

@@ -1,7 +1,10 @@
-// Federation across two orgs, each a real in-process keyd ("a" and "b") on
-// one FakeClock: lookups relayed by a's keyd and verified by a's clients
-// against b's root, relays that lie, names outside b's suffixes, a removed
-// peer, b unreachable, and b's root changing under the same endpoint.
+// Federation across two orgs ("a" and "b"), each a real keyd with its own
+// data directory, run twice: as keyd processes on loopback, and in process
+// (where one FakeClock drives keyd too). Lookups relayed by a's keyd and
+// verified by a's clients against b's root, relays that lie, names outside
+// b's suffixes, a removed peer, b unreachable, b's root changing under the
+// same endpoint, ccert by TLS pin, a session across orgs, and a revocation
+// at b reaching a's clients.
 #include <grpcpp/grpcpp.h>
 
 #include <sys/socket.h>
@@ -137,13 +140,38 @@ class ForwardingDirectory final : public v1::KeyDirectory::Service {
   std::unique_ptr<grpc::Server> server_;
 };
 
-class FederationTest : public ::testing::Test {
+// Real time plus whatever the test skipped: keyd processes run on real
+// time, so the clients' clock must too.
+class SkippingClock : public Clock {
+ public:
+  absl::Time Now() const override { return absl::Now() + skipped(); }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    skipped_ += d;
+  }
+
+ private:
+  absl::Duration skipped() const {
+    absl::MutexLock lock(&mu_);
+    return skipped_;
+  }
+  mutable absl::Mutex mu_;
+  absl::Duration skipped_;
+};
+
+// The parameter: true runs every keyd as a process of its own.
+class FederationTest : public ::testing::TestWithParam<bool> {
  protected:
-  void SetUp() override {
+  std::unique_ptr<InProcessKeyd> StartKeyd(const std::string& org) {
     KeydOptions options;
     options.freshness = absl::Seconds(60);
-    a_ = InProcessKeyd::Start(&clock_, "a", options);
-    b_ = InProcessKeyd::Start(&clock_, "b", options);
+    return GetParam() ? InProcessKeyd::StartProcess(&clock_, org, options)
+                      : InProcessKeyd::Start(&clock_, org, options);
+  }
+
+  void SetUp() override {
+    a_ = StartKeyd("a");
+    b_ = StartKeyd("b");
     ASSERT_NE(a_, nullptr);
     ASSERT_NE(b_, nullptr);
     mx1_ = std::make_unique<EnrolledTestHost>(
@@ -195,13 +223,13 @@ class FederationTest : public ::testing::Test {
     return c.ok() ? *std::move(c) : nullptr;
   }
 
-  FakeClock clock_{absl::Now()};
+  SkippingClock clock_;
   std::unique_ptr<InProcessKeyd> a_, b_;
   std::unique_ptr<EnrolledTestHost> mx1_;
   std::unique_ptr<ForwardingDirectory> b_endpoint_;
 };
 
-TEST_F(FederationTest, ClientOfAVerifiesBsHostAgainstBsRoot) {
+TEST_P(FederationTest, ClientOfAVerifiesBsHostAgainstBsRoot) {
   auto client = ClientOfA();
   ASSERT_NE(client, nullptr);
   ASSERT_NE(client->Federation(), nullptr);
@@ -215,14 +243,14 @@ TEST_F(FederationTest, ClientOfAVerifiesBsHostAgainstBsRoot) {
   EXPECT_EQ((*domain)->policy->mode(), v1::POLICY_MODE_ENFORCE);
 }
 
-TEST_F(FederationTest, NameOutsideEveryPeerIsAsOwnSignedDenial) {
+TEST_P(FederationTest, NameOutsideEveryPeerIsAsOwnSignedDenial) {
   auto client = ClientOfA();
   auto host = client->LookupHost("mx1.c.example");
   EXPECT_EQ(LookupFailureOf(host.status()), LookupFailure::kUnknown)
       << host.status();
 }
 
-TEST_F(FederationTest, PeerMayNotCertifyOutsideItsSuffixes) {
+TEST_P(FederationTest, PeerMayNotCertifyOutsideItsSuffixes) {
   // b certifies a host of a third org for one of its own domains.
   b_->AddAndEnroll("mx.c.example", "shop.b.example");
   b_->SetPolicy("shop.b.example", v1::POLICY_MODE_ENFORCE);
@@ -234,7 +262,7 @@ TEST_F(FederationTest, PeerMayNotCertifyOutsideItsSuffixes) {
               HasSubstr("outside its domain suffixes"));
 }
 
-TEST_F(FederationTest, RelayThatFlipsAByteOrSubstitutesACertIsCaught) {
+TEST_P(FederationTest, RelayThatFlipsAByteOrSubstitutesACertIsCaught) {
   ForwardingDirectory relay(a_->endpoint());
   const std::string endpoint = relay.Start();
   relay.SetMutation([](v1::KeyAnswer& a) {
@@ -245,7 +273,7 @@ TEST_F(FederationTest, RelayThatFlipsAByteOrSubstitutesACertIsCaught) {
       << flipped.status();
 
   // A third org certifies its own "mx1.b.example"; the relay serves that.
-  auto c = InProcessKeyd::Start(&clock_, "c");
+  auto c = StartKeyd("c");
   c->AddAndEnroll("mx1.b.example", "b.example");
   auto stub = v1::KeyDirectory::NewStub(
       grpc::CreateChannel(c->endpoint(), grpc::InsecureChannelCredentials()));
@@ -260,7 +288,7 @@ TEST_F(FederationTest, RelayThatFlipsAByteOrSubstitutesACertIsCaught) {
       << substituted.status();
 }
 
-TEST_F(FederationTest, RemovedPeerStopsBeingTrustedWithTheNewBundle) {
+TEST_P(FederationTest, RemovedPeerStopsBeingTrustedWithTheNewBundle) {
   auto client = ClientOfA();
   ASSERT_TRUE(client->LookupHost("mx1.b.example").ok());
   auto admin = v1::Admin::NewStub(grpc::CreateChannel(
@@ -277,7 +305,7 @@ TEST_F(FederationTest, RemovedPeerStopsBeingTrustedWithTheNewBundle) {
       << host.status();
 }
 
-TEST_F(FederationTest, PeerUnreachableServesFreshAnswersThenSaysStale) {
+TEST_P(FederationTest, PeerUnreachableServesFreshAnswersThenSaysStale) {
   auto client = ClientOfA();
   ASSERT_TRUE(client->LookupHost("mx1.b.example").ok());
   b_->Stop();
@@ -290,9 +318,9 @@ TEST_F(FederationTest, PeerUnreachableServesFreshAnswersThenSaysStale) {
       << stale.status();
 }
 
-TEST_F(FederationTest, PeerRootChangedWithoutNewFingerprintIsRejected) {
+TEST_P(FederationTest, PeerRootChangedWithoutNewFingerprintIsRejected) {
   // Same endpoint, same org name, new root.
-  auto b2 = InProcessKeyd::Start(&clock_, "b");
+  auto b2 = StartKeyd("b");
   b2->AddAndEnroll("mx2.b.example", "b.example");
   b_endpoint_->SetBackend(b2->endpoint());
   auto client = ClientOfA();
@@ -314,7 +342,7 @@ TEST_F(FederationTest, PeerRootChangedWithoutNewFingerprintIsRejected) {
 // A receiving MTA of org a checks a sending host of org b by its TLS key
 // (the ccert map): a's keyd asks its peers for the pin. Two orgs that trust
 // each other do not bounce the question back and forth.
-TEST_F(FederationTest, PeerHostIsFoundByItsTlsPin) {
+TEST_P(FederationTest, PeerHostIsFoundByItsTlsPin) {
   const std::string pin(32, '\x77');
   b_->AddAndEnroll("mx7.b.example", "b.example", {pin});
   // b also trusts a, for a.example.
@@ -334,7 +362,7 @@ TEST_F(FederationTest, PeerHostIsFoundByItsTlsPin) {
 
 // The keyed session across orgs: a responder of org a accepts an initiator
 // certified by org b, verified through a's keyd against b's root.
-TEST_F(FederationTest, ResponderOfAAcceptsAnInitiatorOfB) {
+TEST_P(FederationTest, ResponderOfAAcceptsAnInitiatorOfB) {
   EnrolledTestHost responder = a_->AddAndEnroll("mx.a.example", "a.example");
   auto client = ClientOfA();
   KeyClientPeerVerifier peers(client.get());
@@ -371,7 +399,7 @@ TEST_F(FederationTest, ResponderOfAAcceptsAnInitiatorOfB) {
 // A revocation at b reaches a's clients through a's feed: a's keyd follows
 // b's feed and republishes; a's client evicts, and its next lookup says
 // "revoked" with b's own signed event.
-TEST_F(FederationTest, RevocationAtPeerReachesClientsOfA) {
+TEST_P(FederationTest, RevocationAtPeerReachesClientsOfA) {
   KeyClientOptions o = a_->ClientOptions();
   auto created = KeyClient::Create(o);
   ASSERT_TRUE(created.ok()) << created.status();
@@ -407,6 +435,11 @@ TEST_F(FederationTest, RevocationAtPeerReachesClientsOfA) {
   EXPECT_EQ(LookupFailureOf(host.status()), LookupFailure::kRevoked)
       << host.status();
 }
+
+INSTANTIATE_TEST_SUITE_P(Keyd, FederationTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Processes" : "InProcess";
+                         });
 
 }  // namespace
 }  // namespace mxkey

@@ -39,21 +39,57 @@ std::unique_ptr<InProcessKeyd> InProcessKeyd::Start(Clock* clock,
   k->port_ = k->server_->port();
   k->fingerprint_ = k->server_->keys().root_fingerprint();
   k->root_ = k->server_->keys().root_public_key();
-  k->enrollment_ = v1::Enrollment::NewStub(grpc::CreateChannel(
-      k->endpoint(), grpc::InsecureChannelCredentials()));
-  k->admin_ = v1::Admin::NewStub(grpc::CreateChannel(
-      absl::StrCat("unix:", k->server_->admin_socket()),
-      grpc::InsecureChannelCredentials()));
+  k->admin_socket_ = k->server_->admin_socket();
+  k->ConnectStubs();
   return k;
+}
+
+std::unique_ptr<InProcessKeyd> InProcessKeyd::StartProcess(
+    Clock* clock, const std::string& org, const KeydOptions& keyd) {
+  std::unique_ptr<InProcessKeyd> k(new InProcessKeyd());
+  k->clock_ = clock;
+  auto process = KeydProcess::Init(org);
+  EXPECT_TRUE(process.ok()) << process.status();
+  if (!process.ok()) return nullptr;
+  k->process_ = *std::move(process);
+  absl::Status started = k->process_->Start(
+      {"--freshness", absl::StrCat(absl::ToInt64Seconds(keyd.freshness), "s"),
+       "--enroll-limit", "0", "--enroll-failure-limit", "0"});
+  EXPECT_TRUE(started.ok()) << started << k->process_->log();
+  if (!started.ok()) return nullptr;
+  k->port_ = k->process_->port();
+  k->fingerprint_ = k->process_->fingerprint();
+  k->admin_socket_ = k->process_->admin_socket();
+  k->ConnectStubs();
+  auto directory = v1::KeyDirectory::NewStub(grpc::CreateChannel(
+      k->endpoint(), grpc::InsecureChannelCredentials()));
+  v1::OrgInfo info;
+  grpc::Status st = directory->GetOrgInfo(k->Ctx().get(), {}, &info);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  k->root_ = info.root_public_key();
+  return k;
+}
+
+void InProcessKeyd::ConnectStubs() {
+  enrollment_ = v1::Enrollment::NewStub(
+      grpc::CreateChannel(endpoint(), grpc::InsecureChannelCredentials()));
+  admin_ = v1::Admin::NewStub(grpc::CreateChannel(
+      admin_endpoint(), grpc::InsecureChannelCredentials()));
 }
 
 InProcessKeyd::~InProcessKeyd() {
   server_.reset();
-  RunCommand({"/bin/rm", "-rf", dir_});
+  process_.reset();  // removes its own directory
+  if (!dir_.empty()) RunCommand({"/bin/rm", "-rf", dir_});
+}
+
+void InProcessKeyd::Stop() {
+  server_.reset();
+  if (process_) process_->Stop();
 }
 
 std::string InProcessKeyd::admin_endpoint() const {
-  return absl::StrCat("unix:", server_->admin_socket());
+  return absl::StrCat("unix:", admin_socket_);
 }
 
 KeyClientOptions InProcessKeyd::ClientOptions() const {
@@ -65,7 +101,10 @@ KeyClientOptions InProcessKeyd::ClientOptions() const {
   return o;
 }
 
-std::string InProcessKeyd::Snapshot() { return StoreSnapshot(server_->store()); }
+std::string InProcessKeyd::Snapshot() {
+  EXPECT_NE(server_, nullptr) << "Snapshot needs an in-process keyd";
+  return server_ ? StoreSnapshot(server_->store()) : "";
+}
 
 std::string InProcessKeyd::endpoint() const {
   return absl::StrCat("127.0.0.1:", port_);

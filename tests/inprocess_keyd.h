@@ -1,6 +1,7 @@
-// A real keyd (KeydServer with LMDB) inside the test process, on
-// 127.0.0.1:0, with helpers that do what an admin and a host would do.
-// Test-only; failures are reported as gtest failures.
+// A real keyd (KeydServer with LMDB) inside the test process, or, with
+// StartProcess, a `keyd serve` process of its own, on 127.0.0.1:0, with
+// helpers that do what an admin and a host would do over gRPC. Test-only;
+// failures are reported as gtest failures.
 #ifndef MXKEY_TESTS_INPROCESS_KEYD_H_
 #define MXKEY_TESTS_INPROCESS_KEYD_H_
 
@@ -16,6 +17,7 @@
 #include "client/key_client.h"
 #include "keyd/server.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
+#include "tests/keyd_process.h"
 
 namespace mxkey {
 
@@ -34,6 +36,12 @@ class InProcessKeyd {
       Clock* clock, const std::string& org = "example",
       const KeydOptions& keyd = KeydOptions(),
       const std::string& data_dir = "");
+  // The same, as a separate `keyd serve` process (a real clock: `clock`
+  // serves only the helpers and ClientOptions; keep it near real time).
+  // Only the freshness of `keyd` is passed on.
+  static std::unique_ptr<InProcessKeyd> StartProcess(
+      Clock* clock, const std::string& org = "example",
+      const KeydOptions& keyd = KeydOptions());
   ~InProcessKeyd();
 
   std::string endpoint() const;
@@ -56,14 +64,15 @@ class InProcessKeyd {
   std::string admin_endpoint() const;
   // KeyClient options that trust this keyd's root, on this keyd's clock.
   KeyClientOptions ClientOptions() const;
-  // Every stored key and value (see keyd/store_snapshot.h).
+  // Every stored key and value (see keyd/store_snapshot.h); in-process only.
   std::string Snapshot();
 
   // Stops serving (the data stays until destruction).
-  void Stop() { server_.reset(); }
+  void Stop();
 
  private:
   InProcessKeyd() = default;
+  void ConnectStubs();
   std::unique_ptr<grpc::ClientContext> Ctx() const;
   EnrolledTestHost EnrollWithToken(const std::string& host,
                                    const std::string& token,
@@ -73,7 +82,9 @@ class InProcessKeyd {
   std::string dir_;
   std::string fingerprint_, root_;
   int port_ = 0;
-  std::unique_ptr<KeydServer> server_;
+  std::string admin_socket_;
+  std::unique_ptr<KeydServer> server_;    // in process
+  std::unique_ptr<KeydProcess> process_;  // or as a process
   std::unique_ptr<mxkey::v1::Enrollment::Stub> enrollment_;
   std::unique_ptr<mxkey::v1::Admin::Stub> admin_;
 };
