@@ -158,7 +158,7 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
         client->disk_->Get(kBundleVersionKey);
     uint64_t version = 0;
     if (seen.ok() && seen->has_value() && absl::SimpleAtoi(**seen, &version)) {
-      absl::MutexLock lock(&client->federation_mu_);
+      MutexLock lock(&client->federation_mu_);
       client->federation_min_version_ = version;
     }
   }
@@ -208,7 +208,7 @@ grpc::Status KeyClient::CallKeyd(
 
 absl::StatusOr<std::shared_ptr<const AnswerVerifier>> KeyClient::Verifier() {
   {
-    absl::MutexLock lock(&verifier_mu_);
+    MutexLock lock(&verifier_mu_);
     if (verifier_) return verifier_;
   }
   v1::OrgInfo info;
@@ -245,7 +245,7 @@ absl::StatusOr<std::shared_ptr<const AnswerVerifier>> KeyClient::Verifier() {
     absl::Status put = disk_->Put(kRootKey, root);
     if (!put.ok()) LogWarning("key cache: %s", put.message());
   }
-  absl::MutexLock lock(&verifier_mu_);
+  MutexLock lock(&verifier_mu_);
   if (!verifier_) verifier_ = std::make_shared<const AnswerVerifier>(*v);
   return verifier_;
 }
@@ -261,7 +261,7 @@ absl::Status KeyClient::RefreshFederation() {
   });
   uint64_t min_version = 0;
   {
-    absl::MutexLock lock(&federation_mu_);
+    MutexLock lock(&federation_mu_);
     federation_fetched_ = now;  // also after a failure: retry later, not now
     min_version = federation_min_version_;
   }
@@ -279,7 +279,7 @@ absl::Status KeyClient::RefreshFederation() {
   }
   bool changed = false;
   {
-    absl::MutexLock lock(&federation_mu_);
+    MutexLock lock(&federation_mu_);
     changed = (federation_ ? federation_->version() : federation_min_version_) !=
               trust->version();
     if (trust->version() < federation_min_version_) return absl::OkStatus();
@@ -300,7 +300,7 @@ absl::Status KeyClient::RefreshFederation() {
 
 std::shared_ptr<const FederationTrust> KeyClient::Federation() {
   {
-    absl::MutexLock lock(&federation_mu_);
+    MutexLock lock(&federation_mu_);
     if (options_.clock->Now() - federation_fetched_ <
         options_.federation_refresh) {
       return federation_;
@@ -310,7 +310,7 @@ std::shared_ptr<const FederationTrust> KeyClient::Federation() {
   if (!st.ok() && LookupFailureOf(st) != LookupFailure::kUnavailable) {
     LogWarning("federation: %s", st.message());
   }
-  absl::MutexLock lock(&federation_mu_);
+  MutexLock lock(&federation_mu_);
   return federation_;
 }
 
@@ -323,7 +323,7 @@ absl::StatusOr<KeyClient::VerifierFor> KeyClient::VerifierForName(
     ASSIGN_OR_RETURN(out.verifier, Verifier());
     return out;
   }
-  absl::MutexLock lock(&federation_mu_);
+  MutexLock lock(&federation_mu_);
   std::shared_ptr<const AnswerVerifier>& v =
       peer_verifiers_[out.peer->root_public_key];
   if (!v) {
@@ -445,7 +445,7 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
   entry->serve_until = ServeUntil(entry->verified, now);
   entry->bytes = 2 * raw.ByteSizeLong() + 512;
 
-  absl::MutexLock lock(&apply_mu_);
+  MutexLock lock(&apply_mu_);
   // Revocations the watcher applied after keyd produced this answer.
   bool revised = false;
   for (const auto& ev : recent_) {
@@ -483,7 +483,7 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
 
 void KeyClient::ApplyRevocations(
     const std::vector<v1::RevocationEventBody>& events, uint64_t) {
-  absl::MutexLock lock(&apply_mu_);
+  MutexLock lock(&apply_mu_);
   std::vector<std::string> hosts;
   for (const auto& ev : events) {
     hosts_.Erase(ev.hostname());
@@ -559,7 +559,7 @@ absl::StatusOr<AnswerRef> KeyClient::LookupByTlsPin(absl::string_view tls_pin) {
   const std::string pin(tls_pin);
   std::optional<std::string> hint;
   {
-    absl::ReaderMutexLock lock(&pin_hints_mu_);
+    ReaderMutexLock lock(&pin_hints_mu_);
     auto it = pin_hints_.find(pin);
     if (it != pin_hints_.end()) hint = it->second;
   }
@@ -604,7 +604,7 @@ absl::StatusOr<AnswerRef> KeyClient::LookupByTlsPin(absl::string_view tls_pin) {
                        absl::StrCat("no usable certificate of ", *name,
                                     " carries that TLS pin"));
   }
-  absl::MutexLock lock(&pin_hints_mu_);
+  MutexLock lock(&pin_hints_mu_);
   if (pin_hints_.size() >= options_.max_cached_answers) pin_hints_.clear();
   pin_hints_[pin] = *name;
   return AnswerRef(entry, &entry->verified);

@@ -28,7 +28,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
 #include "client/answer_cache.h"
@@ -145,12 +145,12 @@ class KeyClient {
   AnswerCache domains_;
   std::unique_ptr<PersistentCache> disk_;
 
-  absl::Mutex verifier_mu_;
+  Mutex verifier_mu_;
   std::shared_ptr<const AnswerVerifier> verifier_ ABSL_GUARDED_BY(verifier_mu_);
 
   // Serializes admitting an answer against applying revocations, so an
   // answer fetched before a revocation cannot be cached after its eviction.
-  absl::Mutex apply_mu_;
+  Mutex apply_mu_;
   std::deque<mxkey::v1::RevocationEventBody> recent_ ABSL_GUARDED_BY(apply_mu_);
 
   // The verifier for `name`: the own root's, or that of the peer whose
@@ -162,7 +162,7 @@ class KeyClient {
   };
   absl::StatusOr<VerifierFor> VerifierForName(const std::string& name);
 
-  absl::Mutex federation_mu_;
+  Mutex federation_mu_;
   std::shared_ptr<const FederationTrust> federation_
       ABSL_GUARDED_BY(federation_mu_);
   absl::Time federation_fetched_ ABSL_GUARDED_BY(federation_mu_);
@@ -173,7 +173,7 @@ class KeyClient {
 
   // TLS pin -> hostname, learned from FindByTlsPin. Only a hint: every
   // answer is checked for the pin, so a stale entry costs one more RPC.
-  absl::Mutex pin_hints_mu_;
+  Mutex pin_hints_mu_;
   absl::flat_hash_map<std::string, std::string> pin_hints_
       ABSL_GUARDED_BY(pin_hints_mu_);
 

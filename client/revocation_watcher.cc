@@ -18,7 +18,7 @@ void RevocationWatcher::Start() {
 
 void RevocationWatcher::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
     if (active_ != nullptr) active_->TryCancel();
   }
@@ -26,33 +26,33 @@ void RevocationWatcher::Stop() {
 }
 
 std::optional<uint64_t> RevocationWatcher::position() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return position_;
 }
 
 bool RevocationWatcher::WaitForPosition(uint64_t seq,
                                         absl::Duration timeout) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto reached = [this, seq]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return position_.has_value() && *position_ >= seq;
   };
-  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+  return mu_.AwaitWithTimeout(Condition(&reached), timeout);
 }
 
 int RevocationWatcher::Subscribe(RevocationListener listener) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   listeners_[next_listener_] = std::move(listener);
   return next_listener_++;
 }
 
 void RevocationWatcher::Unsubscribe(int id) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   listeners_.erase(id);
 }
 
 void RevocationWatcher::SetPosition(std::optional<uint64_t> seq) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (position_ == seq) return;
     position_ = seq;
   }
@@ -63,7 +63,7 @@ void RevocationWatcher::Run() {
   absl::Duration backoff = options_.min_backoff;
   for (size_t attempt = 0;; ++attempt) {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (stopping_) return;
     }
     bool progressed = false;
@@ -76,11 +76,11 @@ void RevocationWatcher::Run() {
     }
     backoff = progressed ? options_.min_backoff
                          : std::min(backoff * 2, options_.max_backoff);
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
       return stopping_;
     };
-    mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
+    mu_.AwaitWithTimeout(Condition(&stopping), backoff);
   }
 }
 
@@ -89,7 +89,7 @@ bool RevocationWatcher::WatchOnce(const std::shared_ptr<grpc::Channel>& channel,
   grpc::ClientContext ctx;
   std::optional<uint64_t> start;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopping_) return false;
     active_ = &ctx;
     start = position_;
@@ -135,7 +135,7 @@ bool RevocationWatcher::WatchOnce(const std::shared_ptr<grpc::Channel>& channel,
     SetPosition(seq);
     std::vector<RevocationListener> listeners;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       for (const auto& [id, l] : listeners_) listeners.push_back(l);
     }
     for (const auto& e : *events) {
@@ -149,7 +149,7 @@ bool RevocationWatcher::WatchOnce(const std::shared_ptr<grpc::Channel>& channel,
     options_.on_resync();
     SetPosition(std::nullopt);
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   active_ = nullptr;
   return progressed;
 }

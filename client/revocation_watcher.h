@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
 #include "client/answer_verifier.h"
@@ -79,7 +79,7 @@ class RevocationWatcher {
   void SetPosition(std::optional<uint64_t> seq);
 
   RevocationWatcherOptions options_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::optional<uint64_t> position_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;

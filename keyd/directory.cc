@@ -252,7 +252,7 @@ absl::StatusOr<mxkey::v1::SignedObject> Directory::CachedSign(
   const int64_t now = ctx_->now();
   const int64_t reuse_for = absl::ToInt64Seconds(ctx_->options.freshness) / 2;
   {
-    absl::MutexLock lock(&shard.mu);
+    MutexLock lock(&shard.mu);
     auto it = shard.entries.find(key);
     if (it != shard.entries.end() && it->second.digest == digest &&
         now >= it->second.made_at && now - it->second.made_at < reuse_for) {
@@ -261,7 +261,7 @@ absl::StatusOr<mxkey::v1::SignedObject> Directory::CachedSign(
   }
   ASSIGN_OR_RETURN(mxkey::v1::SignedObject object,
                    ctx_->keys->Sign(type, make_body(now)));
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   // Bounded: a flood of distinct names costs signatures, not memory.
   if (shard.entries.size() >= kMaxEntriesPerShard) shard.entries.clear();
   shard.entries[key] = CachedSignature{digest, now, object};

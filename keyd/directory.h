@@ -18,7 +18,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "keyd/change_tracking_store.h"
 #include "keyd/keyd_context.h"
 #include "proto/mxkey/v1/mxkey.pb.h"
@@ -49,7 +49,7 @@ class Directory {
     mxkey::v1::SignedObject object;
   };
   struct Shard {
-    absl::Mutex mu;
+    Mutex mu;
     absl::flat_hash_map<std::string, CachedSignature> entries
         ABSL_GUARDED_BY(mu);
   };

@@ -223,7 +223,7 @@ absl::StatusOr<v1::SignedObject> Federation::Bundle() {
   };
   ASSIGN_OR_RETURN(std::optional<v1::SignedObject> bundle, current());
   if (bundle && fresh(*bundle)) return *bundle;
-  absl::MutexLock lock(&resign_mu_);
+  MutexLock lock(&resign_mu_);
   ASSIGN_OR_RETURN(bundle, current());  // another caller may have re-signed
   if (bundle && fresh(*bundle)) return *bundle;
   RETURN_IF_ERROR(ctx_->store->Write(

@@ -15,7 +15,7 @@
 #include <functional>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "keyd/keyd_context.h"
 #include "proto/mxkey/v1/mxkey.pb.h"
 
@@ -51,7 +51,7 @@ class Federation {
 
   const KeydContext* ctx_;
   OrgInfoFetcher fetch_;
-  absl::Mutex resign_mu_;  // one re-signing at a time
+  Mutex resign_mu_;  // one re-signing at a time
 };
 
 }  // namespace mxkey

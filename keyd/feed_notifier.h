@@ -12,7 +12,7 @@
 #include <memory>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 
 namespace mxkey {
@@ -31,7 +31,7 @@ class FeedNotifier {
   // Records a new head (ignored if not ahead) and wakes every listener.
   void Publish(uint64_t head) {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (head <= head_) return;
       head_ = head;
     }
@@ -42,7 +42,7 @@ class FeedNotifier {
   void WakeAll() {
     std::vector<std::shared_ptr<FeedListener>> live;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       for (auto it = listeners_.begin(); it != listeners_.end();) {
         if (auto l = it->second.lock()) {
           live.push_back(std::move(l));
@@ -56,23 +56,23 @@ class FeedNotifier {
   }
 
   int Subscribe(std::weak_ptr<FeedListener> listener) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     listeners_[next_id_] = std::move(listener);
     return next_id_++;
   }
 
   void Unsubscribe(int id) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     listeners_.erase(id);
   }
 
   uint64_t head() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return head_;
   }
 
  private:
-  absl::Mutex mu_;
+  Mutex mu_;
   uint64_t head_ ABSL_GUARDED_BY(mu_);
   std::map<int, std::weak_ptr<FeedListener>> listeners_ ABSL_GUARDED_BY(mu_);
   int next_id_ ABSL_GUARDED_BY(mu_) = 1;

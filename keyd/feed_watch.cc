@@ -23,7 +23,7 @@ FeedWatch::FeedWatch(const KeydContext* ctx, uint64_t from_seq,
   subscription_ = ctx_->feed->Subscribe(waker_);
   Action action;
   {
-    absl::MutexLock lock(&waker_->mu);
+    MutexLock lock(&waker_->mu);
     action = Next();
   }
   Run(action);
@@ -33,7 +33,7 @@ void FeedWatch::Waker::Wake() {
   Action action;
   FeedWatch* watch;
   {
-    absl::MutexLock lock(&mu);
+    MutexLock lock(&mu);
     watch = watch_;
     if (watch == nullptr) return;
     action = watch->Next();
@@ -102,7 +102,7 @@ void FeedWatch::Run(const Action& action) {
 void FeedWatch::OnWriteDone(bool ok) {
   Action action;
   {
-    absl::MutexLock lock(&waker_->mu);
+    MutexLock lock(&waker_->mu);
     writing_ = false;
     // A failed write means the client is gone.
     action = ok ? Next() : FinishWith(grpc::Status::OK);
@@ -113,7 +113,7 @@ void FeedWatch::OnWriteDone(bool ok) {
 void FeedWatch::OnCancel() {
   Action action;
   {
-    absl::MutexLock lock(&waker_->mu);
+    MutexLock lock(&waker_->mu);
     action = FinishWith(grpc::Status(grpc::StatusCode::CANCELLED,
                                      "the watch was cancelled"));
   }
@@ -122,7 +122,7 @@ void FeedWatch::OnCancel() {
 
 void FeedWatch::OnDone() {
   {
-    absl::MutexLock lock(&waker_->mu);
+    MutexLock lock(&waker_->mu);
     waker_->watch_ = nullptr;
   }
   ctx_->feed->Unsubscribe(subscription_);

@@ -14,7 +14,7 @@
 #include <memory>
 #include <optional>
 
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "keyd/feed_notifier.h"
 #include "keyd/keyd_context.h"
 #include "proto/mxkey/v1/mxkey.pb.h"
@@ -41,7 +41,7 @@ class FeedWatch : public grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsRes
    public:
     explicit Waker(FeedWatch* watch) : watch_(watch) {}
     void Wake() override;
-    absl::Mutex mu;
+    Mutex mu;
     FeedWatch* watch_ ABSL_GUARDED_BY(mu);
   };
 

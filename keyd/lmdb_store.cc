@@ -149,7 +149,7 @@ LmdbStore::LmdbStore(MDB_env* env, std::array<MDB_dbi, kTableCount> dbis,
 
 LmdbStore::~LmdbStore() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
   writer_.join();
@@ -169,10 +169,10 @@ absl::Status LmdbStore::Read(const std::function<absl::Status(ReadTxn&)>& fn) {
 absl::Status LmdbStore::Write(std::function<absl::Status(WriteTxn&)> fn) {
   PendingWrite write;
   write.fn = std::move(fn);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("store is shutting down");
   queue_.push_back(&write);
-  mu_.Await(absl::Condition(&write.done));
+  mu_.Await(Condition(&write.done));
   return write.result;
 }
 
@@ -180,11 +180,11 @@ void LmdbStore::WriterLoop() {
   for (;;) {
     std::deque<PendingWrite*> batch;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return stopping_ || !queue_.empty();
       };
-      mu_.Await(absl::Condition(&ready));
+      mu_.Await(Condition(&ready));
       if (queue_.empty() && stopping_) return;
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(queue_.front());
@@ -192,7 +192,7 @@ void LmdbStore::WriterLoop() {
       }
     }
     CommitBatch(batch);
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (PendingWrite* w : batch) w->done = true;
   }
 }

@@ -22,7 +22,7 @@
 #include <string>
 #include <thread>
 
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "keyd/store.h"
 
 namespace mxkey {
@@ -65,7 +65,7 @@ class LmdbStore : public Store {
   LmdbOptions options_;
   std::atomic<uint64_t> commits_{0};
 
-  absl::Mutex mu_;
+  Mutex mu_;
   std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread writer_;

@@ -48,13 +48,13 @@ class MemoryTxn : public WriteTxn {
 
 absl::Status MemoryStore::Read(
     const std::function<absl::Status(ReadTxn&)>& fn) {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   MemoryTxn txn(&tables_);
   return fn(txn);
 }
 
 absl::Status MemoryStore::Write(std::function<absl::Status(WriteTxn&)> fn) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Tables copy = tables_;
   MemoryTxn txn(&copy);
   absl::Status st = fn(txn);

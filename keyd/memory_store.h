@@ -10,7 +10,7 @@
 #include <map>
 #include <string>
 
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "keyd/store.h"
 
 namespace mxkey {
@@ -25,7 +25,7 @@ class MemoryStore : public Store {
                             kTableCount>;
 
  private:
-  absl::Mutex mu_;
+  Mutex mu_;
   Tables tables_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> generation_{0};
 };

@@ -173,7 +173,7 @@ absl::StatusOr<std::unique_ptr<OrgKeys>> OrgKeys::Load(
       new OrgKeys(dir, std::move(root), passphrase, options, clock));
   keys->org_ = std::move(org);
   {
-    absl::MutexLock lock(&keys->mu_);
+    MutexLock lock(&keys->mu_);
     keys->issuer_ = std::move(issuer);
   }
   RETURN_IF_ERROR(keys->RenewIfDue());
@@ -181,7 +181,7 @@ absl::StatusOr<std::unique_ptr<OrgKeys>> OrgKeys::Load(
 }
 
 absl::Status OrgKeys::RenewIfDue() {
-  absl::MutexLock renewing(&renew_mu_);
+  MutexLock renewing(&renew_mu_);
   std::shared_ptr<const Issuer> current = issuer();
   int64_t now = absl::ToUnixSeconds(clock_->Now());
   const auto& body = current->body;
@@ -197,7 +197,7 @@ absl::Status OrgKeys::RenewIfDue() {
                    MakeIssuer(std::move(state), std::move(issuing),
                               root_.public_key()));
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     issuer_ = std::move(next);
   }
   LogInfo("issuing key renewed: %s", fingerprint);
@@ -205,7 +205,7 @@ absl::Status OrgKeys::RenewIfDue() {
 }
 
 std::shared_ptr<const OrgKeys::Issuer> OrgKeys::issuer() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return issuer_;
 }
 

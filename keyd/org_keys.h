@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -99,10 +99,10 @@ class OrgKeys {
   Clock* const clock_;
   std::string org_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::shared_ptr<const Issuer> issuer_ ABSL_GUARDED_BY(mu_);
   // Serializes renewals (file writes) without blocking signers.
-  absl::Mutex renew_mu_;
+  Mutex renew_mu_;
 };
 
 }  // namespace mxkey

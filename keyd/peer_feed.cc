@@ -29,26 +29,26 @@ std::string SeqCounter(const std::string& org) {
 
 void PeerFeedFollower::Start() {
   reconciler_ = std::thread([this] {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     while (!stopping_) {
       mu_.Unlock();
       Reconcile();
       mu_.Lock();
-      mu_.AwaitWithTimeout(absl::Condition(&stopping_), kReconcileEvery);
+      mu_.AwaitWithTimeout(Condition(&stopping_), kReconcileEvery);
     }
   });
 }
 
 void PeerFeedFollower::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
   }
   if (reconciler_.joinable()) reconciler_.join();
   for (auto& [org, f] : followers_) {
     {
-      absl::MutexLock lock(&f->mu);
+      MutexLock lock(&f->mu);
       f->stop = true;
       if (f->call) f->call->TryCancel();
     }
@@ -87,7 +87,7 @@ void PeerFeedFollower::Reconcile() {
     }
     Follower* f = it->second.get();
     {
-      absl::MutexLock lock(&f->mu);
+      MutexLock lock(&f->mu);
       f->stop = true;
       if (f->call) f->call->TryCancel();
     }
@@ -115,10 +115,10 @@ void PeerFeedFollower::Follow(Follower* f) {
   for (;;) {
     const uint64_t before = last;
     FollowOnce(f, &last);
-    absl::MutexLock lock(&f->mu);
+    MutexLock lock(&f->mu);
     if (f->stop) return;
     backoff = last > before ? kMinBackoff : std::min(backoff * 2, kMaxBackoff);
-    f->mu.AwaitWithTimeout(absl::Condition(&f->stop), backoff);
+    f->mu.AwaitWithTimeout(Condition(&f->stop), backoff);
     if (f->stop) return;
   }
 }
@@ -132,7 +132,7 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
       grpc::CreateChannel(peer.endpoint(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext call;
   {
-    absl::MutexLock lock(&f->mu);
+    MutexLock lock(&f->mu);
     if (f->stop) return;
     f->call = &call;
   }
@@ -189,7 +189,7 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
                st.error_message());
     *last = 0;
   }
-  absl::MutexLock lock(&f->mu);
+  MutexLock lock(&f->mu);
   f->call = nullptr;
 }
 

@@ -19,7 +19,7 @@
 #include <string>
 #include <thread>
 
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "keyd/keyd_context.h"
 #include "proto/mxkey/v1/objects.pb.h"
@@ -38,7 +38,7 @@ class PeerFeedFollower {
   struct Follower {
     mxkey::v1::FederationPeer peer;
     std::thread thread;
-    absl::Mutex mu;
+    Mutex mu;
     bool stop ABSL_GUARDED_BY(mu) = false;
     grpc::ClientContext* call ABSL_GUARDED_BY(mu) = nullptr;
   };
@@ -50,7 +50,7 @@ class PeerFeedFollower {
 
   const KeydContext* ctx_;
   std::thread reconciler_;
-  absl::Mutex mu_;
+  Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t seen_generation_ = 0;  // reconciler thread only
   std::map<std::string, std::unique_ptr<Follower>> followers_;  // same

@@ -26,7 +26,7 @@ std::shared_ptr<const PeerRelay::Peers> PeerRelay::LoadPeers() {
   const uint64_t generation = ctx_->store->generation();
   {
     // Every lookup passes here: readers share the lock.
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     if (peers_ && peers_->generation == generation) return peers_;
   }
   auto loaded = std::make_shared<Peers>();
@@ -40,7 +40,7 @@ std::shared_ptr<const PeerRelay::Peers> PeerRelay::LoadPeers() {
   });
   if (!st.ok()) loaded->records.clear();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     // A concurrent reload that read a later store wins.
     if (peers_ && peers_->generation > generation) return peers_;
     if (peers_ && peers_->records == loaded->records) {
@@ -62,7 +62,7 @@ std::shared_ptr<const PeerRelay::Peers> PeerRelay::LoadPeers() {
     peer->verifier = std::make_unique<AnswerVerifier>(*std::move(verifier));
     loaded->list.push_back(std::move(peer));
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (peers_ && peers_->generation > generation) return peers_;
   // A peer change also invalidates what its old trust admitted.
   cache_.clear();
@@ -91,7 +91,7 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::Lookup(const Peer& peer,
   const absl::Time now = ctx_->clock->Now();
   std::optional<v1::KeyAnswer> held;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = cache_.find(key);
     if (it != cache_.end()) {
       if (now < it->second.valid_until) return it->second.answer;
@@ -134,7 +134,7 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::Lookup(const Peer& peer,
                                           peer.peer.domain_suffixes().end());
   absl::Status scope = CheckPeerScope(*verified, suffixes, peer.peer.org());
   if (!scope.ok()) return scope;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (cache_.size() >= kMaxCachedAnswers) cache_.clear();
   cache_[key] = {answer, absl::FromUnixSeconds(verified->freshness.valid_until())};
   return answer;

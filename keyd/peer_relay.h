@@ -17,7 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "client/answer_verifier.h"
 #include "keyd/keyd_context.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
@@ -68,7 +68,7 @@ class PeerRelay {
   std::shared_ptr<const Peers> LoadPeers();
 
   const KeydContext* ctx_;
-  absl::Mutex mu_;
+  Mutex mu_;
   std::shared_ptr<const Peers> peers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Cached> cache_ ABSL_GUARDED_BY(mu_);
 };

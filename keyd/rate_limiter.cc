@@ -21,7 +21,7 @@ absl::Status RateLimiter::Use(absl::string_view source, absl::string_view what,
                               double cost) {
   if (limit_.per_minute <= 0) return absl::OkStatus();
   const absl::Time now = clock_->Now();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (buckets_.size() >= max_sources_) {
     // Forget sources whose bucket has refilled: they lose nothing.
     absl::erase_if(buckets_, [&](auto& kv) {

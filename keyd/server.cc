@@ -172,11 +172,11 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
 }
 
 void KeydServer::RenewalLoop() {
-  absl::MutexLock lock(&renewal_mu_);
+  MutexLock lock(&renewal_mu_);
   auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(renewal_mu_) {
     return stopping_;
   };
-  while (!renewal_mu_.AwaitWithTimeout(absl::Condition(&stopping),
+  while (!renewal_mu_.AwaitWithTimeout(Condition(&stopping),
                                        absl::Minutes(1))) {
     renewal_mu_.Unlock();
     absl::Status st = keys_->RenewIfDue();
@@ -191,7 +191,7 @@ void KeydServer::Wait() {
 
 void KeydServer::Shutdown() {
   {
-    absl::MutexLock lock(&renewal_mu_);
+    MutexLock lock(&renewal_mu_);
     stopping_ = true;
   }
   if (peer_feeds_) peer_feeds_->Stop();

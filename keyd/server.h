@@ -91,7 +91,7 @@ class KeydServer {
 
   // Renews the issuing key while serving (checked every minute).
   void RenewalLoop();
-  absl::Mutex renewal_mu_;
+  Mutex renewal_mu_;
   bool stopping_ ABSL_GUARDED_BY(renewal_mu_) = false;
   std::thread renewal_;
 };

@@ -7,7 +7,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "client/federation_trust.h"
 #include "client/host_keys.h"
 #include "client/key_client.h"
@@ -117,10 +117,10 @@ std::vector<std::string> EnrollHosts(const KeydProcess& keyd,
 std::vector<int64_t> RevocationLatencies(const KeydProcess& origin,
                                          const std::vector<std::string>& hosts,
                                          KeyClient& client) {
-  absl::Mutex mu;
+  Mutex mu;
   std::map<std::string, absl::Time> arrived;
   const int id = client.Subscribe([&](const v1::RevocationEventBody& e) {
-    absl::MutexLock lock(&mu);
+    MutexLock lock(&mu);
     arrived.emplace(e.hostname(), absl::Now());
   });
   auto admin = v1::Admin::NewStub(grpc::CreateChannel(
@@ -134,9 +134,9 @@ std::vector<int64_t> RevocationLatencies(const KeydProcess& origin,
     grpc::ClientContext ctx;
     const absl::Time start = absl::Now();
     EXPECT_TRUE(admin->Revoke(&ctx, req, &resp).ok());
-    absl::MutexLock lock(&mu);
+    MutexLock lock(&mu);
     auto seen = [&] { return arrived.count(host) > 0; };
-    if (!mu.AwaitWithTimeout(absl::Condition(&seen), absl::Seconds(10))) {
+    if (!mu.AwaitWithTimeout(Condition(&seen), absl::Seconds(10))) {
       ms.push_back(10000);
       continue;
     }

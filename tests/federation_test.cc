@@ -146,16 +146,16 @@ class SkippingClock : public Clock {
  public:
   absl::Time Now() const override { return absl::Now() + skipped(); }
   void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     skipped_ += d;
   }
 
  private:
   absl::Duration skipped() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return skipped_;
   }
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::Duration skipped_;
 };
 

@@ -5,7 +5,7 @@
 
 #include <atomic>
 
-#include "absl/synchronization/notification.h"
+#include "base/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/inprocess_keyd.h"
@@ -128,7 +128,7 @@ TEST_F(KeyClientTest, RevocationEvictsWithinOneEventDelivery) {
   ASSERT_TRUE(client->LookupHost("mx1.example.org").ok());
   ASSERT_TRUE(client->LookupDomain("example.org").ok());
 
-  absl::Notification delivered;
+  Notification delivered;
   std::atomic<int> after_event_failure{-1};
   client->Subscribe([&](const v1::RevocationEventBody& ev) {
     // Listeners run after eviction: the revoked key is already gone.

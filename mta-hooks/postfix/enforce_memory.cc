@@ -17,7 +17,7 @@ EnforceMemory::EnforceMemory(std::string state_dir)
     }
     return;
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
     names_.insert(std::string(line));
   }
@@ -27,10 +27,10 @@ void EnforceMemory::Set(const std::string& name, bool enforce) {
   {
     // Every lookup lands here, and the mode almost never changes: readers
     // share the lock.
-    absl::ReaderMutexLock read(&mu_);
+    ReaderMutexLock read(&mu_);
     if (names_.contains(name) == enforce) return;
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const bool changed =
       enforce ? names_.insert(name).second : names_.erase(name) > 0;
   if (!changed || path_.empty()) return;
@@ -42,7 +42,7 @@ void EnforceMemory::Set(const std::string& name, bool enforce) {
 }
 
 bool EnforceMemory::IsEnforced(const std::string& name) const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   return names_.contains(name);
 }
 

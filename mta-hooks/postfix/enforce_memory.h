@@ -11,7 +11,7 @@
 #include <string>
 
 #include "absl/container/btree_set.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 
 namespace mxkey {
 
@@ -26,7 +26,7 @@ class EnforceMemory {
 
  private:
   const std::string path_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::btree_set<std::string> names_ ABSL_GUARDED_BY(mu_);
 };
 

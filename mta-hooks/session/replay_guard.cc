@@ -20,7 +20,7 @@ absl::Status ReplayGuard::Accept(const std::string& initiator,
         (now_ms - timestamp_ms) / 1000, " s off this host's clock (window ",
         window_ms / 1000, " s); a replay or a wrong clock"));
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto [it, inserted] = last_.try_emplace(initiator, timestamp_ms);
   if (!inserted) {
     if (timestamp_ms <= it->second) {

@@ -14,7 +14,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
 
@@ -32,7 +32,7 @@ class ReplayGuard {
 
   Clock* clock_;
   absl::Duration window_;
-  absl::Mutex mu_;
+  Mutex mu_;
   absl::flat_hash_map<std::string, int64_t> last_ ABSL_GUARDED_BY(mu_);
   size_t forget_at_ ABSL_GUARDED_BY(mu_) = 1024;
 };
