@@ -175,8 +175,7 @@ void Directory::KeepAnswer(const std::string& key, uint64_t generation,
   if (!freshness.ParseFromString(answer.freshness().body())) return;
   const int64_t now = ctx_->now();
   // Never later than the freshness statement may be reused...
-  int64_t expires =
-      freshness.as_of() + absl::ToInt64Seconds(ctx_->options.freshness) / 2;
+  int64_t expires = freshness.as_of() + ReuseSeconds(answer.name());
   // ...nor past a certificate's next state change.
   for (const auto& c : answer.certificates()) {
     mxkey::v1::HostCertificateBody body;
@@ -190,27 +189,44 @@ void Directory::KeepAnswer(const std::string& key, uint64_t generation,
   auto it = shard.entries.find(key);
   // A newer answer, or a write reported since this one was read, wins.
   if (it != shard.entries.end() && it->second.generation > generation) return;
-  if (it == shard.entries.end() &&
-      shard.entries.size() >= kMaxEntriesPerShard) {
-    shard.entries.clear();
-    shard.floor = ctx_->store->generation();
-    if (generation < shard.floor) return;
+  const size_t bytes = 2 * answer.ByteSizeLong() + 2 * key.size() + 128;
+  if (it != shard.entries.end()) {
+    shard.bytes -= it->second.bytes;
+    shard.entries.erase(it);
   }
-  shard.entries[key] = CachedAnswer{generation, expires, false, answer};
+  if (!shard.Reserve(bytes, ctx_->store->generation()) &&
+      generation < shard.floor) {
+    return;
+  }
+  shard.bytes += bytes;
+  shard.entries[key] = CachedAnswer{generation, expires, false, answer, bytes};
+}
+
+bool Directory::AnswerShard::Reserve(size_t more, uint64_t floor_if_emptied) {
+  if (bytes + more <= kAnswerBytesPerShard &&
+      entries.size() < kMaxEntriesPerShard) {
+    return true;
+  }
+  entries.clear();
+  bytes = 0;
+  floor = std::max(floor, floor_if_emptied);
+  return false;
 }
 
 void Directory::Tombstone(const std::string& key, uint64_t generation) {
   AnswerShard& shard = AnswerShardFor(key);
   std::lock_guard<std::mutex> lock(shard.mu);
-  if (shard.entries.size() >= kMaxEntriesPerShard &&
-      !shard.entries.contains(key)) {
-    shard.entries.clear();
-    shard.floor = std::max(shard.floor, generation);
-    return;
+  auto it = shard.entries.find(key);
+  if (it != shard.entries.end()) {
+    if (it->second.generation > generation) return;
+    shard.bytes -= it->second.bytes;
+    shard.entries.erase(it);
   }
-  CachedAnswer& entry = shard.entries[key];
-  if (entry.generation > generation) return;
-  entry = CachedAnswer{generation, 0, true, {}};
+  const size_t bytes = 2 * key.size() + 128;
+  // An emptied shard needs no tombstone: its floor covers this write.
+  if (!shard.Reserve(bytes, generation)) return;
+  shard.bytes += bytes;
+  shard.entries[key] = CachedAnswer{generation, 0, true, {}, bytes};
 }
 
 void Directory::Invalidate(const StoreChange& change) {
@@ -218,6 +234,7 @@ void Directory::Invalidate(const StoreChange& change) {
     for (AnswerShard& shard : answers_) {
       std::lock_guard<std::mutex> lock(shard.mu);
       shard.entries.clear();
+      shard.bytes = 0;
       shard.floor = std::max(shard.floor, change.generation);
     }
   }
@@ -244,13 +261,22 @@ mxkey::v1::OrgInfo Directory::GetOrgInfo() const {
   return info;
 }
 
+int64_t Directory::ReuseSeconds(absl::string_view name) const {
+  const int64_t period = absl::ToInt64Seconds(ctx_->options.freshness);
+  const int64_t spread = period / 4;
+  if (spread == 0) return period / 2;
+  return period / 2 -
+         static_cast<int64_t>(absl::Hash<absl::string_view>()(name) %
+                              static_cast<uint64_t>(spread));
+}
+
 absl::StatusOr<mxkey::v1::SignedObject> Directory::CachedSign(
     std::array<Shard, kShards>& cache, const std::string& key,
-    const std::string& digest, ObjectType type,
+    const std::string& name, const std::string& digest, ObjectType type,
     const std::function<std::string(int64_t now)>& make_body) {
   Shard& shard = cache[absl::Hash<std::string>()(key) % kShards];
   const int64_t now = ctx_->now();
-  const int64_t reuse_for = absl::ToInt64Seconds(ctx_->options.freshness) / 2;
+  const int64_t reuse_for = ReuseSeconds(name);
   {
     MutexLock lock(&shard.mu);
     auto it = shard.entries.find(key);
@@ -273,7 +299,7 @@ absl::Status Directory::AddDenial(const std::string& name,
                                   mxkey::v1::KeyAnswer& answer) {
   ASSIGN_OR_RETURN(
       *answer.mutable_denial(),
-      CachedSign(denials_, absl::StrCat(reason, ":", name), "",
+      CachedSign(denials_, absl::StrCat(reason, ":", name), name, "",
                  ObjectType::kDenial, [&](int64_t now) {
                    mxkey::v1::DenialBody body;
                    body.set_name(name);
@@ -309,7 +335,7 @@ absl::Status Directory::Finish(uint64_t feed_head,
   const int64_t validity = absl::ToInt64Seconds(ctx_->options.freshness);
   ASSIGN_OR_RETURN(
       *answer.mutable_freshness(),
-      CachedSign(freshness_, name, digest, ObjectType::kFreshness,
+      CachedSign(freshness_, name, name, digest, ObjectType::kFreshness,
                  [&](int64_t now) {
                    mxkey::v1::FreshnessBody body;
                    body.set_name(name);

@@ -3,7 +3,8 @@
 //
 // Answers carry only objects signed ahead of time (certificates, policies,
 // revocation events) plus a denial and a freshness statement. Those two are
-// signed at most once per name per half freshness period, and again only
+// signed once per name per quarter to half freshness period (the name
+// decides), and again only
 // when the answer changes: never per request. Whole answers are reused
 // until a write touches their name (see CachedAnswer). Errors:
 // INVALID_ARGUMENT for a bad name; storage errors pass through.
@@ -57,11 +58,17 @@ class Directory {
   static constexpr size_t kMaxEntriesPerShard = 1 << 16;
 
   // Returns a cached object for `key` if it covers `digest` and is younger
-  // than half a freshness period; otherwise signs `make_body()` anew.
+  // than ReuseSeconds(name); otherwise signs `make_body()` anew.
   absl::StatusOr<mxkey::v1::SignedObject> CachedSign(
       std::array<Shard, kShards>& cache, const std::string& key,
-      const std::string& digest, ObjectType type,
+      const std::string& name, const std::string& digest, ObjectType type,
       const std::function<std::string(int64_t now)>& make_body);
+
+  // How long signatures and answers for `name` are reused: half a
+  // freshness period, less up to a quarter period chosen by the name.
+  // Statements made together (a restart, a bulk enrollment, the first
+  // lookups of a busy server) are then not all re-signed in one burst.
+  int64_t ReuseSeconds(absl::string_view name) const;
 
   absl::Status AddDenial(const std::string& name,
                          mxkey::v1::DenialReason reason,
@@ -83,13 +90,23 @@ class Directory {
     int64_t expires = 0;
     bool tombstone = false;
     mxkey::v1::KeyAnswer answer;
+    size_t bytes = 0;  // an estimate of the memory it holds
   };
+  // Answers are bounded by memory, not count: with a million hosts, whole
+  // answers for all of them would not fit. A full shard is emptied.
+  static constexpr size_t kAnswerBytesPerShard = size_t{8} << 20;
   struct AnswerShard {
     std::mutex mu;
     // Answers read before this generation are not kept (set when the shard
     // is emptied, which also drops its tombstones).
     uint64_t floor ABSL_GUARDED_BY(mu) = 0;
+    size_t bytes ABSL_GUARDED_BY(mu) = 0;
     absl::flat_hash_map<std::string, CachedAnswer> entries ABSL_GUARDED_BY(mu);
+
+    // Makes room for `more` bytes and a new entry; false if the shard had
+    // to be emptied (answers read before `floor` may no longer be kept).
+    bool Reserve(size_t more, uint64_t floor_if_emptied)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   };
   std::optional<mxkey::v1::KeyAnswer> ReuseAnswer(const std::string& key,
                                                   uint64_t generation);

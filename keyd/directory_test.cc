@@ -1,5 +1,9 @@
 #include "keyd/directory.h"
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "keyd/keyd_test_env.h"
@@ -89,6 +93,33 @@ void ExpectRevoked(KeydTestEnv& env, const mxkey::v1::KeyAnswer& answer) {
       env.Verifier().Verify(answer, answer.name(), false, env.clock.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_FALSE(verified->HasValidKey());
+}
+
+TEST(DirectoryTest, StatementsMadeTogetherAreNotAllRenewedTogether) {
+  KeydTestEnv env;  // freshness 60 s: reused for 15 to 30 s, by name
+  std::vector<std::string> names;
+  std::map<std::string, std::string> first;
+  for (int i = 0; i < 40; ++i) {
+    names.push_back(absl::StrCat("mx", i, ".example.org"));
+    first[names.back()] =
+        env.directory->GetHostKeys(names.back())->freshness().signature();
+  }
+  auto renewed = [&] {
+    int n = 0;
+    for (const auto& name : names) {
+      n += env.directory->GetHostKeys(name)->freshness().signature() !=
+           first[name];
+    }
+    return n;
+  };
+  env.clock.Advance(absl::Seconds(14));
+  EXPECT_EQ(renewed(), 0);
+  env.clock.Advance(absl::Seconds(9));  // 23 s: about half of them
+  const int midway = renewed();
+  EXPECT_GT(midway, 0);
+  EXPECT_LT(midway, 40);
+  env.clock.Advance(absl::Seconds(8));  // 31 s: all
+  EXPECT_EQ(renewed(), 40);
 }
 
 TEST(DirectoryTest, ReusedAnswerSurvivesWritesToOtherNames) {
