@@ -26,17 +26,20 @@ class GrpcApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = ShortTempDir();
-    OrgKeysOptions org;
-    org.scrypt.log2_n = 4;
-    SecretBytes pass(absl::string_view("pass"));
-    ASSERT_TRUE(OrgKeys::Init(dir_, "example", pass, org, &clock_).ok());
+    org_.scrypt.log2_n = 4;
+    ASSERT_TRUE(OrgKeys::Init(dir_, "example", pass_, org_, &clock_).ok());
+    StartServer();
+  }
+
+  // Starts keyd on dir_ (again, after server_.reset()).
+  void StartServer() {
     ServerOptions options;
     options.data_dir = dir_;
     options.listen = "127.0.0.1:0";
-    options.org_keys = org;
+    options.org_keys = org_;
     options.lmdb.map_size = size_t{256} << 20;
     options.enrollment_limits = Limits();
-    auto server = KeydServer::Start(options, pass, &clock_);
+    auto server = KeydServer::Start(options, pass_, &clock_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
@@ -92,6 +95,8 @@ class GrpcApiTest : public ::testing::Test {
   }
 
   FakeClock clock_{absl::Now()};
+  OrgKeysOptions org_;
+  const SecretBytes pass_{absl::string_view("pass")};
   std::string dir_;
   std::unique_ptr<KeydServer> server_;
   std::shared_ptr<grpc::Channel> channel_, admin_channel_;
@@ -263,6 +268,33 @@ TEST_F(GrpcApiTest, DomainPolicyAndOrgInfo) {
   auto verified = Verifier().Verify(answer, "example.org", true, clock_.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_EQ(verified->denial->reason(), v1::DENIAL_REASON_DOMAIN_UNKEYED);
+}
+
+// After an issuing-key renewal, a client resuming the feed gets events signed
+// by the previous key; the batch must carry that key's certificate.
+TEST_F(GrpcApiTest, FeedBatchCarriesTheCertificatesOfItsSigners) {
+  ASSERT_TRUE(Enroll("a.example.org", AddHost("a.example.org")).ok());
+  v1::RevokeRequest revoke;
+  revoke.set_hostname("a.example.org");
+  revoke.set_reason("test");
+  v1::RevokeResponse r;
+  ASSERT_TRUE(admin_->Revoke(Ctx().get(), revoke, &r).ok());
+  const std::string old_key = server_->keys().issuing_body().public_key();
+  server_.reset();
+  clock_.Advance(absl::Hours(24 * 21));  // past 2/3 of the 30-day validity
+  StartServer();                         // renews at load
+  ASSERT_NE(server_->keys().issuing_body().public_key(), old_key);
+
+  auto ctx = Ctx();
+  auto reader = directory_->WatchRevocations(ctx.get(), {});
+  v1::WatchRevocationsResponse batch;
+  ASSERT_TRUE(reader->Read(&batch));
+  ASSERT_EQ(batch.events_size(), 1);
+  EXPECT_EQ(batch.events(0).signer_key_id(), KeyId(old_key));
+  auto events = Verifier().VerifyFeedBatch(batch, 0, clock_.Now());
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_EQ((*events)[0].hostname(), "a.example.org");
+  ctx->TryCancel();
 }
 
 TEST_F(GrpcApiTest, WatchRevocationsResumesFromSequence) {
