@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -232,12 +233,30 @@ void LmdbStore::CommitBatch(std::deque<PendingWrite*>& batch) {
   rc = mdb_txn_commit(parent);  // fsyncs data, then meta page
   if (rc != MDB_SUCCESS) {
     absl::Status st = LmdbStatus(rc, "commit");
+    // LMDB reports a short write as EIO, and that is how a full file
+    // system usually shows (the last page half fits): say so.
+    if (rc == EIO && FileSystemFull()) {
+      st = absl::ResourceExhaustedError(absl::StrCat(
+          st.message(), " (storage is full: the file system holding the "
+                        "database has no space left)"));
+    }
     for (PendingWrite* w : batch) {
       if (w->result.ok()) w->result = st;
     }
     return;
   }
   commits_.fetch_add(1);
+}
+
+bool LmdbStore::FileSystemFull() const {
+  const char* path = nullptr;
+  struct statvfs fs;
+  if (mdb_env_get_path(env_, &path) != MDB_SUCCESS || path == nullptr ||
+      statvfs(path, &fs) != 0) {
+    return false;
+  }
+  // Less than one MiB left is full for a database that grows by pages.
+  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < (uint64_t{1} << 20);
 }
 
 }  // namespace mxkey

@@ -59,6 +59,8 @@ class LmdbStore : public Store {
             const LmdbOptions& options);
   void WriterLoop();
   void CommitBatch(std::deque<PendingWrite*>& batch);
+  // Whether the file system holding the database is (nearly) out of space.
+  bool FileSystemFull() const;
 
   MDB_env* env_;
   std::array<MDB_dbi, kTableCount> dbis_;

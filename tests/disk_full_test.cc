@@ -87,8 +87,8 @@ TEST(DiskFullTest, EnrollmentThatDoesNotFitFailsCleanlyAndLookupsGoOn) {
       << failure.error_message();
   EXPECT_THAT(failure.error_message(), HasSubstr("storage is full"));
   ASSERT_GT(acknowledged.size(), 10u);
-  std::printf("disk full after %zu acknowledged enrollments\n",
-              acknowledged.size());
+  std::printf("disk full after %zu acknowledged enrollments: %s\n",
+              acknowledged.size(), failure.error_message().c_str());
 
   // Every acknowledged enrollment is still there and verifies.
   auto verifier = AnswerVerifier::Create(keyd->root_fingerprint(),
