@@ -165,12 +165,7 @@ absl::StatusOr<VerifiedAnswer> AnswerVerifier::Verify(
     return WrongName("freshness statement", out.freshness.name(),
                      expected_name);
   }
-  std::vector<const SignedObject*> covered;
-  for (const auto& c : answer.certificates()) covered.push_back(&c);
-  for (const auto& r : answer.revocations()) covered.push_back(&r);
-  if (answer.has_policy()) covered.push_back(&answer.policy());
-  if (answer.has_denial()) covered.push_back(&answer.denial());
-  if (out.freshness.answer_sha256() != AnswerDigest(covered)) {
+  if (out.freshness.answer_sha256() != AnswerDigest(CoveredObjects(answer))) {
     return absl::UnauthenticatedError(
         "freshness statement does not cover this answer (objects were added, "
         "removed or replaced)");

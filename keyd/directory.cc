@@ -312,11 +312,8 @@ absl::Status Directory::AddDenial(const std::string& name,
 
 absl::Status Directory::Finish(uint64_t feed_head,
                                mxkey::v1::KeyAnswer& answer) {
-  std::vector<const mxkey::v1::SignedObject*> covered;
-  for (const auto& c : answer.certificates()) covered.push_back(&c);
-  for (const auto& r : answer.revocations()) covered.push_back(&r);
-  if (answer.has_policy()) covered.push_back(&answer.policy());
-  if (answer.has_denial()) covered.push_back(&answer.denial());
+  const std::vector<const mxkey::v1::SignedObject*> covered =
+      CoveredObjects(answer);
   // Issuers of every covered object; the current one is always included.
   std::vector<std::string> ids = {KeyId(ctx_->keys->issuing_body().public_key())};
   *answer.add_issuing_keys() = ctx_->keys->issuing_cert();

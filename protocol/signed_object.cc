@@ -85,6 +85,16 @@ void AppendLengthPrefixed(Sha256Hasher* h, absl::string_view data) {
 
 }  // namespace
 
+std::vector<const mxkey::v1::SignedObject*> CoveredObjects(
+    const mxkey::v1::KeyAnswer& answer) {
+  std::vector<const mxkey::v1::SignedObject*> covered;
+  for (const auto& c : answer.certificates()) covered.push_back(&c);
+  for (const auto& r : answer.revocations()) covered.push_back(&r);
+  if (answer.has_policy()) covered.push_back(&answer.policy());
+  if (answer.has_denial()) covered.push_back(&answer.denial());
+  return covered;
+}
+
 std::string AnswerDigest(
     const std::vector<const mxkey::v1::SignedObject*>& objects) {
   Sha256Hasher h;

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "crypto/ed25519.h"
+#include "proto/mxkey/v1/mxkey.pb.h"
 #include "proto/mxkey/v1/objects.pb.h"
 
 namespace mxkey {
@@ -67,6 +68,11 @@ absl::StatusOr<Body> ParseBody(const mxkey::v1::SignedObject& object) {
 // u32be(len(body)) || body || u32be(len(signature)) || signature.
 std::string AnswerDigest(
     const std::vector<const mxkey::v1::SignedObject*>& objects);
+
+// What an answer's freshness statement covers, in digest order: every
+// certificate, every revocation, then the policy and the denial if present.
+std::vector<const mxkey::v1::SignedObject*> CoveredObjects(
+    const mxkey::v1::KeyAnswer& answer);
 
 }  // namespace mxkey
 

@@ -49,14 +49,9 @@ std::string AddGroupOrder(std::string signature) {
 absl::StatusOr<v1::SignedObject> Freshness(const Ed25519PrivateKey& issuing,
                                            const v1::KeyAnswer& answer,
                                            uint64_t feed_head, int64_t as_of) {
-  std::vector<const v1::SignedObject*> covered;
-  for (const auto& c : answer.certificates()) covered.push_back(&c);
-  for (const auto& r : answer.revocations()) covered.push_back(&r);
-  if (answer.has_policy()) covered.push_back(&answer.policy());
-  if (answer.has_denial()) covered.push_back(&answer.denial());
   v1::FreshnessBody body;
   body.set_name(answer.name());
-  body.set_answer_sha256(AnswerDigest(covered));
+  body.set_answer_sha256(AnswerDigest(CoveredObjects(answer)));
   body.set_feed_head(feed_head);
   body.set_as_of(as_of);
   body.set_valid_until(as_of + 300);
