@@ -6,7 +6,9 @@
 // over std::shared_mutex and std::condition_variable_any (pthread, which
 // TSan intercepts), and keeps absl's thread-safety annotations. As with
 // absl::Mutex, Await re-checks its condition whenever the exclusive lock is
-// released by another thread. Nothing here fails.
+// released by another thread. That wakes every waiter at every unlock:
+// where many threads wait on one hot lock (a group commit), use CondVar,
+// which wakes only the threads waiting on it. Nothing here fails.
 #ifndef MXKEY_BASE_MUTEX_H_
 #define MXKEY_BASE_MUTEX_H_
 
@@ -60,6 +62,8 @@ class ABSL_LOCKABLE Mutex {
   }
 
  private:
+  friend class CondVar;
+
   bool Wait(const Condition& condition, const absl::Duration* timeout) {
     std::unique_lock<std::shared_mutex> lock(mu_, std::adopt_lock);
     // Waiting releases the lock, and the caller may have changed what
@@ -80,6 +84,25 @@ class ABSL_LOCKABLE Mutex {
   std::shared_mutex mu_;
   std::condition_variable_any cv_;
   std::atomic<int> waiters_{0};
+};
+
+// A condition variable for Mutex (absl::CondVar). Wait releases the lock
+// while blocked; Signal and SignalAll wake threads waiting on this CondVar
+// only. Wakeups may be spurious: wait in a loop on the state you need.
+class CondVar {
+ public:
+  void Wait(Mutex* mu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::unique_lock<std::shared_mutex> lock(mu->mu_, std::adopt_lock);
+    // Releasing the lock here is an unlock that Await-ers must see.
+    if (mu->waiters_.load() > 0) mu->cv_.notify_all();
+    cv_.wait(lock);
+    lock.release();  // the caller still holds it
+  }
+  void Signal() { cv_.notify_one(); }
+  void SignalAll() { cv_.notify_all(); }
+
+ private:
+  std::condition_variable_any cv_;
 };
 
 class ABSL_SCOPED_LOCKABLE MutexLock {

@@ -74,6 +74,48 @@ TEST(MutexTest, AwaitWithTimeoutSaysWhetherTheConditionHeld) {
   EXPECT_TRUE(mu.AwaitWithTimeout(Condition(&always), absl::Seconds(10)));
 }
 
+TEST(CondVarTest, SignalWakesTheWaiterAndLetsAnAwaitOnTheSameMutexSeeTheRelease) {
+  Mutex mu;
+  CondVar cv;
+  bool ready = false, waiting = false;
+  std::thread waiter([&] {
+    MutexLock lock(&mu);
+    waiting = true;
+    while (!ready) cv.Wait(&mu);  // releases mu, or the Await below hangs
+  });
+  {
+    MutexLock lock(&mu);
+    mu.Await(Condition(&waiting));
+    ready = true;
+    cv.Signal();
+  }
+  waiter.join();
+  MutexLock lock(&mu);
+  EXPECT_TRUE(ready);
+}
+
+TEST(CondVarTest, SignalAllWakesEveryWaiter) {
+  Mutex mu;
+  CondVar cv;
+  bool go = false;
+  int woken = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      MutexLock lock(&mu);
+      while (!go) cv.Wait(&mu);
+      ++woken;
+    });
+  }
+  {
+    MutexLock lock(&mu);
+    go = true;
+    cv.SignalAll();
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(woken, 4);
+}
+
 TEST(NotificationTest, WaitsForNotify) {
   Notification n;
   EXPECT_FALSE(n.WaitForNotificationWithTimeout(absl::Milliseconds(10)));

@@ -97,6 +97,7 @@ struct LmdbStore::PendingWrite {
   std::function<absl::Status(WriteTxn&)> fn;
   absl::Status result;
   bool done = false;
+  CondVar done_cv;  // its own, so a commit wakes only the writes it made
 };
 
 absl::StatusOr<std::unique_ptr<LmdbStore>> LmdbStore::Open(
@@ -152,6 +153,7 @@ LmdbStore::~LmdbStore() {
   {
     MutexLock lock(&mu_);
     stopping_ = true;
+    work_cv_.Signal();
   }
   writer_.join();
   mdb_env_close(env_);
@@ -173,7 +175,8 @@ absl::Status LmdbStore::Write(std::function<absl::Status(WriteTxn&)> fn) {
   MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("store is shutting down");
   queue_.push_back(&write);
-  mu_.Await(Condition(&write.done));
+  if (queue_.size() == 1) work_cv_.Signal();
+  while (!write.done) write.done_cv.Wait(&mu_);
   return write.result;
 }
 
@@ -182,10 +185,7 @@ void LmdbStore::WriterLoop() {
     std::deque<PendingWrite*> batch;
     {
       MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !queue_.empty();
-      };
-      mu_.Await(Condition(&ready));
+      while (!stopping_ && queue_.empty()) work_cv_.Wait(&mu_);
       if (queue_.empty() && stopping_) return;
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(queue_.front());
@@ -194,7 +194,10 @@ void LmdbStore::WriterLoop() {
     }
     CommitBatch(batch);
     MutexLock lock(&mu_);
-    for (PendingWrite* w : batch) w->done = true;
+    for (PendingWrite* w : batch) {
+      w->done = true;
+      w->done_cv.Signal();
+    }
   }
 }
 

@@ -70,6 +70,7 @@ class LmdbStore : public Store {
   Mutex mu_;
   std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  CondVar work_cv_;  // the writer waits on it for queued writes
   std::thread writer_;
 };
 
