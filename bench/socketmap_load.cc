@@ -1,6 +1,6 @@
-// Closed-loop load on a Postfix socketmap server: C connections, each
-// sending one request and waiting for its reply, keys drawn at random from
-// a list, for a fixed time. The same tool drives mxkey-policyd and
+// Closed-loop load on a Postfix socketmap server (TCP on loopback, or a
+// Unix socket): C connections, each sending one request and waiting for its
+// reply, keys drawn at random from a list, for a fixed time. The same tool drives mxkey-policyd and
 // postfix-mta-sts-resolver, so their figures compare like for like.
 //
 // Prints one JSON object: qps, p50_us, p99_us, p999_us, requests, errors
@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,7 +32,20 @@ struct Worker {
   int64_t errors = 0;
 };
 
-int Connect(int port) {
+// Connects to 127.0.0.1:port, or to the Unix socket `unix_path` if set.
+int Connect(int port, const std::string& unix_path) {
+  if (!unix_path.empty()) {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (unix_path.size() >= sizeof(a.sun_path)) return -1;
+    unix_path.copy(a.sun_path, unix_path.size());
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      close(fd);
+      return -1;
+    }
+    return fd;
+  }
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -72,8 +86,9 @@ int main(int argc, char** argv) {
   CLI::App app{"socketmap closed-loop load generator"};
   int port = 0, connections = 1;
   double seconds = 3, warmup = 1;
-  std::string map = "tlspolicy", keys_csv, expect = "OK ";
-  app.add_option("--port", port, "127.0.0.1 port")->required();
+  std::string map = "tlspolicy", keys_csv, expect = "OK ", unix_path;
+  auto* port_opt = app.add_option("--port", port, "127.0.0.1 port");
+  app.add_option("--unix", unix_path, "Unix socket path")->excludes(port_opt);
   app.add_option("--map", map, "map name");
   app.add_option("--keys", keys_csv, "comma-separated lookup keys")->required();
   app.add_option("--connections", connections, "concurrent connections");
@@ -81,6 +96,10 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup, "unmeasured seconds first");
   app.add_option("--expect", expect, "prefix every reply must have");
   CLI11_PARSE(app, argc, argv);
+  if (port == 0 && unix_path.empty()) {
+    std::fprintf(stderr, "socketmap_load: --port or --unix is required\n");
+    return 2;
+  }
   std::vector<std::string> wires;
   for (absl::string_view k : absl::StrSplit(keys_csv, ',', absl::SkipEmpty())) {
     wires.push_back(mxkey::EncodeNetstring(absl::StrCat(map, " ", k)));
@@ -94,7 +113,7 @@ int main(int argc, char** argv) {
     threads.emplace_back([&, c] {
       Worker& w = workers[static_cast<size_t>(c)];
       std::mt19937 rng(static_cast<unsigned>(c) * 7919u + 1);
-      int fd = Connect(port);
+      int fd = Connect(port, unix_path);
       mxkey::NetstringDecoder d(200000);
       std::string reply;
       while (!done.load(std::memory_order_relaxed)) {
@@ -111,7 +130,7 @@ int main(int argc, char** argv) {
           ++w.errors;
           if (!ok) {
             close(fd);
-            fd = Connect(port);
+            fd = Connect(port, unix_path);
             d = mxkey::NetstringDecoder(200000);
           }
           continue;

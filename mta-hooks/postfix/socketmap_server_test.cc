@@ -170,6 +170,24 @@ TEST_F(SocketmapServerTest, StalledClientDoesNotStallOthers) {
   close(other);
 }
 
+TEST_F(SocketmapServerTest, IdleConnectionIsClosedAfterIdleTimeoutOnly) {
+  SocketmapServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.request_timeout = absl::Seconds(30);
+  o.idle_timeout = absl::Milliseconds(400);
+  StartServer(o);
+  int fd = Connect(server_->bound()[0]);
+  for (int i = 0; i < 3; ++i) {  // busy: each pause is under the idle timeout
+    Send(fd, EncodeNetstring("m k"));
+    EXPECT_EQ(Reply(fd), "OK m/k");
+    absl::SleepFor(absl::Milliseconds(150));
+  }
+  const absl::Time idle_from = absl::Now();
+  EXPECT_EQ(Reply(fd), "<closed>");
+  EXPECT_GE(absl::Now() - idle_from, absl::Milliseconds(200));
+  close(fd);
+}
+
 TEST_F(SocketmapServerTest, ConnectionsBeyondTheLimitGetTemp) {
   SocketmapServerOptions o;
   o.listen = {"inet:127.0.0.1:0"};
