@@ -115,24 +115,46 @@ class TrackingTxn : public WriteTxn {
 
 }  // namespace
 
-absl::Status ChangeTrackingStore::Write(
-    std::function<absl::Status(WriteTxn&)> fn) {
-  if (listeners_.empty()) return inner_->Write(std::move(fn));
-  StoreChange change;
-  absl::Status st = inner_->Write([&](WriteTxn& txn) -> absl::Status {
+std::function<absl::Status(WriteTxn&)> ChangeTrackingStore::Tracked(
+    std::function<absl::Status(WriteTxn&)> fn,
+    std::shared_ptr<StoreChange> change) {
+  return [fn = std::move(fn), change](WriteTxn& txn) -> absl::Status {
     // A backend may run `fn` again (after a shared commit failed).
-    change = StoreChange();
-    TrackingTxn tracking(txn, change);
+    *change = StoreChange();
+    TrackingTxn tracking(txn, *change);
     absl::Status result = fn(tracking);
     if (result.ok()) tracking.Finish();
     return result;
-  });
-  if (!st.ok()) return st;
+  };
+}
+
+void ChangeTrackingStore::Report(StoreChange& change) {
   // Reported even when empty: listeners learn that this generation holds
   // no change they care about.
   change.generation = inner_->generation();
   for (const Listener& listener : listeners_) listener(change);
+}
+
+absl::Status ChangeTrackingStore::Write(
+    std::function<absl::Status(WriteTxn&)> fn) {
+  if (listeners_.empty()) return inner_->Write(std::move(fn));
+  auto change = std::make_shared<StoreChange>();
+  absl::Status st = inner_->Write(Tracked(std::move(fn), change));
+  if (st.ok()) Report(*change);
   return st;
+}
+
+void ChangeTrackingStore::WriteAsync(std::function<absl::Status(WriteTxn&)> fn,
+                                     std::function<void(absl::Status)> done) {
+  if (listeners_.empty()) {
+    return inner_->WriteAsync(std::move(fn), std::move(done));
+  }
+  auto change = std::make_shared<StoreChange>();
+  inner_->WriteAsync(Tracked(std::move(fn), change),
+                     [this, change, done = std::move(done)](absl::Status st) {
+                       if (st.ok()) Report(*change);
+                       done(std::move(st));
+                     });
 }
 
 }  // namespace mxkey

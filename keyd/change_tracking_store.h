@@ -13,6 +13,7 @@
 #define MXKEY_KEYD_CHANGE_TRACKING_STORE_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -51,9 +52,18 @@ class ChangeTrackingStore : public Store {
     return inner_->Read(fn);
   }
   absl::Status Write(std::function<absl::Status(WriteTxn&)> fn) override;
+  void WriteAsync(std::function<absl::Status(WriteTxn&)> fn,
+                  std::function<void(absl::Status)> done) override;
   uint64_t generation() const override { return inner_->generation(); }
 
  private:
+  // `fn`, recording what it touches in `*change`.
+  static std::function<absl::Status(WriteTxn&)> Tracked(
+      std::function<absl::Status(WriteTxn&)> fn,
+      std::shared_ptr<StoreChange> change);
+  // Tells every listener about a committed `change`.
+  void Report(StoreChange& change);
+
   Store* inner_;
   std::vector<Listener> listeners_;
 };

@@ -49,6 +49,33 @@ class ChangeTrackingStoreTest : public ::testing::Test {
   std::vector<StoreChange> changes_;
 };
 
+TEST_F(ChangeTrackingStoreTest, WriteAsyncReportsTheChangeBeforeTheResult) {
+  int results = 0;
+  size_t changes_at_result = 0;
+  store_.WriteAsync(
+      [&](WriteTxn& txn) { return PutHost(txn, "mx1.a.example", {"a.example"}); },
+      [&](absl::Status st) {
+        EXPECT_TRUE(st.ok()) << st;
+        ++results;
+        changes_at_result = changes_.size();
+      });
+  EXPECT_EQ(results, 1);  // MemoryStore completes on the caller's thread
+  EXPECT_EQ(changes_at_result, 1u);
+  ASSERT_EQ(changes_.size(), 1u);
+  EXPECT_THAT(changes_[0].hosts, ElementsAre("mx1.a.example"));
+  EXPECT_EQ(changes_[0].generation, inner_.generation());
+  // A failed write reports its error and no change.
+  changes_.clear();
+  store_.WriteAsync(
+      [](WriteTxn&) { return absl::InvalidArgumentError("rejected"); },
+      [&](absl::Status st) {
+        EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+        ++results;
+      });
+  EXPECT_EQ(results, 2);
+  EXPECT_THAT(changes_, IsEmpty());
+}
+
 TEST_F(ChangeTrackingStoreTest, HostWriteNamesTheHostAndItsOldAndNewDomains) {
   WriteOne([&](WriteTxn& txn) { return PutHost(txn, "mx1.a.example", {"a.example"}); });
   StoreChange change = WriteOne([&](WriteTxn& txn) {

@@ -1,5 +1,7 @@
 #include "keyd/issuer.h"
 
+#include <future>
+#include <memory>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -149,124 +151,181 @@ absl::StatusOr<IssuedCertificate> StoreCertificate(
   return issued;
 }
 
+// Runs an *Async call and waits for its result.
+absl::StatusOr<mxkey::v1::EnrollResponse> AwaitResult(
+    const std::function<void(Issuer::Done)>& start) {
+  std::promise<absl::StatusOr<mxkey::v1::EnrollResponse>> result;
+  start([&result](absl::StatusOr<mxkey::v1::EnrollResponse> r) {
+    result.set_value(std::move(r));
+  });
+  return result.get_future().get();
+}
+
 }  // namespace
 
 absl::StatusOr<mxkey::v1::EnrollResponse> Issuer::Enroll(
     const mxkey::v1::EnrollRequest& request) {
-  mxkey::v1::EnrollmentBody body;
-  if (!body.ParseFromString(request.body())) {
-    return absl::InvalidArgumentError("body is not a valid EnrollmentBody");
-  }
-  if (body.token_public_key().size() != kEd25519PublicKeySize) {
-    return absl::InvalidArgumentError("token_public_key must be 32 bytes");
-  }
-  ASSIGN_OR_RETURN(KeyRequest kr, CheckKeyRequest(*ctx_, body));
-  RETURN_IF_ERROR(CheckSignature(body.token_public_key(),
-                                 ObjectType::kEnrollToken, request.body(),
-                                 request.token_signature(),
-                                 "token signature"));
-  RETURN_IF_ERROR(CheckSignature(kr.identity_key,
-                                 ObjectType::kEnrollProofOfPossession,
-                                 request.body(), request.identity_signature(),
-                                 "proof of possession (identity signature)"));
-  IssuedCertificate issued;
-  uint64_t head = 0;
-  std::vector<uint64_t> superseded;
-  RETURN_IF_ERROR(ctx_->store->Write([&](WriteTxn& txn) -> absl::Status {
-    superseded.clear();
-    head = 0;
-    absl::StatusOr<keyd::TokenRecord> token = GetRecord<keyd::TokenRecord>(
-        txn, Table::kTokens, body.token_public_key());
-    if (absl::IsNotFound(token.status())) {
-      return absl::PermissionDeniedError(
-          "unknown enrollment token: it was never issued, was already used, "
-          "or was replaced by a newer one");
-    }
-    if (!token.ok()) return token.status();
-    if (token->hostname() != kr.hostname) {
-      return absl::PermissionDeniedError(
-          "this enrollment token was issued for another host");
-    }
-    if (ctx_->now() >= token->expires_at()) {
-      return absl::PermissionDeniedError(
-          "enrollment token expired; create a new one (keyctl token create)");
-    }
-    ASSIGN_OR_RETURN(keyd::HostRecord host, GetHostRecord(txn, kr.hostname));
-    RETURN_IF_ERROR(txn.Delete(Table::kTokens, body.token_public_key()));
-    host.clear_token_public_key();
-    RETURN_IF_ERROR(ClaimKeys(txn, kr));
-    // Re-enrollment replaces the host's keys: the old ones are revoked.
-    ASSIGN_OR_RETURN(std::vector<StoredCert> certs,
-                     LoadHostCerts(txn, host, ctx_->now()));
-    for (const auto& c : certs) {
-      if (c.state != CertState::kRevoked) superseded.push_back(c.body.serial());
-    }
-    if (!superseded.empty()) {
-      ASSIGN_OR_RETURN(head, AppendRevocations(txn, *ctx_, superseded,
-                                               "superseded by re-enrollment"));
-    }
-    ASSIGN_OR_RETURN(issued,
-                     StoreCertificate(txn, *ctx_, host, kr, ctx_->now()));
-    return absl::OkStatus();
-  }));
-  if (head != 0) ctx_->feed->Publish(head);
-  LogInfo("enrolled %s serial=%d identity=%s pins=%d%s", kr.hostname,
-          issued.body.serial(), KeyFingerprint(kr.identity_key),
-          kr.pins.size(), superseded.empty() ? "" : " (previous keys revoked)");
-  return issued.response;
+  return AwaitResult([&](Done done) { EnrollAsync(request, std::move(done)); });
 }
 
 absl::StatusOr<mxkey::v1::EnrollResponse> Issuer::Rotate(
     const mxkey::v1::RotateRequest& request) {
-  mxkey::v1::RotationBody body;
-  if (!body.ParseFromString(request.body())) {
-    return absl::InvalidArgumentError("body is not a valid RotationBody");
-  }
-  ASSIGN_OR_RETURN(KeyRequest kr, CheckKeyRequest(*ctx_, body));
-  RETURN_IF_ERROR(CheckSignature(kr.identity_key,
-                                 ObjectType::kRotateProofOfPossession,
-                                 request.body(), request.identity_signature(),
-                                 "proof of possession (identity signature)"));
-  IssuedCertificate issued;
-  RETURN_IF_ERROR(ctx_->store->Write([&](WriteTxn& txn) -> absl::Status {
-    ASSIGN_OR_RETURN(keyd::HostRecord host,
-                     GetHostRecord(txn, kr.hostname));
-    ASSIGN_OR_RETURN(std::vector<StoredCert> certs,
-                     LoadHostCerts(txn, host, ctx_->now()));
-    const StoredCert* active = FindCert(certs, CertState::kActive);
-    if (active == nullptr) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          kr.hostname,
-          " has no active, unrevoked certificate to rotate from; enroll it "
-          "again with a new token"));
+  return AwaitResult([&](Done done) { RotateAsync(request, std::move(done)); });
+}
+
+void Issuer::EnrollAsync(const mxkey::v1::EnrollRequest& request, Done done) {
+  // What the request says and what its transaction decided, kept until
+  // the commit is durable.
+  struct Enrollment {
+    mxkey::v1::EnrollmentBody body;
+    KeyRequest kr;
+    IssuedCertificate issued;
+    uint64_t head = 0;
+    std::vector<uint64_t> superseded;
+  };
+  auto e = std::make_shared<Enrollment>();
+  absl::Status checked = [&]() -> absl::Status {
+    if (!e->body.ParseFromString(request.body())) {
+      return absl::InvalidArgumentError("body is not a valid EnrollmentBody");
     }
-    if (active->body.serial() != body.current_serial()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "current_serial ", body.current_serial(),
-          " is not the active certificate of ", kr.hostname, " (active is ",
-          active->body.serial(), ")"));
+    if (e->body.token_public_key().size() != kEd25519PublicKeySize) {
+      return absl::InvalidArgumentError("token_public_key must be 32 bytes");
     }
-    RETURN_IF_ERROR(CheckSignature(active->body.identity_key(),
-                                   ObjectType::kRotateCurrent, request.body(),
-                                   request.current_signature(),
-                                   "signature by the current identity key"));
-    if (const StoredCert* next = FindCert(certs, CertState::kNext)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "a next certificate (serial ", next->body.serial(),
-          ") is already pre-published; it becomes active at ",
-          next->body.active_from()));
+    ASSIGN_OR_RETURN(e->kr, CheckKeyRequest(*ctx_, e->body));
+    RETURN_IF_ERROR(CheckSignature(e->body.token_public_key(),
+                                   ObjectType::kEnrollToken, request.body(),
+                                   request.token_signature(),
+                                   "token signature"));
+    return CheckSignature(e->kr.identity_key,
+                          ObjectType::kEnrollProofOfPossession, request.body(),
+                          request.identity_signature(),
+                          "proof of possession (identity signature)");
+  }();
+  if (!checked.ok()) return done(checked);
+  const KeydContext* ctx = ctx_;
+  ctx->store->WriteAsync(
+      [e, ctx](WriteTxn& txn) -> absl::Status {
+        const KeyRequest& kr = e->kr;
+        e->superseded.clear();
+        e->head = 0;
+        absl::StatusOr<keyd::TokenRecord> token = GetRecord<keyd::TokenRecord>(
+            txn, Table::kTokens, e->body.token_public_key());
+        if (absl::IsNotFound(token.status())) {
+          return absl::PermissionDeniedError(
+              "unknown enrollment token: it was never issued, was already "
+              "used, or was replaced by a newer one");
+        }
+        if (!token.ok()) return token.status();
+        if (token->hostname() != kr.hostname) {
+          return absl::PermissionDeniedError(
+              "this enrollment token was issued for another host");
+        }
+        if (ctx->now() >= token->expires_at()) {
+          return absl::PermissionDeniedError(
+              "enrollment token expired; create a new one (keyctl token "
+              "create)");
+        }
+        ASSIGN_OR_RETURN(keyd::HostRecord host,
+                         GetHostRecord(txn, kr.hostname));
+        RETURN_IF_ERROR(txn.Delete(Table::kTokens, e->body.token_public_key()));
+        host.clear_token_public_key();
+        RETURN_IF_ERROR(ClaimKeys(txn, kr));
+        // Re-enrollment replaces the host's keys: the old ones are revoked.
+        ASSIGN_OR_RETURN(std::vector<StoredCert> certs,
+                         LoadHostCerts(txn, host, ctx->now()));
+        for (const auto& c : certs) {
+          if (c.state != CertState::kRevoked) {
+            e->superseded.push_back(c.body.serial());
+          }
+        }
+        if (!e->superseded.empty()) {
+          ASSIGN_OR_RETURN(e->head,
+                           AppendRevocations(txn, *ctx, e->superseded,
+                                             "superseded by re-enrollment"));
+        }
+        ASSIGN_OR_RETURN(e->issued,
+                         StoreCertificate(txn, *ctx, host, kr, ctx->now()));
+        return absl::OkStatus();
+      },
+      [e, ctx, done = std::move(done)](absl::Status st) {
+        if (!st.ok()) return done(st);
+        if (e->head != 0) ctx->feed->Publish(e->head);
+        LogInfo("enrolled %s serial=%d identity=%s pins=%d%s", e->kr.hostname,
+                e->issued.body.serial(), KeyFingerprint(e->kr.identity_key),
+                e->kr.pins.size(),
+                e->superseded.empty() ? "" : " (previous keys revoked)");
+        done(std::move(e->issued.response));
+      });
+}
+
+void Issuer::RotateAsync(const mxkey::v1::RotateRequest& request, Done done) {
+  struct Rotation {
+    mxkey::v1::RotationBody body;
+    KeyRequest kr;
+    IssuedCertificate issued;
+    std::string body_bytes, current_signature;
+  };
+  auto r = std::make_shared<Rotation>();
+  absl::Status checked = [&]() -> absl::Status {
+    if (!r->body.ParseFromString(request.body())) {
+      return absl::InvalidArgumentError("body is not a valid RotationBody");
     }
-    RETURN_IF_ERROR(ClaimKeys(txn, kr));
-    int64_t active_from =
-        ctx_->now() + absl::ToInt64Seconds(ctx_->options.prepublish());
-    ASSIGN_OR_RETURN(issued,
-                     StoreCertificate(txn, *ctx_, host, kr, active_from));
-    return absl::OkStatus();
-  }));
-  LogInfo("rotation of %s: next serial=%d identity=%s active_from=%d",
-          kr.hostname, issued.body.serial(), KeyFingerprint(kr.identity_key),
-          issued.body.active_from());
-  return issued.response;
+    ASSIGN_OR_RETURN(r->kr, CheckKeyRequest(*ctx_, r->body));
+    return CheckSignature(r->kr.identity_key,
+                          ObjectType::kRotateProofOfPossession, request.body(),
+                          request.identity_signature(),
+                          "proof of possession (identity signature)");
+  }();
+  if (!checked.ok()) return done(checked);
+  // The current key is known only inside the transaction.
+  r->body_bytes = request.body();
+  r->current_signature = request.current_signature();
+  const KeydContext* ctx = ctx_;
+  ctx->store->WriteAsync(
+      [r, ctx](WriteTxn& txn) -> absl::Status {
+        const KeyRequest& kr = r->kr;
+        ASSIGN_OR_RETURN(keyd::HostRecord host,
+                         GetHostRecord(txn, kr.hostname));
+        ASSIGN_OR_RETURN(std::vector<StoredCert> certs,
+                         LoadHostCerts(txn, host, ctx->now()));
+        const StoredCert* active = FindCert(certs, CertState::kActive);
+        if (active == nullptr) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              kr.hostname,
+              " has no active, unrevoked certificate to rotate from; enroll "
+              "it again with a new token"));
+        }
+        if (active->body.serial() != r->body.current_serial()) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "current_serial ", r->body.current_serial(),
+              " is not the active certificate of ", kr.hostname,
+              " (active is ", active->body.serial(), ")"));
+        }
+        RETURN_IF_ERROR(CheckSignature(active->body.identity_key(),
+                                       ObjectType::kRotateCurrent,
+                                       r->body_bytes, r->current_signature,
+                                       "signature by the current identity key"));
+        if (const StoredCert* next = FindCert(certs, CertState::kNext)) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "a next certificate (serial ", next->body.serial(),
+              ") is already pre-published; it becomes active at ",
+              next->body.active_from()));
+        }
+        RETURN_IF_ERROR(ClaimKeys(txn, kr));
+        int64_t active_from =
+            ctx->now() + absl::ToInt64Seconds(ctx->options.prepublish());
+        ASSIGN_OR_RETURN(r->issued,
+                         StoreCertificate(txn, *ctx, host, kr, active_from));
+        return absl::OkStatus();
+      },
+      [r, ctx, done = std::move(done)](absl::Status st) {
+        if (!st.ok()) return done(st);
+        LogInfo("rotation of %s: next serial=%d identity=%s active_from=%d",
+                r->kr.hostname, r->issued.body.serial(),
+                KeyFingerprint(r->kr.identity_key),
+                r->issued.body.active_from());
+        done(std::move(r->issued.response));
+      });
 }
 
 }  // namespace mxkey

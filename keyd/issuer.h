@@ -12,8 +12,15 @@
 // signature problems), ALREADY_EXISTS (key or pin of another host),
 // FAILED_PRECONDITION (rotation without an active certificate, or with a
 // next one pending), NOT_FOUND (host not registered).
+//
+// The *Async forms check the request on the calling thread, then hand the
+// transaction to the store's group commit and return: `done` runs once it
+// is durable (or at once, for a request refused before it), so a handler
+// holds no thread through the fsync. The plain forms wait for `done`.
 #ifndef MXKEY_KEYD_ISSUER_H_
 #define MXKEY_KEYD_ISSUER_H_
+
+#include <functional>
 
 #include "absl/status/statusor.h"
 #include "keyd/keyd_context.h"
@@ -24,6 +31,11 @@ namespace mxkey {
 class Issuer {
  public:
   explicit Issuer(const KeydContext* ctx) : ctx_(ctx) {}
+
+  using Done = std::function<void(absl::StatusOr<mxkey::v1::EnrollResponse>)>;
+
+  void EnrollAsync(const mxkey::v1::EnrollRequest& request, Done done);
+  void RotateAsync(const mxkey::v1::RotateRequest& request, Done done);
 
   absl::StatusOr<mxkey::v1::EnrollResponse> Enroll(
       const mxkey::v1::EnrollRequest& request);

@@ -34,6 +34,10 @@ class ReadCountingStore : public Store {
   absl::Status Write(std::function<absl::Status(WriteTxn&)> fn) override {
     return inner_->Write(std::move(fn));
   }
+  void WriteAsync(std::function<absl::Status(WriteTxn&)> fn,
+                  std::function<void(absl::Status)> done) override {
+    inner_->WriteAsync(std::move(fn), std::move(done));
+  }
   uint64_t generation() const override { return inner_->generation(); }
 
   int reads = 0;

@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <memory>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 
 namespace mxkey {
@@ -96,8 +99,11 @@ class LmdbTxn : public WriteTxn {
 struct LmdbStore::PendingWrite {
   std::function<absl::Status(WriteTxn&)> fn;
   absl::Status result;
+  // A Write waits on its own CondVar, so a commit wakes only the writes it
+  // made; a WriteAsync has `on_done` instead (and is owned by the queue).
   bool done = false;
-  CondVar done_cv;  // its own, so a commit wakes only the writes it made
+  CondVar done_cv;
+  std::function<void(absl::Status)> on_done;
 };
 
 absl::StatusOr<std::unique_ptr<LmdbStore>> LmdbStore::Open(
@@ -180,6 +186,22 @@ absl::Status LmdbStore::Write(std::function<absl::Status(WriteTxn&)> fn) {
   return write.result;
 }
 
+void LmdbStore::WriteAsync(std::function<absl::Status(WriteTxn&)> fn,
+                           std::function<void(absl::Status)> done) {
+  auto write = std::make_unique<PendingWrite>();
+  write->fn = std::move(fn);
+  write->on_done = std::move(done);
+  {
+    MutexLock lock(&mu_);
+    if (!stopping_) {
+      queue_.push_back(write.release());
+      if (queue_.size() == 1) work_cv_.Signal();
+      return;
+    }
+  }
+  write->on_done(absl::UnavailableError("store is shutting down"));
+}
+
 void LmdbStore::WriterLoop() {
   for (;;) {
     std::deque<PendingWrite*> batch;
@@ -193,11 +215,19 @@ void LmdbStore::WriterLoop() {
       }
     }
     CommitBatch(batch);
-    MutexLock lock(&mu_);
-    for (PendingWrite* w : batch) {
-      w->done = true;
-      w->done_cv.Signal();
+    std::vector<std::unique_ptr<PendingWrite>> async;
+    {
+      MutexLock lock(&mu_);
+      for (PendingWrite* w : batch) {
+        if (w->on_done) {
+          async.emplace_back(w);
+        } else {
+          w->done = true;
+          w->done_cv.Signal();
+        }
+      }
     }
+    for (auto& w : async) w->on_done(std::move(w->result));
   }
 }
 

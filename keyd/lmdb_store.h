@@ -48,6 +48,8 @@ class LmdbStore : public Store {
 
   absl::Status Read(const std::function<absl::Status(ReadTxn&)>& fn) override;
   absl::Status Write(std::function<absl::Status(WriteTxn&)> fn) override;
+  void WriteAsync(std::function<absl::Status(WriteTxn&)> fn,
+                  std::function<void(absl::Status)> done) override;
 
   // Durable commits made so far (for group-commit tests and benchmarks).
   uint64_t commit_count() const { return commits_.load(); }

@@ -131,16 +131,6 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   grpc::ResourceQuota quota("keyd-public");
   quota.Resize(options.max_grpc_memory_bytes);
   public_builder.SetResourceQuota(quota);
-  // Enrollments block in their handler until the group commit is durable.
-  // gRPC's sync server ends a handler thread when more than MAX_POLLERS
-  // (default 2) are polling and starts a new one for the next request, so
-  // under concurrent enrollment every request paid for a thread start and
-  // exit (most of keyd's CPU in the enroll_rate profile). Keep them.
-  public_builder.SetSyncServerOption(
-      grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
-  public_builder.SetSyncServerOption(
-      grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
-      options.sync_handler_threads);
   public_builder.RegisterService(s->directory_service_.get());
   public_builder.RegisterService(s->enrollment_service_.get());
   s->public_server_ = public_builder.BuildAndStart();

@@ -44,9 +44,6 @@ struct ServerOptions {
   // flight (past it, gRPC refuses work rather than queueing it).
   int max_streams_per_connection = 256;
   size_t max_grpc_memory_bytes = 256u << 20;
-  // Idle threads kept for the blocking (sync) enrollment handlers: enough
-  // for the concurrent enrollments one group commit gathers.
-  int sync_handler_threads = 64;
 };
 
 class KeydServer {

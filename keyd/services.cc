@@ -101,37 +101,50 @@ KeyDirectoryService::WatchRevocations(
   return new FeedWatch(ctx_, request->from_seq(), &stopping_);
 }
 
-grpc::Status EnrollmentService::Limited(
-    grpc::ServerContext* context,
-    const std::function<absl::StatusOr<mxkey::v1::EnrollResponse>()>& call,
+grpc::ServerUnaryReactor* EnrollmentService::Limited(
+    grpc::CallbackServerContext* context,
+    const std::function<void(Issuer::Done)>& start,
     mxkey::v1::EnrollResponse* response) {
-  const std::string source = SourceAddress(context->peer());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::string source = SourceAddress(context->peer());
   absl::Status allowed = failures_.Check(source, "failed enrollments");
   if (allowed.ok()) allowed = requests_.Take(source, "enrollment requests");
-  if (!allowed.ok()) return ToGrpcStatus(allowed);
-  absl::StatusOr<mxkey::v1::EnrollResponse> result = call();
-  const absl::StatusCode code = result.status().code();
-  if (code == absl::StatusCode::kPermissionDenied ||
-      code == absl::StatusCode::kUnauthenticated ||
-      code == absl::StatusCode::kNotFound) {
-    // An empty failure bucket only matters for the next request.
-    (void)failures_.Take(source, "failed enrollments");
+  if (!allowed.ok()) {
+    reactor->Finish(ToGrpcStatus(allowed));
+    return reactor;
   }
-  return Reply(std::move(result), response);
+  start([this, reactor, response, source = std::move(source)](
+            absl::StatusOr<mxkey::v1::EnrollResponse> result) {
+    const absl::StatusCode code = result.status().code();
+    if (code == absl::StatusCode::kPermissionDenied ||
+        code == absl::StatusCode::kUnauthenticated ||
+        code == absl::StatusCode::kNotFound) {
+      // An empty failure bucket only matters for the next request.
+      (void)failures_.Take(source, "failed enrollments");
+    }
+    reactor->Finish(Reply(std::move(result), response));
+  });
+  return reactor;
 }
 
-grpc::Status EnrollmentService::Enroll(grpc::ServerContext* context,
-                                       const mxkey::v1::EnrollRequest* request,
-                                       mxkey::v1::EnrollResponse* response) {
+grpc::ServerUnaryReactor* EnrollmentService::Enroll(
+    grpc::CallbackServerContext* context,
+    const mxkey::v1::EnrollRequest* request,
+    mxkey::v1::EnrollResponse* response) {
   return Limited(
-      context, [&] { return issuer_->Enroll(*request); }, response);
+      context,
+      [&](Issuer::Done done) { issuer_->EnrollAsync(*request, std::move(done)); },
+      response);
 }
 
-grpc::Status EnrollmentService::Rotate(grpc::ServerContext* context,
-                                       const mxkey::v1::RotateRequest* request,
-                                       mxkey::v1::EnrollResponse* response) {
+grpc::ServerUnaryReactor* EnrollmentService::Rotate(
+    grpc::CallbackServerContext* context,
+    const mxkey::v1::RotateRequest* request,
+    mxkey::v1::EnrollResponse* response) {
   return Limited(
-      context, [&] { return issuer_->Rotate(*request); }, response);
+      context,
+      [&](Issuer::Done done) { issuer_->RotateAsync(*request, std::move(done)); },
+      response);
 }
 
 grpc::Status AdminService::AddHost(grpc::ServerContext*,

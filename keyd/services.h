@@ -16,8 +16,8 @@
 
 namespace mxkey {
 
-// Lookups are sync handlers; WatchRevocations is a callback-API stream
-// (FeedWatch), so open watches hold no threads.
+// Lookups and WatchRevocations (FeedWatch, a stream) use the callback API:
+// open watches hold no threads.
 class KeyDirectoryService final
     : public mxkey::v1::KeyDirectory::CallbackService {
  public:
@@ -81,24 +81,29 @@ struct EnrollmentLimits {
   RateLimit failures{1, 10};
 };
 
-class EnrollmentService final : public mxkey::v1::Enrollment::Service {
+// Enroll and Rotate check a request on gRPC's thread (signatures), then
+// finish from the store's writer once the certificate is durable: no thread
+// waits through the group commit.
+class EnrollmentService final
+    : public mxkey::v1::Enrollment::CallbackService {
  public:
   EnrollmentService(Issuer* issuer, Clock* clock, EnrollmentLimits limits)
       : issuer_(issuer),
         requests_(clock, limits.requests),
         failures_(clock, limits.failures) {}
-  grpc::Status Enroll(grpc::ServerContext*,
-                      const mxkey::v1::EnrollRequest* request,
-                      mxkey::v1::EnrollResponse* response) override;
-  grpc::Status Rotate(grpc::ServerContext*,
-                      const mxkey::v1::RotateRequest* request,
-                      mxkey::v1::EnrollResponse* response) override;
+  grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* context,
+                                   const mxkey::v1::EnrollRequest* request,
+                                   mxkey::v1::EnrollResponse* response) override;
+  grpc::ServerUnaryReactor* Rotate(grpc::CallbackServerContext* context,
+                                   const mxkey::v1::RotateRequest* request,
+                                   mxkey::v1::EnrollResponse* response) override;
 
  private:
-  // Applies both limits around `call`, and counts a rejection.
-  grpc::Status Limited(
-      grpc::ServerContext* context,
-      const std::function<absl::StatusOr<mxkey::v1::EnrollResponse>()>& call,
+  // Applies both limits around `start`, which calls the Issuer, and counts
+  // a rejection.
+  grpc::ServerUnaryReactor* Limited(
+      grpc::CallbackServerContext* context,
+      const std::function<void(Issuer::Done)>& start,
       mxkey::v1::EnrollResponse* response);
 
   Issuer* issuer_;

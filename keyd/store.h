@@ -71,6 +71,16 @@ class Store {
   // is rolled back alone. Returns `fn`'s error, or the commit's.
   virtual absl::Status Write(std::function<absl::Status(WriteTxn&)> fn) = 0;
 
+  // As Write, but returns at once: `done` gets Write's result once the
+  // write is durable or has failed, on the store's writer thread or on the
+  // caller's, with no store lock held. For callers that must not hold a
+  // thread through a commit (keyd's enrollment handlers). `done` must not
+  // call Write. The default runs Write on the caller's thread.
+  virtual void WriteAsync(std::function<absl::Status(WriteTxn&)> fn,
+                          std::function<void(absl::Status)> done) {
+    done(Write(std::move(fn)));
+  }
+
   // Changes after every committed write, once its effect is visible to
   // Read. Caches of derived data read it before reading the store and stay
   // valid only while it is unchanged.

@@ -2,10 +2,15 @@
 
 #include <stdlib.h>
 
+#include <atomic>
+#include <set>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "base/mutex.h"
 
 namespace mxkey {
 
@@ -156,6 +161,67 @@ TEST_P(StoreContractTest, ConcurrentWritesAreIsolated) {
   }
 }
 
+// Collects WriteAsync results, and waits (bounded) for a number of them.
+class AsyncResults {
+ public:
+  std::function<void(absl::Status)> Expect(std::string key) {
+    return [this, key = std::move(key)](absl::Status st) {
+      MutexLock lock(&mu_);
+      results_.emplace_back(key, std::move(st));
+    };
+  }
+  // Every result, once `n` have come (empty if they did not within 30 s).
+  std::vector<std::pair<std::string, absl::Status>> WaitFor(size_t n) {
+    MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return results_.size() >= n;
+    };
+    if (!mu_.AwaitWithTimeout(Condition(&enough), absl::Seconds(30))) return {};
+    return results_;
+  }
+
+ private:
+  Mutex mu_;
+  std::vector<std::pair<std::string, absl::Status>> results_
+      ABSL_GUARDED_BY(mu_);
+};
+
+// WriteAsync gives each write's own result once, and a successful write is
+// visible to Read by the time its result comes.
+TEST_P(StoreContractTest, WriteAsyncReportsEachResultOnceVisible) {
+  constexpr int kWrites = 40;
+  AsyncResults results;
+  std::atomic<int> visible_at_done{0};
+  for (int i = 0; i < kWrites; ++i) {
+    std::string key = absl::StrCat("async/", i);
+    const bool fail = (i % 5 == 0);
+    auto expect = results.Expect(key);
+    store_->WriteAsync(
+        [key, fail](WriteTxn& txn) -> absl::Status {
+          absl::Status put = txn.Put(Table::kCerts, key, "v");
+          if (!put.ok()) return put;
+          if (fail) return absl::InvalidArgumentError("rejected");
+          return absl::OkStatus();
+        },
+        [&, key, expect](absl::Status st) {
+          if (st.ok() && GetOne(*store_, Table::kCerts, key).ok()) {
+            ++visible_at_done;
+          }
+          expect(std::move(st));
+        });
+  }
+  auto all = results.WaitFor(kWrites);
+  ASSERT_EQ(all.size(), static_cast<size_t>(kWrites)) << "results missing";
+  std::set<std::string> seen;
+  for (const auto& [key, st] : all) {
+    EXPECT_TRUE(seen.insert(key).second) << key << " reported twice";
+    const int i = std::stoi(key.substr(6));
+    EXPECT_EQ(st.ok(), i % 5 != 0) << key << ": " << st;
+    EXPECT_EQ(GetOne(*store_, Table::kCerts, key).ok(), i % 5 != 0) << key;
+  }
+  EXPECT_EQ(visible_at_done.load(), kWrites * 4 / 5);
+}
+
 TEST_P(StoreContractTest, ReadSnapshotIgnoresLaterWrites) {
   ASSERT_TRUE(PutOne(*store_, Table::kMeta, "v", "old").ok());
   std::string seen;
@@ -175,6 +241,30 @@ TEST_P(DurableStoreContractTest, AcknowledgedWritesSurviveReopen) {
   std::unique_ptr<Store> again = Reopen();
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(*GetOne(*again, Table::kFeed, "seq1"), "event");
+}
+
+// Closing the store with async writes queued reports every one of them,
+// and every write reported as done is there after reopening.
+TEST_P(DurableStoreContractTest, AsyncWritesQueuedAtCloseAreReportedAndKept) {
+  constexpr int kWrites = 50;
+  AsyncResults results;
+  for (int i = 0; i < kWrites; ++i) {
+    std::string key = absl::StrCat("queued/", i);
+    store_->WriteAsync(
+        [key](WriteTxn& txn) { return txn.Put(Table::kFeed, key, "v"); },
+        results.Expect(key));
+  }
+  std::unique_ptr<Store> again = Reopen();  // closes with writes queued
+  ASSERT_NE(again, nullptr);
+  auto all = results.WaitFor(kWrites);
+  ASSERT_EQ(all.size(), static_cast<size_t>(kWrites)) << "results missing";
+  for (const auto& [key, st] : all) {
+    if (st.ok()) {
+      EXPECT_TRUE(GetOne(*again, Table::kFeed, key).ok()) << key;
+    } else {
+      EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << key << ": " << st;
+    }
+  }
 }
 
 }  // namespace
