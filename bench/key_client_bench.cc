@@ -21,9 +21,12 @@ struct Fixture {
   std::vector<std::string> names;
 };
 
+// Made on first use; main() tears it down, which removes keyd's data dir.
+Fixture* shared_fixture = nullptr;
+
 Fixture& Shared() {
   static Fixture* f = [] {
-    auto* f = new Fixture;
+    auto* f = shared_fixture = new Fixture;
     f->keyd = InProcessKeyd::Start(Clock::Real());
     for (int i = 0; i < kHosts; ++i) {
       f->names.push_back(absl::StrCat("mx", i, ".example.org"));
@@ -56,4 +59,14 @@ BENCHMARK(BM_CacheHitLookupHost);
 }  // namespace
 }  // namespace mxkey
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  if (mxkey::shared_fixture != nullptr) {
+    mxkey::shared_fixture->client.reset();
+    mxkey::shared_fixture->keyd.reset();
+  }
+  return 0;
+}
