@@ -46,7 +46,56 @@ absl::Status WrongName(absl::string_view what, absl::string_view got,
       "\")"));
 }
 
+// The shape each lookup's answer must have (PROTOCOL.md §7.2), checked on
+// the objects present before any of them is parsed:
+//   host    certificates (and revocations), or a denial alone; no policy
+//   domain  exactly one of a policy (with certificates) or a denial alone;
+//           no revocations
+//   pin     a denial alone
+absl::Status CheckShape(const mxkey::v1::KeyAnswer& a,
+                        mxkey::v1::LookupKind kind) {
+  const absl::string_view what = mxkey::v1::LookupKind_Name(kind);
+  auto bad = [&](absl::string_view why) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("not a valid ", what, " answer: ", why));
+  };
+  const bool has_keys = a.certificates_size() + a.revocations_size() > 0;
+  if (a.has_denial() && has_keys) {
+    return bad("a denial with certificates or revocations");
+  }
+  switch (kind) {
+    case mxkey::v1::LOOKUP_KIND_HOST:
+      if (a.has_policy()) return bad("it carries a domain policy");
+      if (!a.has_denial() && a.certificates_size() == 0) {
+        return bad("no certificate and no denial");
+      }
+      return absl::OkStatus();
+    case mxkey::v1::LOOKUP_KIND_DOMAIN:
+      if (a.has_policy() == a.has_denial()) {
+        return bad("it must carry exactly one of a policy or a denial");
+      }
+      if (a.revocations_size() > 0) return bad("it carries revocations");
+      return absl::OkStatus();
+    case mxkey::v1::LOOKUP_KIND_TLS_PIN:
+      if (!a.has_denial() || a.has_policy()) return bad("it must be a denial");
+      return absl::OkStatus();
+    default:
+      return absl::UnauthenticatedError("unknown lookup kind");
+  }
+}
+
 }  // namespace
+
+mxkey::v1::DenialReason DenialReasonFor(mxkey::v1::LookupKind kind) {
+  switch (kind) {
+    case mxkey::v1::LOOKUP_KIND_HOST: return mxkey::v1::DENIAL_REASON_NO_SUCH_HOST;
+    case mxkey::v1::LOOKUP_KIND_DOMAIN:
+      return mxkey::v1::DENIAL_REASON_DOMAIN_UNKEYED;
+    case mxkey::v1::LOOKUP_KIND_TLS_PIN:
+      return mxkey::v1::DENIAL_REASON_NO_SUCH_PIN;
+    default: return mxkey::v1::DENIAL_REASON_UNSPECIFIED;
+  }
+}
 
 bool VerifiedAnswer::HasValidKey() const {
   for (const auto& c : certificates) {
@@ -87,8 +136,9 @@ absl::StatusOr<mxkey::v1::IssuingKeyBody> AnswerVerifier::VerifyIssuingKey(
 
 absl::StatusOr<VerifiedAnswer> AnswerVerifier::Verify(
     const mxkey::v1::KeyAnswer& answer, const std::string& expected_name,
-    bool is_domain, absl::Time now) const {
+    mxkey::v1::LookupKind kind, absl::Time now) const {
   const int64_t t = absl::ToUnixSeconds(now);
+  const bool is_domain = kind == mxkey::v1::LOOKUP_KIND_DOMAIN;
   IssuerMap issuers;
   for (const auto& cert : answer.issuing_keys()) {
     absl::StatusOr<mxkey::v1::IssuingKeyBody> body = VerifyIssuingKey(cert, now);
@@ -97,6 +147,32 @@ absl::StatusOr<VerifiedAnswer> AnswerVerifier::Verify(
 
   VerifiedAnswer out;
   out.name = expected_name;
+  // The freshness statement first: it says which lookup this answers, and
+  // nothing else of an answer to another lookup is worth looking at.
+  if (!answer.has_freshness()) {
+    return absl::UnauthenticatedError("answer has no freshness statement");
+  }
+  ASSIGN_OR_RETURN(out.freshness,
+                   VerifiedBody<mxkey::v1::FreshnessBody>(
+                       issuers, answer.freshness(), ObjectType::kFreshness,
+                       "freshness statement"));
+  if (out.freshness.kind() != kind) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "the answer answers a ",
+        mxkey::v1::LookupKind_Name(out.freshness.kind()), " lookup, not the ",
+        mxkey::v1::LookupKind_Name(kind), " lookup that was made"));
+  }
+  if (out.freshness.name() != expected_name) {
+    return WrongName("freshness statement", out.freshness.name(),
+                     expected_name);
+  }
+  if (out.freshness.answer_sha256() != AnswerDigest(CoveredObjects(answer))) {
+    return absl::UnauthenticatedError(
+        "freshness statement does not cover this answer (objects were added, "
+        "removed or replaced)");
+  }
+  RETURN_IF_ERROR(CheckShape(answer, kind));
+
   for (const auto& r : answer.revocations()) {
     ASSIGN_OR_RETURN(auto body,
                      VerifiedBody<mxkey::v1::RevocationEventBody>(
@@ -141,6 +217,11 @@ absl::StatusOr<VerifiedAnswer> AnswerVerifier::Verify(
     if (body.domain() != expected_name) {
       return WrongName("domain policy", body.domain(), expected_name);
     }
+    if (body.mode() == mxkey::v1::POLICY_MODE_UNSPECIFIED ||
+        !mxkey::v1::PolicyMode_IsValid(body.mode())) {
+      return absl::UnauthenticatedError(
+          "domain policy has no valid mode (none, testing or enforce)");
+    }
     out.policy = std::move(body);
   }
   if (answer.has_denial()) {
@@ -151,33 +232,20 @@ absl::StatusOr<VerifiedAnswer> AnswerVerifier::Verify(
     if (body.name() != expected_name) {
       return WrongName("denial", body.name(), expected_name);
     }
+    if (body.reason() != DenialReasonFor(kind)) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "a ", mxkey::v1::LookupKind_Name(kind), " answer may deny only with ",
+          mxkey::v1::DenialReason_Name(DenialReasonFor(kind)), ", not ",
+          mxkey::v1::DenialReason_IsValid(body.reason())
+              ? mxkey::v1::DenialReason_Name(body.reason())
+              : absl::StrCat("reason ", static_cast<int>(body.reason()))));
+    }
     out.denial = std::move(body);
-  }
-
-  if (!answer.has_freshness()) {
-    return absl::UnauthenticatedError("answer has no freshness statement");
-  }
-  ASSIGN_OR_RETURN(out.freshness,
-                   VerifiedBody<mxkey::v1::FreshnessBody>(
-                       issuers, answer.freshness(), ObjectType::kFreshness,
-                       "freshness statement"));
-  if (out.freshness.name() != expected_name) {
-    return WrongName("freshness statement", out.freshness.name(),
-                     expected_name);
-  }
-  if (out.freshness.answer_sha256() != AnswerDigest(CoveredObjects(answer))) {
-    return absl::UnauthenticatedError(
-        "freshness statement does not cover this answer (objects were added, "
-        "removed or replaced)");
   }
   if (t >= out.freshness.valid_until()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "stale: the answer's freshness statement ran out ",
         t - out.freshness.valid_until(), " s ago"));
-  }
-  if (!out.policy && !out.denial && out.certificates.empty() &&
-      out.revocations.empty()) {
-    return absl::UnauthenticatedError("answer is empty and not a denial");
   }
   return out;
 }

@@ -3,9 +3,15 @@
 //
 // Every object an answer carries is verified: issuing-key certificates
 // against the root, everything else against a valid issuing key, and the
-// freshness statement against the digest of the rest. Errors:
+// freshness statement against the digest of the rest. The freshness
+// statement must name the lookup that was made (kind and name), and the
+// answer must have the shape of that lookup's answer (docs/PROTOCOL.md
+// §7.2): a signed answer to one question is never accepted for another.
+// Errors:
 //   UNAUTHENTICATED      the chain does not reach the root, a signature is
-//                        bad, or an object is about another name
+//                        bad, an object is about another name, or the
+//                        answer answers another lookup or has the wrong
+//                        shape for this one
 //   FAILED_PRECONDITION  "stale: ..." when the freshness statement ran out
 //   INVALID_ARGUMENT     malformed objects
 #ifndef MXKEY_CLIENT_ANSWER_VERIFIER_H_
@@ -40,17 +46,22 @@ struct VerifiedAnswer {
   bool HasValidKey() const;
 };
 
+// The only denial reason an answer to `kind` may carry.
+mxkey::v1::DenialReason DenialReasonFor(mxkey::v1::LookupKind kind);
+
 class AnswerVerifier {
  public:
   // UNAUTHENTICATED if `root_public_key` does not have `root_fingerprint`.
   static absl::StatusOr<AnswerVerifier> Create(
       const std::string& root_fingerprint, const std::string& root_public_key);
 
-  // `expected_name` is the canonical host or domain asked about; a domain
-  // answer (is_domain) may carry certificates of hosts serving the domain.
+  // `expected_name` is the canonical host or domain asked about (for
+  // LOOKUP_KIND_TLS_PIN: the pin in lower-case hex); a domain answer may
+  // carry certificates of hosts serving the domain.
   absl::StatusOr<VerifiedAnswer> Verify(const mxkey::v1::KeyAnswer& answer,
                                         const std::string& expected_name,
-                                        bool is_domain, absl::Time now) const;
+                                        mxkey::v1::LookupKind kind,
+                                        absl::Time now) const;
 
   // Verifies one issuing-key certificate against the root, valid at `now`.
   absl::StatusOr<mxkey::v1::IssuingKeyBody> VerifyIssuingKey(

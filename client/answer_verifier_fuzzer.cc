@@ -24,9 +24,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mxkey::v1::KeyAnswer answer;
   if (!answer.ParseFromArray(data, static_cast<int>(size))) return 0;
   const absl::Time now = absl::FromUnixSeconds(1900000000);
-  for (bool is_domain : {false, true}) {
+  for (mxkey::v1::LookupKind kind :
+       {mxkey::v1::LOOKUP_KIND_HOST, mxkey::v1::LOOKUP_KIND_DOMAIN,
+        mxkey::v1::LOOKUP_KIND_TLS_PIN}) {
     absl::StatusOr<mxkey::VerifiedAnswer> v =
-        verifier->Verify(answer, answer.name(), is_domain, now);
+        verifier->Verify(answer, answer.name(), kind, now);
     // The fuzzer cannot forge the root's signature: no answer verifies.
     if (v.ok()) abort();
   }

@@ -68,22 +68,44 @@ absl::StatusOr<FederationTrust> FederationTrust::Verify(
 }
 
 absl::Status CheckPeerScope(const VerifiedAnswer& answer,
-                            const std::vector<std::string>& suffixes,
+                            const std::function<bool(const std::string&)>& owns,
                             const std::string& peer_org) {
-  auto inside = [&](const std::string& name) {
-    return LongestSuffixUnder(name, suffixes) > 0;
-  };
   auto outside = [&](const std::string& what, const std::string& name) {
     return absl::UnauthenticatedError(absl::StrCat(
         "peer ", peer_org, " answered with ", what, " ", name,
-        ", which is outside its domain suffixes"));
+        ", which it does not own (outside its domain suffixes, or under "
+        "another peer's longer suffix)"));
   };
-  if (!inside(answer.name)) return outside("the name", answer.name);
+  if (!owns(answer.name)) return outside("the name", answer.name);
   for (const VerifiedCert& c : answer.certificates) {
-    if (!inside(c.body.hostname())) return outside("host", c.body.hostname());
+    if (!owns(c.body.hostname())) return outside("host", c.body.hostname());
     for (const std::string& d : c.body.mail_domains()) {
-      if (!inside(d)) return outside("mail domain", d);
+      if (!owns(d)) return outside("mail domain", d);
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckOwnAnswer(const VerifiedAnswer& answer,
+                            const FederationTrust* trust, absl::Time now) {
+  if (!answer.denial) return absl::OkStatus();
+  if (trust == nullptr || now >= trust->not_after()) {
+    return absl::UnavailableError(absl::StrCat(
+        "no valid federation bundle of the own org, so the denial for ",
+        answer.name, " cannot be told from a peer's name denied by the "
+        "wrong org"));
+  }
+  if (const TrustedPeer* peer = trust->PeerFor(answer.name)) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "the own org denied ", answer.name, ", which belongs to peer ",
+        peer->org, " (only the peer speaks for it)"));
+  }
+  if (answer.freshness.bundle_version() < trust->version()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "the denial for ", answer.name, " was made under federation bundle "
+        "version ", answer.freshness.bundle_version(), ", older than version ",
+        trust->version(), " already seen (replayed, or the name became a "
+        "peer's since)"));
   }
   return absl::OkStatus();
 }

@@ -11,6 +11,7 @@
 #define MXKEY_CLIENT_FEDERATION_TRUST_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,12 +29,28 @@ struct TrustedPeer {
   std::string root_public_key;  // 32 bytes
 };
 
-// A peer may certify only what is under its suffixes: UNAUTHENTICATED when
-// a certificate in `answer` (verified against the peer's root) names a host
-// or a mail domain outside them, or the answer is about such a name.
+// A peer may certify only names it owns: names under its suffixes for which
+// no other peer has a longer matching suffix (nested suffixes: when P owns
+// "example" and Q owns "b.example", only Q speaks for "x.b.example").
+// `owns(name)` says whether the peer is the longest-suffix owner of a name.
+// UNAUTHENTICATED when the answer is about, or a certificate in it (verified
+// against the peer's root) names, a host or mail domain the peer does not
+// own.
 absl::Status CheckPeerScope(const VerifiedAnswer& answer,
-                            const std::vector<std::string>& suffixes,
+                            const std::function<bool(const std::string&)>& owns,
                             const std::string& peer_org);
+
+class FederationTrust;
+
+// The client's rule for an answer verified against the OWN root
+// (PROTOCOL.md §7.3): a denial says "no key" only for a name the own org
+// owns, so it needs a valid own bundle (`trust`, nullptr if none is valid
+// at `now`) under which the name is no peer's, and must have been made
+// under that bundle's version or a newer one. UNAVAILABLE without a valid
+// bundle (the name cannot be attributed); UNAUTHENTICATED otherwise.
+// Positive answers pass: keyd certifies no name under a peer's suffix.
+absl::Status CheckOwnAnswer(const VerifiedAnswer& answer,
+                            const FederationTrust* trust, absl::Time now);
 
 class FederationTrust {
  public:

@@ -14,6 +14,7 @@
 #include "crypto/sha256.h"
 #include "protocol/certificate_times.h"
 #include "protocol/hostname.h"
+#include "protocol/signed_object.h"
 
 namespace mxkey {
 namespace {
@@ -24,6 +25,11 @@ constexpr size_t kRecentRevocations = 4096;
 constexpr absl::string_view kRootKey = "meta/root";
 constexpr absl::string_view kFeedKey = "meta/feed_seq";
 constexpr absl::string_view kBundleVersionKey = "meta/bundle_version";
+constexpr absl::string_view kBundleKey = "meta/bundle";
+// Without a valid federation bundle, how often one is asked for again.
+constexpr absl::Duration kBundleRetry = absl::Seconds(1);
+// The most events a client reads to check an answer older than its watch.
+constexpr size_t kMaxBackfill = 4096;
 
 std::string DiskKey(absl::string_view name, bool is_domain) {
   return absl::StrCat(is_domain ? "d/" : "h/", name);
@@ -82,6 +88,10 @@ absl::Time ServeUntil(const VerifiedAnswer& a, absl::Time now) {
     until = NextCertificateChange(c.body, absl::ToUnixSeconds(now), until);
   }
   return absl::FromUnixSeconds(until);
+}
+
+v1::LookupKind KindOf(bool is_domain) {
+  return is_domain ? v1::LOOKUP_KIND_DOMAIN : v1::LOOKUP_KIND_HOST;
 }
 
 bool AnswerNamesHost(const VerifiedAnswer& a, absl::string_view host) {
@@ -179,8 +189,18 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
                       uint64_t last_seq) {
       c->ApplyRevocations(events, last_seq);
     };
-    w.on_resync = [c] { c->ClearCaches(); };
+    w.on_resync = [c] {
+      c->ClearCaches();
+      MutexLock lock(&c->apply_mu_);
+      c->covered_from_.reset();  // set again at the new position
+    };
     w.on_position = [c](std::optional<uint64_t> seq) {
+      {
+        // Where the watch began: events after it are all seen; answers
+        // made before it need the events in between (CoverFeedFrom).
+        MutexLock lock(&c->apply_mu_);
+        if (seq && !c->covered_from_) c->covered_from_ = *seq;
+      }
       if (!c->disk_) return;
       absl::Status st = seq ? c->disk_->Put(kFeedKey, absl::StrCat(*seq))
                             : c->disk_->Delete(kFeedKey);
@@ -265,10 +285,24 @@ absl::Status KeyClient::RefreshFederation() {
     federation_fetched_ = now;  // also after a failure: retry later, not now
     min_version = federation_min_version_;
   }
+  bool from_disk = false;
   if (!st.ok()) {
-    return LookupError(LookupFailure::kUnavailable,
-                       absl::StrCat("federation bundle: keyd: ",
-                                    st.error_message()));
+    // A restarted client whose keyd is unreachable still knows its peers,
+    // from the signed bundle it kept (verified again, rollback-checked).
+    std::optional<std::string> kept;
+    {
+      MutexLock lock(&federation_mu_);
+      if (disk_ && !federation_) {
+        absl::StatusOr<std::optional<std::string>> r = disk_->Get(kBundleKey);
+        if (r.ok()) kept = *r;
+      }
+    }
+    if (!kept || !bundle.mutable_bundle()->ParseFromString(*kept)) {
+      return LookupError(LookupFailure::kUnavailable,
+                         absl::StrCat("federation bundle: keyd: ",
+                                      st.error_message()));
+    }
+    from_disk = true;
   }
   absl::StatusOr<FederationTrust> trust = FederationTrust::Verify(
       bundle.bundle(), own->root_public_key(), now, min_version);
@@ -278,6 +312,7 @@ absl::Status KeyClient::RefreshFederation() {
                                     trust.status().message()));
   }
   bool changed = false;
+  uint64_t trust_version = 0;
   {
     MutexLock lock(&federation_mu_);
     changed = (federation_ ? federation_->version() : federation_min_version_) !=
@@ -285,14 +320,17 @@ absl::Status KeyClient::RefreshFederation() {
     if (trust->version() < federation_min_version_) return absl::OkStatus();
     federation_ = std::make_shared<const FederationTrust>(*std::move(trust));
     federation_min_version_ = federation_->version();
+    trust_version = federation_->version();
   }
   if (!changed) return absl::OkStatus();
   // Other peers, or other suffixes: answers admitted under the old trust
-  // may no longer hold.
-  ClearCaches();
-  if (disk_) {
+  // may no longer hold. (A bundle read back from disk is the one they were
+  // admitted under.)
+  if (!from_disk) ClearCaches();
+  if (disk_ && !from_disk) {
     absl::Status put = disk_->Put(kBundleVersionKey,
-                                  absl::StrCat(Federation()->version()));
+                                  absl::StrCat(trust_version));
+    if (put.ok()) put = disk_->Put(kBundleKey, bundle.bundle().SerializeAsString());
     if (!put.ok()) LogWarning("key cache: %s", put.message());
   }
   return absl::OkStatus();
@@ -314,10 +352,37 @@ std::shared_ptr<const FederationTrust> KeyClient::Federation() {
   return federation_;
 }
 
+std::shared_ptr<const FederationTrust> KeyClient::ValidFederation() {
+  std::shared_ptr<const FederationTrust> trust = Federation();
+  const absl::Time now = options_.clock->Now();
+  if (trust && now < trust->not_after()) return trust;
+  bool retry = false;
+  {
+    MutexLock lock(&federation_mu_);
+    retry = now - federation_fetched_ >= kBundleRetry;
+  }
+  if (retry) {
+    absl::Status st = RefreshFederation();
+    if (!st.ok()) LogWarning("federation: %s", st.message());
+  }
+  MutexLock lock(&federation_mu_);
+  if (federation_ && now < federation_->not_after()) return federation_;
+  return nullptr;
+}
+
+absl::StatusOr<KeyClient::VerifierFor> KeyClient::OwnVerifier() {
+  VerifierFor out;
+  out.trust = ValidFederation();
+  out.trust_valid = out.trust != nullptr;
+  ASSIGN_OR_RETURN(out.verifier, Verifier());
+  return out;
+}
+
 absl::StatusOr<KeyClient::VerifierFor> KeyClient::VerifierForName(
     const std::string& name) {
   VerifierFor out;
-  out.trust = Federation();
+  out.trust = ValidFederation();
+  out.trust_valid = out.trust != nullptr;
   out.peer = out.trust ? out.trust->PeerFor(name) : nullptr;
   if (out.peer == nullptr) {
     ASSIGN_OR_RETURN(out.verifier, Verifier());
@@ -334,6 +399,38 @@ absl::StatusOr<KeyClient::VerifierFor> KeyClient::VerifierForName(
   }
   out.verifier = v;
   return out;
+}
+
+absl::Status KeyClient::CoverFeedFrom(uint64_t feed_head) {
+  if (!watcher_) return absl::OkStatus();
+  uint64_t to = 0;
+  {
+    MutexLock lock(&apply_mu_);
+    if (!covered_from_ || feed_head >= *covered_from_) return absl::OkStatus();
+    to = *covered_from_;
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const AnswerVerifier> verifier, Verifier());
+  absl::StatusOr<std::vector<v1::RevocationEventBody>> events;
+  for (const auto& channel : channels_) {
+    events = ReadFeedRange(channel, *verifier, feed_head, to, kMaxBackfill,
+                           options_.rpc_timeout, options_.clock);
+    if (events.ok()) break;
+  }
+  if (!events.ok()) {
+    return LookupError(
+        LookupFailure::kUnavailable,
+        absl::StrCat("the answer was made at feed event ", feed_head,
+                     ", before this client's watch began at ", to,
+                     ", and the events between could not be read: ",
+                     events.status().message()));
+  }
+  MutexLock lock(&apply_mu_);
+  for (auto it = events->rbegin(); it != events->rend(); ++it) {
+    recent_.push_front(*it);
+  }
+  while (recent_.size() > kRecentRevocations) recent_.pop_front();
+  if (covered_from_) covered_from_ = std::min(*covered_from_, feed_head);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> KeyClient::RootPublicKey() {
@@ -375,14 +472,13 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Fetch(
     req.set_hostname(name);
     return stub.GetHostKeys(&ctx, req, &raw);
   });
-  if (st.ok()) return Admit(name, is_domain, raw, /*from_keyd=*/true);
+  if (st.ok()) return Admit(name, KindOf(is_domain), raw, /*from_keyd=*/true);
   if (!Unreachable(st)) {
     absl::Status s = FromGrpcStatus(st);
     // UNAUTHENTICATED: keyd relayed a peer's answer and it failed
-    // verification there.
-    LookupFailure kind = s.code() == absl::StatusCode::kNotFound
-                             ? LookupFailure::kUnknown
-                         : s.code() == absl::StatusCode::kInvalidArgument
+    // verification there. Anything else unsigned, NOT_FOUND included, proves
+    // nothing: only a verified denial means "unknown".
+    LookupFailure kind = s.code() == absl::StatusCode::kInvalidArgument
                              ? LookupFailure::kInvalidName
                          : s.code() == absl::StatusCode::kUnauthenticated
                              ? LookupFailure::kVerification
@@ -407,7 +503,7 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Fetch(
                                     ") and no cached answer for ", name));
   }
   absl::StatusOr<std::shared_ptr<const CachedAnswer>> entry =
-      Admit(name, is_domain, *held, /*from_keyd=*/false);
+      Admit(name, KindOf(is_domain), *held, /*from_keyd=*/false);
   if (LookupFailureOf(entry.status()) == LookupFailure::kStale) {
     return LookupError(
         LookupFailure::kStale,
@@ -420,24 +516,64 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Fetch(
 }
 
 absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
-    const std::string& name, bool is_domain, const v1::KeyAnswer& raw,
+    const std::string& name, v1::LookupKind kind, const v1::KeyAnswer& raw,
     bool from_keyd) {
-  ASSIGN_OR_RETURN(VerifierFor chosen, VerifierForName(name));
+  const bool is_domain = kind == v1::LOOKUP_KIND_DOMAIN;
+  // A pin denial is about no hostname: only the own root makes one.
+  ASSIGN_OR_RETURN(VerifierFor chosen,
+                   kind == v1::LOOKUP_KIND_TLS_PIN ? OwnVerifier()
+                                                   : VerifierForName(name));
   const absl::Time now = options_.clock->Now();
   absl::StatusOr<VerifiedAnswer> verified =
-      chosen.verifier->Verify(raw, name, is_domain, now);
+      chosen.verifier->Verify(raw, name, kind, now);
   if (verified.ok() && chosen.peer != nullptr) {
-    absl::Status scope = CheckPeerScope(*verified, chosen.peer->domain_suffixes,
-                                        chosen.peer->org);
+    const FederationTrust* trust = chosen.trust.get();
+    const TrustedPeer* peer = chosen.peer;
+    absl::Status scope = CheckPeerScope(
+        *verified,
+        [trust, peer](const std::string& n) { return trust->PeerFor(n) == peer; },
+        peer->org);
     if (!scope.ok()) verified = scope;
   }
   if (!verified.ok()) {
     if (absl::IsFailedPrecondition(verified.status())) {
       return LookupError(LookupFailure::kStale, verified.status().message());
     }
+    if (!chosen.trust_valid) {
+      // Without the own bundle the name may be a peer's, answered with the
+      // peer's signatures: nothing can be said about it.
+      return LookupError(
+          LookupFailure::kUnavailable,
+          absl::StrCat("no valid federation bundle, so the answer for ", name,
+                       " cannot be attributed to an organization: ",
+                       verified.status().message()));
+    }
     return LookupError(LookupFailure::kVerification,
                        absl::StrCat("answer for ", name, " failed verification: ",
                                     verified.status().message()));
+  }
+  if (chosen.peer == nullptr) {
+    absl::Status own = CheckOwnAnswer(*verified, chosen.trust.get(), now);
+    if (!own.ok()) {
+      return LookupError(absl::IsUnavailable(own) ? LookupFailure::kUnavailable
+                                                  : LookupFailure::kVerification,
+                         own.message());
+    }
+  }
+  if (kind == v1::LOOKUP_KIND_TLS_PIN) {
+    auto entry = std::make_shared<CachedAnswer>();
+    entry->verified = *std::move(verified);
+    entry->raw = raw;
+    entry->usable = LookupError(LookupFailure::kUnknown,
+                                "no host is certified with that TLS pin "
+                                "(signed denial)");
+    return std::shared_ptr<const CachedAnswer>(std::move(entry));
+  }
+  if (from_keyd && chosen.peer == nullptr) {
+    // An own answer made before this client's watch began: the events
+    // between are read and applied below like any other.
+    absl::Status covered = CoverFeedFrom(verified->freshness.feed_head());
+    if (!covered.ok()) return covered;
   }
   auto entry = std::make_shared<CachedAnswer>();
   entry->verified = *std::move(verified);
@@ -489,7 +625,13 @@ void KeyClient::ApplyRevocations(
     hosts_.Erase(ev.hostname());
     hosts.push_back(ev.hostname());
     recent_.push_back(ev);
-    if (recent_.size() > kRecentRevocations) recent_.pop_front();
+    if (recent_.size() > kRecentRevocations) {
+      // Answers made before the forgotten event can no longer be checked.
+      if (covered_from_) {
+        covered_from_ = std::max(*covered_from_, recent_.front().seq());
+      }
+      recent_.pop_front();
+    }
   }
   domains_.EraseIf([&](const CachedAnswer& a) {
     for (const auto& h : hosts) {
@@ -585,11 +727,21 @@ absl::StatusOr<AnswerRef> KeyClient::LookupByTlsPin(absl::string_view tls_pin) {
   });
   if (!st.ok()) {
     absl::Status s = FromGrpcStatus(st);
-    const LookupFailure kind = Unreachable(st) ? LookupFailure::kUnavailable
-                               : absl::IsNotFound(s) ? LookupFailure::kUnknown
-                                                     : LookupFailure::kVerification;
+    // Unsigned: NOT_FOUND included, it proves nothing.
+    const LookupFailure kind = absl::IsInvalidArgument(s)
+                                   ? LookupFailure::kInvalidName
+                                   : LookupFailure::kUnavailable;
     return LookupError(kind, absl::StrCat("keyd: ", s.message()));
   }
+  if (raw.name() == TlsPinName(pin)) {
+    // A signed denial: no host of the org (or of a peer it asked) has it.
+    ASSIGN_OR_RETURN(std::shared_ptr<const CachedAnswer> denial,
+                     Admit(raw.name(), v1::LOOKUP_KIND_TLS_PIN, raw,
+                           /*from_keyd=*/true));
+    return denial->usable;
+  }
+  // The holder's host answer, verified against the root of the org its
+  // hostname belongs to.
   absl::StatusOr<std::string> name = CanonicalHostname(raw.name());
   if (!name.ok()) {
     return LookupError(LookupFailure::kVerification,
@@ -597,7 +749,7 @@ absl::StatusOr<AnswerRef> KeyClient::LookupByTlsPin(absl::string_view tls_pin) {
                                     name.status().message()));
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const CachedAnswer> entry,
-                   Admit(*name, /*is_domain=*/false, raw, /*from_keyd=*/true));
+                   Admit(*name, v1::LOOKUP_KIND_HOST, raw, /*from_keyd=*/true));
   if (!UsableCertHasPin(entry->verified, pin)) {
     if (!entry->usable.ok()) return entry->usable;
     return LookupError(LookupFailure::kUnknown,

@@ -127,8 +127,11 @@ class KeyClient {
       const std::string& name, bool is_domain,
       std::shared_ptr<const CachedAnswer> expired);
   absl::StatusOr<std::shared_ptr<const CachedAnswer>> Admit(
-      const std::string& name, bool is_domain,
+      const std::string& name, mxkey::v1::LookupKind kind,
       const mxkey::v1::KeyAnswer& raw, bool from_keyd);
+  // Makes sure every feed event after `feed_head` is in recent_ (reads the
+  // ones before the watch began from keyd); kUnavailable if it cannot.
+  absl::Status CoverFeedFrom(uint64_t feed_head);
   grpc::Status CallKeyd(
       const std::function<grpc::Status(mxkey::v1::KeyDirectory::Stub&,
                                        grpc::ClientContext&)>& call);
@@ -152,6 +155,10 @@ class KeyClient {
   // answer fetched before a revocation cannot be cached after its eviction.
   Mutex apply_mu_;
   std::deque<mxkey::v1::RevocationEventBody> recent_ ABSL_GUARDED_BY(apply_mu_);
+  // Every own-feed event after this one is in recent_ (or was applied to
+  // the caches): the watch's starting point, lowered by CoverFeedFrom and
+  // raised when recent_ forgets. Unset until the watch's position is known.
+  std::optional<uint64_t> covered_from_ ABSL_GUARDED_BY(apply_mu_);
 
   // The verifier for `name`: the own root's, or that of the peer whose
   // suffix the name is under (with the peer, for the scope check).
@@ -159,8 +166,15 @@ class KeyClient {
     std::shared_ptr<const AnswerVerifier> verifier;
     const TrustedPeer* peer = nullptr;
     std::shared_ptr<const FederationTrust> trust;  // keeps `peer` alive
+    // A valid (unexpired) own bundle decided: without one, no name can be
+    // told from a peer's, and own-root denials are not accepted.
+    bool trust_valid = false;
   };
   absl::StatusOr<VerifierFor> VerifierForName(const std::string& name);
+  absl::StatusOr<VerifierFor> OwnVerifier();
+  // The own bundle if it is valid now (asks keyd again, at most once a
+  // second, while it is not), else nullptr.
+  std::shared_ptr<const FederationTrust> ValidFederation();
 
   Mutex federation_mu_;
   std::shared_ptr<const FederationTrust> federation_

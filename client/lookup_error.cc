@@ -66,7 +66,8 @@ LookupFailure LookupFailureOf(const absl::Status& status) {
   }
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument: return LookupFailure::kInvalidName;
-    case absl::StatusCode::kNotFound: return LookupFailure::kUnknown;
+    // Unsigned NOT_FOUND proves nothing: only a verified denial is kUnknown.
+    case absl::StatusCode::kNotFound: return LookupFailure::kUnavailable;
     case absl::StatusCode::kUnauthenticated:
     case absl::StatusCode::kPermissionDenied:
       return LookupFailure::kVerification;

@@ -1,11 +1,59 @@
 #include "client/revocation_watcher.h"
 
 #include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
 
 #include "base/grpc_status.h"
 #include "base/log.h"
 
 namespace mxkey {
+
+absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>> ReadFeedRange(
+    const std::shared_ptr<grpc::Channel>& channel,
+    const AnswerVerifier& verifier, uint64_t from, uint64_t to,
+    size_t max_events, absl::Duration timeout, Clock* clock) {
+  if (to - from > max_events) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "feed events ", from + 1, "..", to, " are more than ", max_events));
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   absl::ToChronoMilliseconds(timeout));
+  auto stub = mxkey::v1::KeyDirectory::NewStub(channel);
+  mxkey::v1::WatchRevocationsRequest request;
+  request.set_from_seq(from);
+  auto reader = stub->WatchRevocations(&ctx, request);
+  std::vector<mxkey::v1::RevocationEventBody> out;
+  uint64_t seq = from;
+  mxkey::v1::WatchRevocationsResponse batch;
+  absl::Status result = absl::DeadlineExceededError(
+      "keyd ended the feed before the events were read");
+  while (reader->Read(&batch)) {
+    absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>> events =
+        verifier.VerifyFeedBatch(batch, seq, clock->Now());
+    if (!events.ok()) {
+      result = events.status();
+      break;
+    }
+    for (auto& e : *events) {
+      seq = e.seq();
+      if (seq <= to) out.push_back(std::move(e));
+    }
+    if (seq >= to || batch.head_seq() <= seq) {
+      result = absl::OkStatus();
+      break;
+    }
+  }
+  ctx.TryCancel();
+  grpc::Status st = reader->Finish();
+  if (!result.ok() && !st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
+    return FromGrpcStatus(st);
+  }
+  if (!result.ok()) return result;
+  return out;
+}
 
 RevocationWatcher::RevocationWatcher(RevocationWatcherOptions options)
     : options_(std::move(options)), position_(options_.start_after) {}

@@ -54,6 +54,15 @@ struct RevocationWatcherOptions {
   std::function<void(std::optional<uint64_t>)> on_position;
 };
 
+// Reads the verified feed events after `from` up to `to` (or up to the
+// head, if keyd's head is lower) with one WatchRevocations stream, within
+// `timeout`. DATA_LOSS on a gap, RESOURCE_EXHAUSTED past `max_events`,
+// DEADLINE_EXCEEDED / UNAVAILABLE if keyd does not deliver them.
+absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>> ReadFeedRange(
+    const std::shared_ptr<grpc::Channel>& channel,
+    const AnswerVerifier& verifier, uint64_t from, uint64_t to,
+    size_t max_events, absl::Duration timeout, Clock* clock);
+
 class RevocationWatcher {
  public:
   explicit RevocationWatcher(RevocationWatcherOptions options);

@@ -97,13 +97,16 @@ class TrackingTxn : public WriteTxn {
       case Table::kPeers:
         change_.peers = true;
         return;
+      case Table::kMeta:
+        // Every freshness statement binds the bundle version.
+        if (key == kBundleVersionCounter) change_.peers = true;
+        return;
       // Not part of any answer: claims, the feed (answers bind its head
       // only as of their freshness statement), tokens and counters.
       case Table::kPins:
       case Table::kKeys:
       case Table::kFeed:
       case Table::kTokens:
-      case Table::kMeta:
         return;
     }
     change_.everything = true;
@@ -116,32 +119,33 @@ class TrackingTxn : public WriteTxn {
 }  // namespace
 
 std::function<absl::Status(WriteTxn&)> ChangeTrackingStore::Tracked(
-    std::function<absl::Status(WriteTxn&)> fn,
-    std::shared_ptr<StoreChange> change) {
-  return [fn = std::move(fn), change](WriteTxn& txn) -> absl::Status {
-    // A backend may run `fn` again (after a shared commit failed).
-    *change = StoreChange();
-    TrackingTxn tracking(txn, *change);
+    std::function<absl::Status(WriteTxn&)> fn) {
+  return [this, fn = std::move(fn)](WriteTxn& txn) -> absl::Status {
+    // A backend may run `fn` again (after a shared commit failed): each run
+    // reports afresh.
+    StoreChange change;
+    TrackingTxn tracking(txn, change);
     absl::Status result = fn(tracking);
-    if (result.ok()) tracking.Finish();
+    if (!result.ok()) return result;
+    tracking.Finish();
+    Report(change);
     return result;
   };
 }
 
 void ChangeTrackingStore::Report(StoreChange& change) {
-  // Reported even when empty: listeners learn that this generation holds
-  // no change they care about.
-  change.generation = inner_->generation();
+  // Inside the write, before its commit: the generation it will become
+  // visible at is the next one (writes of one commit share it). Reported
+  // even when empty: listeners learn that the generation holds no change
+  // they care about.
+  change.generation = inner_->generation() + 1;
   for (const Listener& listener : listeners_) listener(change);
 }
 
 absl::Status ChangeTrackingStore::Write(
     std::function<absl::Status(WriteTxn&)> fn) {
   if (listeners_.empty()) return inner_->Write(std::move(fn));
-  auto change = std::make_shared<StoreChange>();
-  absl::Status st = inner_->Write(Tracked(std::move(fn), change));
-  if (st.ok()) Report(*change);
-  return st;
+  return inner_->Write(Tracked(std::move(fn)));
 }
 
 void ChangeTrackingStore::WriteAsync(std::function<absl::Status(WriteTxn&)> fn,
@@ -149,12 +153,7 @@ void ChangeTrackingStore::WriteAsync(std::function<absl::Status(WriteTxn&)> fn,
   if (listeners_.empty()) {
     return inner_->WriteAsync(std::move(fn), std::move(done));
   }
-  auto change = std::make_shared<StoreChange>();
-  inner_->WriteAsync(Tracked(std::move(fn), change),
-                     [this, change, done = std::move(done)](absl::Status st) {
-                       if (st.ok()) Report(*change);
-                       done(std::move(st));
-                     });
+  inner_->WriteAsync(Tracked(std::move(fn)), std::move(done));
 }
 
 }  // namespace mxkey

@@ -1,14 +1,19 @@
-// A Store that tells listeners which public answers each committed write
-// changed, so caches of answers can drop exactly those (keyd/directory)
-// instead of everything on every write.
+// A Store that tells listeners which public answers each write changes, so
+// caches of answers can drop exactly those (keyd/directory) instead of
+// everything on every write.
 //
 // The names are derived from what a write puts and deletes, not declared by
 // the writer, so a new write path cannot forget to invalidate: a table whose
 // effect on answers is not known here reports `everything`. Listeners run
-// on the writing thread after every successful write (even one that changed
-// no answer) once it is durable and visible, before Write returns; they
-// must be quick and must not write. Errors of the wrapped store pass through
-// unchanged, and a failed write reports nothing.
+// on the writing thread inside the write, after its function succeeded and
+// before its commit makes it visible, with the generation the commit will
+// have: so by the time any reader can see a write, every write of the same
+// (group) commit has been reported, and no cache can keep an answer the
+// commit changed. A write that then fails to commit was reported for
+// nothing (a cache drops more than it had to). Listeners must be quick,
+// must not read or write the store, and run under the store's write lock.
+// Errors of the wrapped store pass through unchanged; a function that fails
+// reports nothing.
 #ifndef MXKEY_KEYD_CHANGE_TRACKING_STORE_H_
 #define MXKEY_KEYD_CHANGE_TRACKING_STORE_H_
 
@@ -24,7 +29,7 @@ namespace mxkey {
 
 // What one write changed, as far as answers go.
 struct StoreChange {
-  // Store::generation() read after the write became visible.
+  // The Store::generation() at which the write becomes visible.
   uint64_t generation = 0;
   // Nothing finer is known: every answer may have changed.
   bool everything = false;
@@ -57,11 +62,10 @@ class ChangeTrackingStore : public Store {
   uint64_t generation() const override { return inner_->generation(); }
 
  private:
-  // `fn`, recording what it touches in `*change`.
-  static std::function<absl::Status(WriteTxn&)> Tracked(
-      std::function<absl::Status(WriteTxn&)> fn,
-      std::shared_ptr<StoreChange> change);
-  // Tells every listener about a committed `change`.
+  // `fn`, recording what it touches and reporting it before the commit.
+  std::function<absl::Status(WriteTxn&)> Tracked(
+      std::function<absl::Status(WriteTxn&)> fn);
+  // Tells every listener about `change`, about to be committed.
   void Report(StoreChange& change);
 
   Store* inner_;

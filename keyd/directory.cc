@@ -64,10 +64,10 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetHostKeys(
   if (auto reused = ReuseAnswer(key, generation)) return *std::move(reused);
   mxkey::v1::KeyAnswer answer;
   answer.set_name(name);
-  uint64_t head = 0;
+  Position at;
   bool known = false;
   RETURN_IF_ERROR(ctx_->store->Read([&](ReadTxn& txn) -> absl::Status {
-    ASSIGN_OR_RETURN(head, GetCounter(txn, kFeedHeadCounter));
+    ASSIGN_OR_RETURN(at, ReadPosition(txn));
     absl::StatusOr<keyd::HostRecord> host =
         GetRecord<keyd::HostRecord>(txn, Table::kHosts, name);
     if (absl::IsNotFound(host.status())) return absl::OkStatus();
@@ -80,7 +80,7 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetHostKeys(
     RETURN_IF_ERROR(
         AddDenial(name, mxkey::v1::DENIAL_REASON_NO_SUCH_HOST, answer));
   }
-  RETURN_IF_ERROR(Finish(head, answer));
+  RETURN_IF_ERROR(Finish(mxkey::v1::LOOKUP_KIND_HOST, at, answer));
   KeepAnswer(key, generation, answer);
   return answer;
 }
@@ -95,15 +95,36 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::FindByTlsPin(
   std::string hostname;
   RETURN_IF_ERROR(ctx_->store->Read([&](ReadTxn& txn) -> absl::Status {
     absl::StatusOr<absl::string_view> owner = txn.Get(Table::kPins, tls_pin);
-    if (absl::IsNotFound(owner.status())) {
-      return absl::NotFoundError("no host of this organization is certified "
-                                 "with that TLS pin");
-    }
+    if (absl::IsNotFound(owner.status())) return absl::OkStatus();
     if (!owner.ok()) return owner.status();
     hostname = std::string(*owner);
     return absl::OkStatus();
   }));
+  if (hostname.empty()) {
+    return absl::NotFoundError("no host of this organization is certified "
+                               "with that TLS pin");
+  }
   return GetHostKeys(hostname);
+}
+
+absl::StatusOr<mxkey::v1::KeyAnswer> Directory::PinDenial(
+    absl::string_view tls_pin) {
+  if (tls_pin.size() != 32) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a TLS pin is the 32-byte SHA-256 of a DER SubjectPublicKeyInfo, got ",
+        tls_pin.size(), " bytes"));
+  }
+  mxkey::v1::KeyAnswer answer;
+  answer.set_name(TlsPinName(tls_pin));
+  Position at;
+  RETURN_IF_ERROR(ctx_->store->Read([&](ReadTxn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(at, ReadPosition(txn));
+    return absl::OkStatus();
+  }));
+  RETURN_IF_ERROR(AddDenial(answer.name(), mxkey::v1::DENIAL_REASON_NO_SUCH_PIN,
+                            answer));
+  RETURN_IF_ERROR(Finish(mxkey::v1::LOOKUP_KIND_TLS_PIN, at, answer));
+  return answer;
 }
 
 absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetDomainPolicy(
@@ -114,9 +135,9 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetDomainPolicy(
   if (auto reused = ReuseAnswer(key, generation)) return *std::move(reused);
   mxkey::v1::KeyAnswer answer;
   answer.set_name(name);
-  uint64_t head = 0;
+  Position at;
   RETURN_IF_ERROR(ctx_->store->Read([&](ReadTxn& txn) -> absl::Status {
-    ASSIGN_OR_RETURN(head, GetCounter(txn, kFeedHeadCounter));
+    ASSIGN_OR_RETURN(at, ReadPosition(txn));
     absl::StatusOr<mxkey::v1::SignedObject> policy =
         GetRecord<mxkey::v1::SignedObject>(txn, Table::kPolicies, name);
     if (absl::IsNotFound(policy.status())) return absl::OkStatus();
@@ -143,7 +164,7 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetDomainPolicy(
     RETURN_IF_ERROR(
         AddDenial(name, mxkey::v1::DENIAL_REASON_DOMAIN_UNKEYED, answer));
   }
-  RETURN_IF_ERROR(Finish(head, answer));
+  RETURN_IF_ERROR(Finish(mxkey::v1::LOOKUP_KIND_DOMAIN, at, answer));
   KeepAnswer(key, generation, answer);
   return answer;
 }
@@ -230,7 +251,8 @@ void Directory::Tombstone(const std::string& key, uint64_t generation) {
 }
 
 void Directory::Invalidate(const StoreChange& change) {
-  if (change.everything) {
+  // A new bundle (peers) changes what every freshness statement binds.
+  if (change.everything || change.peers) {
     for (AnswerShard& shard : answers_) {
       std::lock_guard<std::mutex> lock(shard.mu);
       shard.entries.clear();
@@ -310,7 +332,14 @@ absl::Status Directory::AddDenial(const std::string& name,
   return absl::OkStatus();
 }
 
-absl::Status Directory::Finish(uint64_t feed_head,
+absl::StatusOr<Directory::Position> Directory::ReadPosition(ReadTxn& txn) {
+  Position at;
+  ASSIGN_OR_RETURN(at.feed_head, GetCounter(txn, kFeedHeadCounter));
+  ASSIGN_OR_RETURN(at.bundle_version, GetCounter(txn, kBundleVersionCounter));
+  return at;
+}
+
+absl::Status Directory::Finish(mxkey::v1::LookupKind kind, const Position& at,
                                mxkey::v1::KeyAnswer& answer) {
   const std::vector<const mxkey::v1::SignedObject*> covered =
       CoveredObjects(answer);
@@ -330,16 +359,21 @@ absl::Status Directory::Finish(uint64_t feed_head,
   std::string digest = AnswerDigest(covered);
   const std::string& name = answer.name();
   const int64_t validity = absl::ToInt64Seconds(ctx_->options.freshness);
+  // What the statement binds beyond the objects: the lookup and the
+  // federation bundle it was made under (a new bundle re-signs it).
+  const std::string bound = absl::StrCat(digest, ":", at.bundle_version);
   ASSIGN_OR_RETURN(
       *answer.mutable_freshness(),
-      CachedSign(freshness_, name, name, digest, ObjectType::kFreshness,
-                 [&](int64_t now) {
+      CachedSign(freshness_, absl::StrCat(kind, ":", name), name, bound,
+                 ObjectType::kFreshness, [&](int64_t now) {
                    mxkey::v1::FreshnessBody body;
                    body.set_name(name);
                    body.set_answer_sha256(digest);
-                   body.set_feed_head(feed_head);
+                   body.set_feed_head(at.feed_head);
                    body.set_as_of(now);
                    body.set_valid_until(now + validity);
+                   body.set_kind(kind);
+                   body.set_bundle_version(at.bundle_version);
                    return body.SerializeAsString();
                  }));
   return absl::OkStatus();

@@ -33,9 +33,13 @@ class Directory {
   absl::StatusOr<mxkey::v1::KeyAnswer> GetHostKeys(absl::string_view hostname);
   absl::StatusOr<mxkey::v1::KeyAnswer> GetDomainPolicy(
       absl::string_view domain);
-  // The GetHostKeys answer of the host that claimed `tls_pin` (32 bytes).
-  // NOT_FOUND if no host ever did; INVALID_ARGUMENT for a bad pin.
+  // The GetHostKeys answer of the own host that claimed `tls_pin` (32
+  // bytes). NOT_FOUND if no host ever did (the service then asks the peers
+  // and answers with PinDenial, never with an unsigned NOT_FOUND);
+  // INVALID_ARGUMENT for a bad pin.
   absl::StatusOr<mxkey::v1::KeyAnswer> FindByTlsPin(absl::string_view tls_pin);
+  // The signed NO_SUCH_PIN denial (LOOKUP_KIND_TLS_PIN) for `tls_pin`.
+  absl::StatusOr<mxkey::v1::KeyAnswer> PinDenial(absl::string_view tls_pin);
   mxkey::v1::OrgInfo GetOrgInfo() const;
 
   // Drops the answers a write changed. Without these reports (a store that
@@ -73,8 +77,16 @@ class Directory {
   absl::Status AddDenial(const std::string& name,
                          mxkey::v1::DenialReason reason,
                          mxkey::v1::KeyAnswer& answer);
-  // Adds issuing certificates and the freshness statement.
-  absl::Status Finish(uint64_t feed_head, mxkey::v1::KeyAnswer& answer);
+  // Where the store was when an answer was read: the feed head and the
+  // federation bundle version, both bound into its freshness statement.
+  struct Position {
+    uint64_t feed_head = 0;
+    uint64_t bundle_version = 0;
+  };
+  static absl::StatusOr<Position> ReadPosition(ReadTxn& txn);
+  // Adds issuing certificates and the freshness statement for `kind`.
+  absl::Status Finish(mxkey::v1::LookupKind kind, const Position& at,
+                      mxkey::v1::KeyAnswer& answer);
 
   // Whole answers, reused while no write has touched their name, the
   // freshness statement is younger than half a period, and no certificate

@@ -20,7 +20,7 @@ TEST(DirectoryTest, HostAnswerVerifies) {
   EnrolledHost host = env.AddAndEnroll("mx1.example.org");
   auto answer = env.directory->GetHostKeys("MX1.Example.org");
   ASSERT_TRUE(answer.ok()) << answer.status();
-  auto verified = env.Verifier().Verify(*answer, "mx1.example.org", false,
+  auto verified = env.Verifier().Verify(*answer, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST,
                                         env.clock.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   ASSERT_EQ(verified->certificates.size(), 1u);
@@ -36,7 +36,7 @@ TEST(DirectoryTest, UnknownHostGetsSignedDenial) {
     ASSERT_TRUE(answer.ok());
     ASSERT_TRUE(answer->has_denial());
     auto verified =
-        env.Verifier().Verify(*answer, name, false, env.clock.Now());
+        env.Verifier().Verify(*answer, name, mxkey::v1::LOOKUP_KIND_HOST, env.clock.Now());
     ASSERT_TRUE(verified.ok()) << verified.status();
     EXPECT_EQ(verified->denial->reason(),
               mxkey::v1::DENIAL_REASON_NO_SUCH_HOST);
@@ -57,7 +57,7 @@ TEST(DirectoryTest, FindByTlsPinAnswersForThePinsHost) {
   auto answer = env.directory->FindByTlsPin(pin);
   ASSERT_TRUE(answer.ok()) << answer.status();
   EXPECT_EQ(answer->name(), "mx1.example.org");
-  auto verified = env.Verifier().Verify(*answer, "mx1.example.org", false,
+  auto verified = env.Verifier().Verify(*answer, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST,
                                         env.clock.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
 
@@ -90,7 +90,7 @@ mxkey::v1::RevokeRequest RevokeAll(const std::string& host) {
 void ExpectRevoked(KeydTestEnv& env, const mxkey::v1::KeyAnswer& answer) {
   EXPECT_EQ(answer.revocations_size(), 1);
   auto verified =
-      env.Verifier().Verify(answer, answer.name(), false, env.clock.Now());
+      env.Verifier().Verify(answer, answer.name(), mxkey::v1::LOOKUP_KIND_HOST, env.clock.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_FALSE(verified->HasValidKey());
 }
@@ -195,7 +195,7 @@ TEST(DirectoryTest, ReusedAnswerEndsWhenACertificateChangesState) {
   ASSERT_TRUE(env.directory->GetHostKeys("mx1.example.org").ok());
   env.clock.Set(absl::FromUnixSeconds(host.body.not_after()));
   auto after = *env.directory->GetHostKeys("mx1.example.org");
-  auto verified = env.Verifier().Verify(after, "mx1.example.org", false,
+  auto verified = env.Verifier().Verify(after, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST,
                                         env.clock.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   ASSERT_EQ(verified->certificates.size(), 1u);
@@ -207,7 +207,7 @@ TEST(DirectoryTest, StaleAnswerIsReportedAsStale) {
   env.AddAndEnroll("mx1.example.org");
   auto answer = *env.directory->GetHostKeys("mx1.example.org");
   auto verified = env.Verifier().Verify(
-      answer, "mx1.example.org", false,
+      answer, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST,
       env.clock.Now() + env.ctx.options.freshness + absl::Seconds(1));
   EXPECT_EQ(verified.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(verified.status().message(), HasSubstr("stale"));
@@ -223,21 +223,21 @@ TEST(DirectoryTest, TamperedAnswersFailVerification) {
 
   auto flipped = answer;
   flipped.mutable_certificates(0)->mutable_body()->at(3) ^= 1;
-  EXPECT_EQ(verifier.Verify(flipped, "mx1.example.org", false, env.clock.Now())
+  EXPECT_EQ(verifier.Verify(flipped, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST, env.clock.Now())
                 .status()
                 .code(),
             absl::StatusCode::kUnauthenticated);
 
   auto dropped = answer;  // a downgrade: strip the certificate
   dropped.clear_certificates();
-  EXPECT_EQ(verifier.Verify(dropped, "mx1.example.org", false, env.clock.Now())
+  EXPECT_EQ(verifier.Verify(dropped, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST, env.clock.Now())
                 .status()
                 .code(),
             absl::StatusCode::kUnauthenticated);
 
   auto swapped = answer;  // another host's valid certificate
   *swapped.mutable_certificates(0) = other.certificates(0);
-  EXPECT_EQ(verifier.Verify(swapped, "mx1.example.org", false, env.clock.Now())
+  EXPECT_EQ(verifier.Verify(swapped, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST, env.clock.Now())
                 .status()
                 .code(),
             absl::StatusCode::kUnauthenticated);
@@ -245,7 +245,7 @@ TEST(DirectoryTest, TamperedAnswersFailVerification) {
   KeydTestEnv stranger;  // an answer from another org's keyd
   stranger.AddAndEnroll("mx1.example.org");
   auto foreign = *stranger.directory->GetHostKeys("mx1.example.org");
-  auto result = verifier.Verify(foreign, "mx1.example.org", false,
+  auto result = verifier.Verify(foreign, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST,
                                 env.clock.Now());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kUnauthenticated);
 }
@@ -263,7 +263,7 @@ TEST(DirectoryTest, DomainPolicyAnswers) {
   env.AddAndEnroll("mx1.example.org");
   auto unkeyed = *env.directory->GetDomainPolicy("example.org");
   auto verified =
-      env.Verifier().Verify(unkeyed, "example.org", true, env.clock.Now());
+      env.Verifier().Verify(unkeyed, "example.org", mxkey::v1::LOOKUP_KIND_DOMAIN, env.clock.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_EQ(verified->denial->reason(),
             mxkey::v1::DENIAL_REASON_DOMAIN_UNKEYED);
@@ -273,7 +273,7 @@ TEST(DirectoryTest, DomainPolicyAnswers) {
   set.set_mode(mxkey::v1::POLICY_MODE_ENFORCE);
   ASSERT_TRUE(env.admin->SetDomainPolicy(set).ok());
   auto keyed = *env.directory->GetDomainPolicy("example.org");
-  verified = env.Verifier().Verify(keyed, "example.org", true, env.clock.Now());
+  verified = env.Verifier().Verify(keyed, "example.org", mxkey::v1::LOOKUP_KIND_DOMAIN, env.clock.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_EQ(verified->policy->mode(), mxkey::v1::POLICY_MODE_ENFORCE);
   ASSERT_EQ(verified->certificates.size(), 1u);

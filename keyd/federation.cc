@@ -22,7 +22,6 @@ namespace {
 namespace v1 = ::mxkey::v1;
 
 constexpr absl::string_view kBundleKey = "federation_bundle";
-constexpr absl::string_view kBundleVersionCounter = "federation_version";
 constexpr size_t kMaxSuffixes = 64;
 constexpr size_t kMaxOrgName = 128;
 

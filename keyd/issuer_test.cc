@@ -154,7 +154,7 @@ TEST(IssuerTest, RotationPrePublishesThenActivates) {
             absl::ToUnixSeconds(env.clock.Now() + env.ctx.options.prepublish()));
   auto answer = env.directory->GetHostKeys("mx1.example.org");
   ASSERT_TRUE(answer.ok());
-  auto verified = env.Verifier().Verify(*answer, "mx1.example.org", false,
+  auto verified = env.Verifier().Verify(*answer, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST,
                                         env.clock.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   ASSERT_EQ(verified->certificates.size(), 2u);
@@ -163,7 +163,7 @@ TEST(IssuerTest, RotationPrePublishesThenActivates) {
 
   env.clock.Advance(env.ctx.options.prepublish());
   answer = env.directory->GetHostKeys("mx1.example.org");
-  verified = env.Verifier().Verify(*answer, "mx1.example.org", false,
+  verified = env.Verifier().Verify(*answer, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST,
                                    env.clock.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   ASSERT_EQ(verified->certificates.size(), 1u);

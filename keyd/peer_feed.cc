@@ -160,6 +160,11 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
                    peer.org(), e.hostname());
       }
     }
+    // Before the events are on our feed: no relayed answer may outlive
+    // them there.
+    if (relay_ != nullptr && !in_scope.empty()) {
+      relay_->ApplyPeerRevocations(peer.org(), in_scope);
+    }
     uint64_t head = 0;
     const uint64_t taken = events->back().seq();
     absl::Status st = ctx_->store->Write([&](WriteTxn& txn) -> absl::Status {

@@ -22,13 +22,17 @@
 #include "base/mutex.h"
 #include "absl/time/time.h"
 #include "keyd/keyd_context.h"
+#include "keyd/peer_relay.h"
 #include "proto/mxkey/v1/objects.pb.h"
 
 namespace mxkey {
 
 class PeerFeedFollower {
  public:
-  explicit PeerFeedFollower(const KeydContext* ctx) : ctx_(ctx) {}
+  // `relay` (may be null) drops its relayed answers for each event before
+  // the event is republished.
+  PeerFeedFollower(const KeydContext* ctx, PeerRelay* relay)
+      : ctx_(ctx), relay_(relay) {}
   ~PeerFeedFollower() { Stop(); }
 
   void Start();
@@ -49,6 +53,7 @@ class PeerFeedFollower {
   void FollowOnce(Follower* f, uint64_t* last);
 
   const KeydContext* ctx_;
+  PeerRelay* const relay_;
   std::thread reconciler_;
   Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

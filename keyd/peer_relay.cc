@@ -11,6 +11,7 @@
 #include "keyd/records.h"
 #include "keyd/records.pb.h"
 #include "protocol/hostname.h"
+#include "protocol/signed_object.h"
 
 namespace mxkey {
 namespace {
@@ -18,6 +19,9 @@ namespace {
 namespace v1 = ::mxkey::v1;
 
 constexpr size_t kMaxCachedAnswers = 100000;
+// Peer revocations remembered against answers made before them (a peer
+// answer is fresh for one freshness period, so a few minutes' worth).
+constexpr size_t kMaxRevokedCerts = 65536;
 constexpr auto kPeerDeadline = std::chrono::seconds(3);
 
 }  // namespace
@@ -70,6 +74,12 @@ std::shared_ptr<const PeerRelay::Peers> PeerRelay::LoadPeers() {
   return loaded;
 }
 
+std::function<bool(const std::string&)> PeerRelay::Owns(const Peer& peer) {
+  return [this, &peer](const std::string& name) {
+    return For(name).get() == &peer;
+  };
+}
+
 std::shared_ptr<const PeerRelay::Peer> PeerRelay::For(const std::string& name) {
   std::shared_ptr<const Peers> peers = LoadPeers();
   std::shared_ptr<const Peer> best;
@@ -82,6 +92,50 @@ std::shared_ptr<const PeerRelay::Peer> PeerRelay::For(const std::string& name) {
     }
   }
   return best;
+}
+
+absl::StatusOr<std::pair<v1::KeyAnswer, VerifiedAnswer>> PeerRelay::Fetch(
+    const Peer& peer, const std::string& name, bool is_domain,
+    grpc::Status* rpc_status) {
+  v1::KeyAnswer answer;
+  grpc::ClientContext rpc;
+  rpc.set_deadline(std::chrono::system_clock::now() + kPeerDeadline);
+  rpc.AddMetadata(kRelayedHeader, "1");
+  if (is_domain) {
+    v1::GetDomainPolicyRequest req;
+    req.set_domain(name);
+    *rpc_status = peer.stub->GetDomainPolicy(&rpc, req, &answer);
+  } else {
+    v1::GetHostKeysRequest req;
+    req.set_hostname(name);
+    *rpc_status = peer.stub->GetHostKeys(&rpc, req, &answer);
+  }
+  if (!rpc_status->ok()) return FromGrpcStatus(*rpc_status);
+  absl::StatusOr<VerifiedAnswer> verified = peer.verifier->Verify(
+      answer, name, is_domain ? v1::LOOKUP_KIND_DOMAIN : v1::LOOKUP_KIND_HOST,
+      ctx_->clock->Now());
+  if (!verified.ok()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "answer of peer ", peer.peer.org(), " for ", name,
+        " failed verification: ", verified.status().message()));
+  }
+  absl::Status scope = CheckPeerScope(*verified, Owns(peer), peer.peer.org());
+  if (!scope.ok()) return scope;
+  return std::make_pair(std::move(answer), *std::move(verified));
+}
+
+bool PeerRelay::Outdated(const std::string& org,
+                         const VerifiedAnswer& answer) const {
+  for (const RevokedCert& r : revoked_) {
+    if (r.org != org) continue;
+    for (const VerifiedCert& c : answer.certificates) {
+      if (c.state != VerifiedCertState::kRevoked &&
+          c.body.hostname() == r.hostname && c.body.serial() == r.serial) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 absl::StatusOr<v1::KeyAnswer> PeerRelay::Lookup(const Peer& peer,
@@ -98,51 +152,84 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::Lookup(const Peer& peer,
       held = it->second.answer;
     }
   }
-  v1::KeyAnswer answer;
-  grpc::ClientContext rpc;
-  rpc.set_deadline(std::chrono::system_clock::now() + kPeerDeadline);
-  rpc.AddMetadata(kRelayedHeader, "1");
-  grpc::Status st;
-  if (is_domain) {
-    v1::GetDomainPolicyRequest req;
-    req.set_domain(name);
-    st = peer.stub->GetDomainPolicy(&rpc, req, &answer);
-  } else {
-    v1::GetHostKeysRequest req;
-    req.set_hostname(name);
-    st = peer.stub->GetHostKeys(&rpc, req, &answer);
-  }
-  if (!st.ok()) {
-    if (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
-        st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      // The client judges the held answer's freshness itself.
-      if (held) return *held;
-      return absl::UnavailableError(absl::StrCat(
-          "peer ", peer.peer.org(), " at ", peer.peer.endpoint(),
-          " is unreachable: ", st.error_message()));
+  // A second try only for an answer the peer made before a revocation we
+  // already applied (it may still have served its cached answer).
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    grpc::Status rpc_status;
+    auto fetched = Fetch(peer, name, is_domain, &rpc_status);
+    if (!fetched.ok()) {
+      if (rpc_status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+          rpc_status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        // The client judges the held answer's freshness itself.
+        if (held) return *held;
+        return absl::UnavailableError(absl::StrCat(
+            "peer ", peer.peer.org(), " at ", peer.peer.endpoint(),
+            " is unreachable: ", rpc_status.error_message()));
+      }
+      return fetched.status();
     }
-    return FromGrpcStatus(st);
+    MutexLock lock(&mu_);
+    // Checked and cached under one lock with ApplyPeerRevocations.
+    if (Outdated(peer.peer.org(), fetched->second)) continue;
+    if (cache_.size() >= kMaxCachedAnswers) cache_.clear();
+    cache_[key] = {fetched->first, absl::FromUnixSeconds(
+                                       fetched->second.freshness.valid_until())};
+    return std::move(fetched->first);
   }
-  absl::StatusOr<VerifiedAnswer> verified =
-      peer.verifier->Verify(answer, name, is_domain, now);
-  if (!verified.ok()) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "answer of peer ", peer.peer.org(), " for ", name,
-        " failed verification: ", verified.status().message()));
-  }
-  const std::vector<std::string> suffixes(peer.peer.domain_suffixes().begin(),
-                                          peer.peer.domain_suffixes().end());
-  absl::Status scope = CheckPeerScope(*verified, suffixes, peer.peer.org());
-  if (!scope.ok()) return scope;
-  MutexLock lock(&mu_);
-  if (cache_.size() >= kMaxCachedAnswers) cache_.clear();
-  cache_[key] = {answer, absl::FromUnixSeconds(verified->freshness.valid_until())};
-  return answer;
+  return absl::UnavailableError(absl::StrCat(
+      "peer ", peer.peer.org(), " answered for ", name,
+      " with a certificate its own feed has revoked; try again"));
 }
+
+void PeerRelay::ApplyPeerRevocations(
+    const std::string& peer_org,
+    const std::vector<v1::RevocationEventBody>& events) {
+  MutexLock lock(&mu_);
+  for (const auto& ev : events) {
+    revoked_.push_back({peer_org, ev.hostname(), ev.serial()});
+    if (revoked_.size() > kMaxRevokedCerts) revoked_.pop_front();
+    cache_.erase(absl::StrCat("h:", ev.hostname()));
+  }
+  // Domain answers carry their hosts' certificates.
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    bool names_host = false;
+    for (const auto& c : it->second.answer.certificates()) {
+      v1::HostCertificateBody body;
+      if (!body.ParseFromString(c.body())) {
+        names_host = true;
+        break;
+      }
+      for (const auto& ev : events) names_host |= body.hostname() == ev.hostname();
+    }
+    if (names_host) {
+      cache_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
+namespace {
+
+bool UsableWithPin(const VerifiedAnswer& a, absl::string_view pin) {
+  for (const auto& c : a.certificates) {
+    if (c.state != VerifiedCertState::kActive &&
+        c.state != VerifiedCertState::kNext) {
+      continue;
+    }
+    for (const auto& p : c.body.tls_spki_sha256()) {
+      if (p == pin) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
 
 absl::StatusOr<v1::KeyAnswer> PeerRelay::FindByTlsPin(
     absl::string_view tls_pin) {
   std::shared_ptr<const Peers> peers = LoadPeers();
+  std::optional<v1::KeyAnswer> unusable;
   for (const auto& peer : peers->list) {
     v1::FindByTlsPinRequest req;
     req.set_tls_spki_sha256(std::string(tls_pin));
@@ -151,14 +238,22 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::FindByTlsPin(
     rpc.set_deadline(std::chrono::system_clock::now() + kPeerDeadline);
     rpc.AddMetadata(kRelayedHeader, "1");
     if (!peer->stub->FindByTlsPin(&rpc, req, &answer).ok()) continue;
+    // A peer's signed "no such pin" is about its own hosts only.
+    if (answer.name() == TlsPinName(tls_pin)) continue;
+    absl::StatusOr<std::string> name = CanonicalHostname(answer.name());
+    if (!name.ok() || *name != answer.name()) continue;
     absl::StatusOr<VerifiedAnswer> verified = peer->verifier->Verify(
-        answer, answer.name(), /*is_domain=*/false, ctx_->clock->Now());
+        answer, *name, v1::LOOKUP_KIND_HOST, ctx_->clock->Now());
     if (!verified.ok()) continue;
-    const std::vector<std::string> suffixes(
-        peer->peer.domain_suffixes().begin(), peer->peer.domain_suffixes().end());
-    if (!CheckPeerScope(*verified, suffixes, peer->peer.org()).ok()) continue;
-    return answer;
+    if (!CheckPeerScope(*verified, Owns(*peer), peer->peer.org()).ok()) continue;
+    {
+      ReaderMutexLock lock(&mu_);
+      if (Outdated(peer->peer.org(), *verified)) continue;
+    }
+    if (UsableWithPin(*verified, tls_pin)) return answer;
+    if (!unusable) unusable = std::move(answer);
   }
+  if (unusable) return *std::move(unusable);
   return absl::NotFoundError(
       "no host of this organization or of a peer is certified with that TLS "
       "pin");

@@ -11,7 +11,9 @@
 #ifndef MXKEY_KEYD_PEER_RELAY_H_
 #define MXKEY_KEYD_PEER_RELAY_H_
 
+#include <deque>
 #include <memory>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -42,15 +44,28 @@ class PeerRelay {
 
   // The peer `name` (canonical) belongs to, or nullptr.
   std::shared_ptr<const Peer> For(const std::string& name);
+  // Whether `peer` is the one `name` belongs to (for CheckPeerScope).
+  std::function<bool(const std::string&)> Owns(const Peer& peer);
 
   absl::StatusOr<mxkey::v1::KeyAnswer> Lookup(const Peer& peer,
                                               const std::string& name,
                                               bool is_domain);
 
-  // Asks every peer, in turn, for the host certified with `tls_pin`; the
-  // first answer that verifies against that peer's root and stays inside
-  // its suffixes wins. NOT_FOUND when no peer knows the pin.
+  // Asks every peer, in turn, for the host certified with `tls_pin`: the
+  // first answer that verifies against that peer's root, stays inside its
+  // suffixes and has a usable certificate with the pin wins; else the first
+  // that verifies (it says why the key is not usable). NOT_FOUND when no
+  // peer has a host with the pin.
   absl::StatusOr<mxkey::v1::KeyAnswer> FindByTlsPin(absl::string_view tls_pin);
+
+  // Called with a peer's verified revocation events before they are
+  // republished on the own feed: drops every relayed answer naming the
+  // hosts, and from now on refuses (and refetches) a peer answer that
+  // still shows one of the revoked certificates as unrevoked, so no client
+  // of ours gets a pre-revocation answer once the event is on our feed.
+  void ApplyPeerRevocations(
+      const std::string& peer_org,
+      const std::vector<mxkey::v1::RevocationEventBody>& events);
 
  private:
   struct Peers {
@@ -67,10 +82,27 @@ class PeerRelay {
   // relayed answers are kept unless the peers themselves changed.
   std::shared_ptr<const Peers> LoadPeers();
 
+  // A peer's revoked certificate, remembered so that an answer fetched
+  // before the revocation (or replayed by the peer's path) is not relayed.
+  struct RevokedCert {
+    std::string org;
+    std::string hostname;
+    uint64_t serial;
+  };
+  // True if `answer` shows a certificate in `revoked_` (of `org`) without
+  // its revocation.
+  bool Outdated(const std::string& org, const VerifiedAnswer& answer) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // One call to the peer: verified and scope-checked, not cached.
+  absl::StatusOr<std::pair<mxkey::v1::KeyAnswer, VerifiedAnswer>> Fetch(
+      const Peer& peer, const std::string& name, bool is_domain,
+      grpc::Status* rpc_status);
+
   const KeydContext* ctx_;
   Mutex mu_;
   std::shared_ptr<const Peers> peers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Cached> cache_ ABSL_GUARDED_BY(mu_);
+  std::deque<RevokedCert> revoked_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace mxkey

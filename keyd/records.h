@@ -55,6 +55,8 @@ absl::Status SetCounter(WriteTxn& txn, absl::string_view name, uint64_t value);
 
 inline constexpr absl::string_view kFeedHeadCounter = "feed_head";
 inline constexpr absl::string_view kNextSerialCounter = "next_serial";
+// The version of the newest signed federation bundle (0: none yet).
+inline constexpr absl::string_view kBundleVersionCounter = "federation_version";
 
 }  // namespace mxkey
 

@@ -89,7 +89,7 @@ TEST(RevocationTest, RevokedKeyAppearsRevokedInAnswers) {
   ASSERT_TRUE(Revoke(env.ctx, Req("mx1.example.org")).ok());
   auto answer = env.directory->GetHostKeys("mx1.example.org");
   ASSERT_TRUE(answer.ok());
-  auto verified = env.Verifier().Verify(*answer, "mx1.example.org", false,
+  auto verified = env.Verifier().Verify(*answer, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST,
                                         env.clock.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_FALSE(verified->HasValidKey());

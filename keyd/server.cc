@@ -164,7 +164,7 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   RETURN_IF_ERROR(SecureAdminSocket(s->admin_socket_, options.admin_group));
 
   s->renewal_ = std::thread([raw = s.get()] { raw->RenewalLoop(); });
-  s->peer_feeds_ = std::make_unique<PeerFeedFollower>(&s->ctx_);
+  s->peer_feeds_ = std::make_unique<PeerFeedFollower>(&s->ctx_, s->relay_.get());
   s->peer_feeds_->Start();
   LogInfo("keyd serving org=%s root=%s admin=%s", s->keys_->org(),
           s->keys_->root_fingerprint(), s->admin_socket_);

@@ -1,5 +1,8 @@
 #include "keyd/services.h"
 
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
 #include "base/grpc_status.h"
 #include "keyd/revocation.h"
 #include "protocol/hostname.h"
@@ -34,13 +37,45 @@ bool Relayed(const grpc::CallbackServerContext* context) {
   return context->client_metadata().count(kRelayedHeader) > 0;
 }
 
+// True if a certificate of `answer` (an own, trusted answer) that is
+// neither revoked nor outside its validity carries `pin`.
+bool AnswerHasUsablePin(const mxkey::v1::KeyAnswer& answer,
+                        const std::string& pin, int64_t now) {
+  std::vector<uint64_t> revoked;
+  for (const auto& r : answer.revocations()) {
+    mxkey::v1::RevocationEventBody body;
+    if (body.ParseFromString(r.body())) revoked.push_back(body.serial());
+  }
+  for (const auto& c : answer.certificates()) {
+    mxkey::v1::HostCertificateBody body;
+    if (!body.ParseFromString(c.body()) ||
+        std::count(revoked.begin(), revoked.end(), body.serial()) > 0 ||
+        now < body.not_before() || now >= body.not_after()) {
+      continue;
+    }
+    for (const auto& p : body.tls_spki_sha256()) {
+      if (p == pin) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 absl::StatusOr<mxkey::v1::KeyAnswer> KeyDirectoryService::Lookup(
     const std::string& name, bool is_domain, bool relayed) {
   absl::StatusOr<std::string> canonical = CanonicalHostname(name);
-  if (canonical.ok() && !relayed) {
+  if (canonical.ok()) {
     if (std::shared_ptr<const PeerRelay::Peer> peer = relay_->For(*canonical)) {
+      // Never sign anything about a peer's name from our own data: a
+      // denial signed here would let anyone who can add the header turn
+      // the peer's enforce domain into "unkeyed" for our clients.
+      if (relayed) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            *canonical, " is under a domain suffix of peer ",
+            peer->peer.org(), "; a relayed lookup is answered only for this "
+            "organization's own names, and never relayed again"));
+      }
       // Blocks this callback thread for at most the relay's deadline.
       return relay_->Lookup(*peer, *canonical, is_domain);
     }
@@ -69,14 +104,23 @@ grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
     grpc::CallbackServerContext* context,
     const mxkey::v1::FindByTlsPinRequest* request,
     mxkey::v1::KeyAnswer* response) {
-  absl::StatusOr<mxkey::v1::KeyAnswer> own =
-      directory_->FindByTlsPin(request->tls_spki_sha256());
-  // A pin no host of ours claims may belong to a peer's host (a sending
-  // MTA of another org): ask the peers.
-  if (absl::IsNotFound(own.status()) && !Relayed(context)) {
-    own = relay_->FindByTlsPin(request->tls_spki_sha256());
+  const std::string& pin = request->tls_spki_sha256();
+  absl::StatusOr<mxkey::v1::KeyAnswer> own = directory_->FindByTlsPin(pin);
+  if (!own.ok() && !absl::IsNotFound(own.status())) {
+    return Answer(context, std::move(own), response);
   }
-  return Answer(context, std::move(own), response);
+  // An own host that no longer holds the pin usably (revoked, expired) must
+  // not shadow a peer's host that does: ask the peers, then fall back to
+  // the own answer (it says "revoked"), then to a signed denial.
+  if (own.ok() && AnswerHasUsablePin(*own, pin, ctx_->now())) {
+    return Answer(context, std::move(own), response);
+  }
+  if (!Relayed(context)) {
+    absl::StatusOr<mxkey::v1::KeyAnswer> peer = relay_->FindByTlsPin(pin);
+    if (peer.ok()) return Answer(context, std::move(peer), response);
+  }
+  if (own.ok()) return Answer(context, std::move(own), response);
+  return Answer(context, directory_->PinDenial(pin), response);
 }
 
 grpc::ServerUnaryReactor* KeyDirectoryService::GetOrgInfo(

@@ -1,5 +1,6 @@
 #include "protocol/signed_object.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "crypto/secret_bytes.h"
 #include "crypto/sha256.h"
@@ -103,6 +104,14 @@ std::string AnswerDigest(
     AppendLengthPrefixed(&h, object->signature());
   }
   return h.Finish();
+}
+
+}  // namespace mxkey
+
+namespace mxkey {
+
+std::string TlsPinName(absl::string_view pin) {
+  return absl::BytesToHexString(pin);
 }
 
 }  // namespace mxkey

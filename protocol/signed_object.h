@@ -74,6 +74,10 @@ std::string AnswerDigest(
 std::vector<const mxkey::v1::SignedObject*> CoveredObjects(
     const mxkey::v1::KeyAnswer& answer);
 
+// The name a FindByTlsPin denial is about: the 32-byte pin in lower-case
+// hex (64 digits), so it can never equal a hostname (labels are at most 63).
+std::string TlsPinName(absl::string_view pin);
+
 }  // namespace mxkey
 
 #endif  // MXKEY_PROTOCOL_SIGNED_OBJECT_H_

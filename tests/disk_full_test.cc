@@ -100,7 +100,7 @@ TEST(DiskFullTest, EnrollmentThatDoesNotFitFailsCleanlyAndLookupsGoOn) {
     v1::KeyAnswer answer;
     grpc::Status st = directory->GetHostKeys(Ctx().get(), get, &answer);
     ASSERT_TRUE(st.ok()) << host << ": " << st.error_message();
-    auto verified = verifier->Verify(answer, host, false, clock.Now());
+    auto verified = verifier->Verify(answer, host, mxkey::v1::LOOKUP_KIND_HOST, clock.Now());
     ASSERT_TRUE(verified.ok()) << host << ": " << verified.status();
     ASSERT_TRUE(verified->HasValidKey()) << host;
     EXPECT_EQ(verified->certificates[0].body.serial(), serial);

@@ -118,7 +118,7 @@ TEST_F(GrpcApiTest, EnrollLookupRotateRevoke) {
   v1::KeyAnswer answer;
   ASSERT_TRUE(directory_->GetHostKeys(Ctx().get(), get, &answer).ok());
   auto verified =
-      Verifier().Verify(answer, "mx1.example.org", false, clock_.Now());
+      Verifier().Verify(answer, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST, clock_.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_TRUE(verified->HasValidKey());
 
@@ -206,7 +206,7 @@ TEST_F(GrpcApiTest, LookupErrors) {
   get.set_hostname("unknown.example.org");
   ASSERT_TRUE(directory_->GetHostKeys(Ctx().get(), get, &answer).ok());
   auto verified =
-      Verifier().Verify(answer, "unknown.example.org", false, clock_.Now());
+      Verifier().Verify(answer, "unknown.example.org", mxkey::v1::LOOKUP_KIND_HOST, clock_.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_TRUE(verified->denial.has_value());
 }
@@ -265,7 +265,7 @@ TEST_F(GrpcApiTest, DomainPolicyAndOrgInfo) {
   req.set_domain("example.org");
   v1::KeyAnswer answer;
   ASSERT_TRUE(directory_->GetDomainPolicy(Ctx().get(), req, &answer).ok());
-  auto verified = Verifier().Verify(answer, "example.org", true, clock_.Now());
+  auto verified = Verifier().Verify(answer, "example.org", mxkey::v1::LOOKUP_KIND_DOMAIN, clock_.Now());
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_EQ(verified->denial->reason(), v1::DENIAL_REASON_DOMAIN_UNKEYED);
 }

@@ -95,6 +95,17 @@ class ProtocolDocTest : public ::testing::Test {
     return it == vectors_.by_name.end() ? kEmpty : it->second;
   }
 
+  // The vector federation bundle (version 1, peer "peer" for
+  // peer.example), as a client that fetched it holds it.
+  absl::StatusOr<FederationTrust> VectorBundle() {
+    v1::SignedObject bundle;
+    bundle.set_body(Vector("bundle.body"));
+    bundle.set_signature(Vector("bundle.signature"));
+    bundle.set_signer_key_id(Vector("root.key_id"));
+    return FederationTrust::Verify(bundle, Vector("root.public_key"),
+                                   absl::FromUnixSeconds(kVectorTime), 0);
+  }
+
   AnswerVerifier Verifier() {
     auto verifier = AnswerVerifier::Create(Vector("root.fingerprint"),
                                            Vector("root.public_key"));
@@ -129,8 +140,14 @@ TEST_F(ProtocolDocTest, DocumentAnswersVerifyOrFailAsStated) {
     SCOPED_TRACE(check.vector + " asked as " + check.ask_name);
     v1::KeyAnswer answer;
     ASSERT_TRUE(answer.ParseFromString(Vector(check.vector)));
-    auto verified =
-        verifier.Verify(answer, check.ask_name, check.is_domain, check.at);
+    absl::StatusOr<VerifiedAnswer> verified =
+        verifier.Verify(answer, check.ask_name, check.kind, check.at);
+    if (verified.ok() && check.own_bundle) {
+      absl::StatusOr<FederationTrust> trust = VectorBundle();
+      ASSERT_TRUE(trust.ok()) << trust.status();
+      absl::Status own = CheckOwnAnswer(*verified, &*trust, check.at);
+      if (!own.ok()) verified = own;
+    }
     if (check.error.empty()) {
       EXPECT_TRUE(verified.ok()) << verified.status();
     } else {
@@ -146,7 +163,7 @@ TEST_F(ProtocolDocTest, VerifiedAnswersSayWhatTheDocumentSays) {
   const absl::Time t = absl::FromUnixSeconds(kVectorTime);
   v1::KeyAnswer answer;
   ASSERT_TRUE(answer.ParseFromString(Vector("host_answer")));
-  auto host = verifier.Verify(answer, "mx1.example.org", false, t + absl::Seconds(60));
+  auto host = verifier.Verify(answer, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST, t + absl::Seconds(60));
   ASSERT_TRUE(host.ok()) << host.status();
   ASSERT_TRUE(host->HasValidKey());
   EXPECT_EQ(host->certificates[0].body.tls_spki_sha256(0), Vector("host.tls_pin"));
@@ -156,19 +173,19 @@ TEST_F(ProtocolDocTest, VerifiedAnswersSayWhatTheDocumentSays) {
 
   ASSERT_TRUE(answer.ParseFromString(Vector("revoked_answer")));
   auto revoked =
-      verifier.Verify(answer, "mx1.example.org", false, t + absl::Seconds(120));
+      verifier.Verify(answer, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST, t + absl::Seconds(120));
   ASSERT_TRUE(revoked.ok()) << revoked.status();
   EXPECT_FALSE(revoked->HasValidKey());
   EXPECT_EQ(revoked->freshness.feed_head(), 1u);
 
   ASSERT_TRUE(answer.ParseFromString(Vector("domain_answer")));
-  auto domain = verifier.Verify(answer, "example.org", true, t + absl::Seconds(60));
+  auto domain = verifier.Verify(answer, "example.org", mxkey::v1::LOOKUP_KIND_DOMAIN, t + absl::Seconds(60));
   ASSERT_TRUE(domain.ok()) << domain.status();
   EXPECT_EQ(domain->policy->mode(), v1::POLICY_MODE_ENFORCE);
 
   ASSERT_TRUE(answer.ParseFromString(Vector("denial_answer")));
   auto denial =
-      verifier.Verify(answer, "mx9.example.org", false, t + absl::Seconds(60));
+      verifier.Verify(answer, "mx9.example.org", mxkey::v1::LOOKUP_KIND_HOST, t + absl::Seconds(60));
   ASSERT_TRUE(denial.ok()) << denial.status();
   EXPECT_EQ(denial->denial->reason(), v1::DENIAL_REASON_NO_SUCH_HOST);
 }

@@ -22,6 +22,7 @@ constexpr char kOrg[] = "example";
 constexpr char kHost[] = "mx1.example.org";
 constexpr char kDomain[] = "example.org";
 constexpr char kUnknownHost[] = "mx9.example.org";
+constexpr char kPeerHost[] = "mx1.peer.example";
 
 // 32 bytes: first, first + 1, ..., first + 31.
 SecretBytes Seed(uint8_t first) {
@@ -48,9 +49,13 @@ std::string AddGroupOrder(std::string signature) {
 
 absl::StatusOr<v1::SignedObject> Freshness(const Ed25519PrivateKey& issuing,
                                            const v1::KeyAnswer& answer,
-                                           uint64_t feed_head, int64_t as_of) {
+                                           uint64_t feed_head, int64_t as_of,
+                                           v1::LookupKind kind = v1::LOOKUP_KIND_HOST,
+                                           uint64_t bundle_version = 1) {
   v1::FreshnessBody body;
   body.set_name(answer.name());
+  body.set_kind(kind);
+  body.set_bundle_version(bundle_version);
   body.set_answer_sha256(AnswerDigest(CoveredObjects(answer)));
   body.set_feed_head(feed_head);
   body.set_as_of(as_of);
@@ -155,7 +160,8 @@ absl::StatusOr<std::vector<ProtocolVector>> ProtocolVectors() {
                               policy_body.SerializeAsString()));
   *domain_answer.add_issuing_keys() = issuing_cert;
   ASSIGN_OR_RETURN(*domain_answer.mutable_freshness(),
-                   Freshness(issuing, domain_answer, 0, t + 60));
+                   Freshness(issuing, domain_answer, 0, t + 60,
+                             v1::LOOKUP_KIND_DOMAIN));
   bytes("policy.body", domain_answer.policy().body());
   bytes("policy.signature", domain_answer.policy().signature());
   bytes("domain_answer", domain_answer.SerializeAsString());
@@ -248,6 +254,58 @@ absl::StatusOr<std::vector<ProtocolVector>> ProtocolVectors() {
                    Freshness(issuing, context_swap, 0, t + 60));
   bytes("invalid.wrong_context", context_swap.SerializeAsString());
 
+  // Attacks with genuine signatures: answers to one lookup offered for
+  // another, and denials the client must not take as "no key".
+  v1::DenialBody host_denial_body;
+  host_denial_body.set_name(kDomain);
+  host_denial_body.set_reason(v1::DENIAL_REASON_NO_SUCH_HOST);
+  host_denial_body.set_as_of(t + 60);
+  v1::KeyAnswer host_denial_for_domain;
+  host_denial_for_domain.set_name(kDomain);
+  ASSIGN_OR_RETURN(*host_denial_for_domain.mutable_denial(),
+                   SignObject(issuing, ObjectType::kDenial,
+                              host_denial_body.SerializeAsString()));
+  *host_denial_for_domain.add_issuing_keys() = issuing_cert;
+  ASSIGN_OR_RETURN(*host_denial_for_domain.mutable_freshness(),
+                   Freshness(issuing, host_denial_for_domain, 0, t + 60));
+  bytes("attack.host_denial_named_like_the_domain",
+        host_denial_for_domain.SerializeAsString());
+
+  v1::KeyAnswer host_reason_domain = host_denial_for_domain;
+  ASSIGN_OR_RETURN(*host_reason_domain.mutable_freshness(),
+                   Freshness(issuing, host_reason_domain, 0, t + 60,
+                             v1::LOOKUP_KIND_DOMAIN));
+  bytes("attack.domain_answer_with_host_denial",
+        host_reason_domain.SerializeAsString());
+
+  v1::KeyAnswer no_policy = domain_answer;
+  no_policy.clear_policy();
+  ASSIGN_OR_RETURN(*no_policy.mutable_freshness(),
+                   Freshness(issuing, no_policy, 0, t + 60,
+                             v1::LOOKUP_KIND_DOMAIN));
+  bytes("attack.domain_answer_without_policy", no_policy.SerializeAsString());
+
+  v1::DenialBody peer_denial_body;
+  peer_denial_body.set_name(kPeerHost);
+  peer_denial_body.set_reason(v1::DENIAL_REASON_NO_SUCH_HOST);
+  peer_denial_body.set_as_of(t + 60);
+  v1::KeyAnswer peer_denial;
+  peer_denial.set_name(kPeerHost);
+  ASSIGN_OR_RETURN(*peer_denial.mutable_denial(),
+                   SignObject(issuing, ObjectType::kDenial,
+                              peer_denial_body.SerializeAsString()));
+  *peer_denial.add_issuing_keys() = issuing_cert;
+  ASSIGN_OR_RETURN(*peer_denial.mutable_freshness(),
+                   Freshness(issuing, peer_denial, 0, t + 60));
+  bytes("attack.own_denial_for_a_peer_name", peer_denial.SerializeAsString());
+
+  v1::KeyAnswer old_bundle_denial = denial_answer;
+  ASSIGN_OR_RETURN(*old_bundle_denial.mutable_freshness(),
+                   Freshness(issuing, old_bundle_denial, 0, t + 60,
+                             v1::LOOKUP_KIND_HOST, /*bundle_version=*/0));
+  bytes("attack.denial_under_an_older_bundle",
+        old_bundle_denial.SerializeAsString());
+
   ASSIGN_OR_RETURN(v1::SignedObject bundle_by_issuing,
                    SignObject(issuing, ObjectType::kFederationBundle,
                               bundle_body.SerializeAsString()));
@@ -259,24 +317,40 @@ absl::StatusOr<std::vector<ProtocolVector>> ProtocolVectors() {
 std::vector<AnswerCheck> ProtocolAnswerChecks() {
   const absl::Time t = absl::FromUnixSeconds(kVectorTime);
   const absl::Time fresh = t + absl::Seconds(60);
+  constexpr v1::LookupKind kH = v1::LOOKUP_KIND_HOST;
+  constexpr v1::LookupKind kD = v1::LOOKUP_KIND_DOMAIN;
   return {
-      {"host_answer", kHost, false, fresh, ""},
-      {"domain_answer", kDomain, true, fresh, ""},
-      {"denial_answer", kUnknownHost, false, fresh, ""},
-      {"revoked_answer", kHost, false, t + absl::Seconds(120), ""},
-      {"host_answer", kHost, false, t + absl::Seconds(360), "stale"},
-      {"host_answer", kHost, false, t + absl::Hours(24 * 30),
+      {"host_answer", kHost, kH, fresh, ""},
+      {"domain_answer", kDomain, kD, fresh, ""},
+      {"denial_answer", kUnknownHost, kH, fresh, "", true},
+      {"revoked_answer", kHost, kH, t + absl::Seconds(120), ""},
+      {"host_answer", kHost, kH, t + absl::Seconds(360), "stale"},
+      {"host_answer", kHost, kH, t + absl::Hours(24 * 30),
        "no valid issuing certificate"},
-      {"denial_answer", kHost, false, fresh, "not the name asked about"},
-      {"invalid.tampered_certificate", kHost, false, fresh,
-       "signature check failed"},
-      {"invalid.certificate_signed_by_root", kHost, false, fresh,
-       "no valid issuing certificate"},
-      {"invalid.non_canonical_signature", kHost, false, fresh,
-       "signature check failed"},
-      {"invalid.certificate_removed", kHost, false, fresh,
+      {"denial_answer", kHost, kH, fresh, "not the name asked about"},
+      {"invalid.tampered_certificate", kHost, kH, fresh,
        "does not cover this answer"},
-      {"invalid.wrong_context", kHost, false, fresh, "signature check failed"},
+      {"invalid.certificate_signed_by_root", kHost, kH, fresh,
+       "no valid issuing certificate"},
+      {"invalid.non_canonical_signature", kHost, kH, fresh,
+       "signature check failed"},
+      {"invalid.certificate_removed", kHost, kH, fresh,
+       "does not cover this answer"},
+      {"invalid.wrong_context", kHost, kH, fresh, "signature check failed"},
+      // A host answer offered for a domain lookup and the reverse.
+      {"attack.host_denial_named_like_the_domain", kDomain, kD, fresh,
+       "answers a LOOKUP_KIND_HOST lookup"},
+      {"domain_answer", kDomain, kH, fresh,
+       "answers a LOOKUP_KIND_DOMAIN lookup"},
+      {"attack.domain_answer_with_host_denial", kDomain, kD, fresh,
+       "may deny only with DENIAL_REASON_DOMAIN_UNKEYED"},
+      {"attack.domain_answer_without_policy", kDomain, kD, fresh,
+       "exactly one of a policy or a denial"},
+      // Denials the client must not take as "no key".
+      {"attack.own_denial_for_a_peer_name", kPeerHost, kH, fresh,
+       "belongs to peer peer", true},
+      {"attack.denial_under_an_older_bundle", kUnknownHost, kH, fresh,
+       "older than version 1", true},
   };
 }
 

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "proto/mxkey/v1/objects.pb.h"
 
 namespace mxkey {
 
@@ -25,12 +26,15 @@ struct ProtocolVector {
 
 // How a KeyAnswer vector must verify: against the vector root fingerprint,
 // asked as `ask_name`, at `at`. An empty `error` means it must verify.
+// With `own_bundle`, the answer is also held to the client's rules for
+// own-root answers under the vector federation bundle (CheckOwnAnswer).
 struct AnswerCheck {
   std::string vector;  // the name of a serialized KeyAnswer vector
   std::string ask_name;
-  bool is_domain = false;
+  mxkey::v1::LookupKind kind = mxkey::v1::LOOKUP_KIND_HOST;
   absl::Time at;
   std::string error;  // a substring of the expected error message
+  bool own_bundle = false;
 };
 
 // Fixed inputs of the chain.

@@ -60,7 +60,8 @@ mxkey_status FromStatus(const absl::Status& st) {
       case absl::StatusCode::kInvalidArgument:
         code = MXKEY_E_INVALID_ARGUMENT;
         break;
-      case absl::StatusCode::kNotFound: code = MXKEY_E_UNKNOWN_HOST; break;
+      // Only a verified denial is MXKEY_E_UNKNOWN_HOST (it allows NN).
+      case absl::StatusCode::kNotFound: code = MXKEY_E_UNAVAILABLE; break;
       case absl::StatusCode::kUnauthenticated: code = MXKEY_E_HANDSHAKE; break;
       case absl::StatusCode::kPermissionDenied: code = MXKEY_E_REJECTED; break;
       case absl::StatusCode::kUnavailable:
