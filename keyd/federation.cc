@@ -153,6 +153,28 @@ absl::StatusOr<v1::PeerInfo> Federation::AddPeer(
           return true;
         }));
     RETURN_IF_ERROR(clash);
+    // A peer suffix never captures the own org's names: its hosts (and
+    // their mail domains) and its domain policies.
+    auto captured = [&](Table table) -> absl::Status {
+      absl::Status found = absl::OkStatus();
+      RETURN_IF_ERROR(txn.Scan(table, "", [&](absl::string_view key,
+                                             absl::string_view) {
+        // kDomainHosts keys are domain NUL host.
+        const absl::string_view name = key.substr(0, key.find('\0'));
+        if (LongestSuffixUnder(name, peer.domain_suffixes()) > 0) {
+          found = absl::FailedPreconditionError(absl::StrCat(
+              "a suffix of peer ", org, " covers ", name, ", a name of this "
+              "organization; a peer may speak only for names the own org "
+              "does not have"));
+          return false;
+        }
+        return true;
+      }));
+      return found;
+    };
+    RETURN_IF_ERROR(captured(Table::kHosts));
+    RETURN_IF_ERROR(captured(Table::kDomainHosts));
+    RETURN_IF_ERROR(captured(Table::kPolicies));
     RETURN_IF_ERROR(PutRecord(txn, Table::kPeers, org, record));
     ASSIGN_OR_RETURN(version, SignBundle(txn));
     return absl::OkStatus();

@@ -78,6 +78,8 @@ absl::StatusOr<mxkey::v1::TokenResponse> HostAdmin::AddHost(
       return absl::AlreadyExistsError(
           absl::StrCat("host ", hostname, " is already registered"));
     }
+    RETURN_IF_ERROR(CheckNotPeerName(txn, hostname));
+    for (const auto& d : domains) RETURN_IF_ERROR(CheckNotPeerName(txn, d));
     keyd::HostRecord host;
     host.set_hostname(hostname);
     host.set_created_at(ctx_->now());
@@ -194,6 +196,7 @@ absl::StatusOr<mxkey::v1::SetDomainPolicyResponse> HostAdmin::SetDomainPolicy(
   }
   mxkey::v1::SetDomainPolicyResponse response;
   RETURN_IF_ERROR(ctx_->store->Write([&](WriteTxn& txn) -> absl::Status {
+    RETURN_IF_ERROR(CheckNotPeerName(txn, *domain));
     uint64_t version = 1;
     absl::StatusOr<mxkey::v1::SignedObject> old =
         GetRecord<mxkey::v1::SignedObject>(txn, Table::kPolicies, *domain);

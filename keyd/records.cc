@@ -1,5 +1,8 @@
 #include "keyd/records.h"
 
+#include "base/status_macros.h"
+#include "protocol/hostname.h"
+
 namespace mxkey {
 
 std::string U64Key(uint64_t n) {
@@ -26,6 +29,26 @@ absl::StatusOr<keyd::HostRecord> GetHostRecord(ReadTxn& txn,
         "no host named ", hostname, " is registered (keyctl host add)"));
   }
   return host;
+}
+
+absl::Status CheckNotPeerName(ReadTxn& txn, absl::string_view name) {
+  absl::Status result = absl::OkStatus();
+  RETURN_IF_ERROR(txn.Scan(
+      Table::kPeers, "", [&](absl::string_view, absl::string_view value) {
+        keyd::PeerRecord peer;
+        if (!peer.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          return true;
+        }
+        if (LongestSuffixUnder(name, peer.peer().domain_suffixes()) > 0) {
+          result = absl::FailedPreconditionError(absl::StrCat(
+              name, " is under a domain suffix of peer ", peer.peer().org(),
+              ", which speaks for it; remove the peer (or that suffix) "
+              "first"));
+          return false;
+        }
+        return true;
+      }));
+  return result;
 }
 
 absl::StatusOr<uint64_t> GetCounter(ReadTxn& txn, absl::string_view name) {

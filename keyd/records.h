@@ -50,6 +50,11 @@ absl::StatusOr<keyd::HostRecord> GetHostRecord(ReadTxn& txn,
                                                absl::string_view hostname);
 
 // A counter in the meta table; 0 if never set.
+// FAILED_PRECONDITION if `name` (canonical) is under a domain suffix of a
+// stored peer: the own org never certifies, or sets policy for, a name a
+// peer speaks for (a denial or certificate of ours would shadow the peer's).
+absl::Status CheckNotPeerName(ReadTxn& txn, absl::string_view name);
+
 absl::StatusOr<uint64_t> GetCounter(ReadTxn& txn, absl::string_view name);
 absl::Status SetCounter(WriteTxn& txn, absl::string_view name, uint64_t value);
 

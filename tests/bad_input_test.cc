@@ -246,14 +246,6 @@ std::vector<BadInput> GrpcRows() {
          return FromGrpc(t.directory->FindByTlsPin(t.Ctx().get(), req, &a));
        },
        "INVALID_ARGUMENT", "32-byte"},
-      {"UnknownTlsPin",
-       [](T& t) {
-         v1::FindByTlsPinRequest req;
-         req.set_tls_spki_sha256(std::string(32, 'x'));
-         v1::KeyAnswer a;
-         return FromGrpc(t.directory->FindByTlsPin(t.Ctx().get(), req, &a));
-       },
-       "NOT_FOUND", "TLS pin"},
       {"TokenUsedTwice",
        [](T& t) {
          return FromGrpc(t.Enroll("mx4.example.org", t.used_token));
