@@ -445,3 +445,111 @@ INSTANTIATE_TEST_SUITE_P(Keyd, FederationTest, ::testing::Bool(),
 
 }  // namespace
 }  // namespace mxkey
+
+namespace mxkey {
+namespace {
+
+// Trust core I, finding 2: anyone may send the relayed header; a's keyd
+// must then not answer a name of its peer b from its own data (it used to
+// sign a DOMAIN_UNKEYED denial for b's enforce domain).
+TEST_P(FederationTest, RelayedHeaderNeverGetsAnOwnDenialForAPeerName) {
+  auto stub = v1::KeyDirectory::NewStub(grpc::CreateChannel(
+      a_->endpoint(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("mxkey-relayed", "1");
+  v1::GetDomainPolicyRequest req;
+  req.set_domain("b.example");
+  v1::KeyAnswer answer;
+  grpc::Status st = stub->GetDomainPolicy(&ctx, req, &answer);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << st.error_message() << " / answer has denial: " << answer.has_denial();
+  EXPECT_FALSE(answer.has_denial());
+  // Without the header the peer's own answer is relayed, as before.
+  auto client = ClientOfA();
+  auto domain = client->LookupDomain("b.example");
+  ASSERT_TRUE(domain.ok()) << domain.status();
+  ASSERT_TRUE((*domain)->policy.has_value());
+  EXPECT_EQ((*domain)->policy->mode(), v1::POLICY_MODE_ENFORCE);
+}
+
+// The own org never has a name under a peer suffix: the admin can neither
+// register one nor add a peer whose suffix would capture one.
+TEST_P(FederationTest, OwnNamesAndPeerSuffixesNeverOverlap) {
+  auto admin = v1::Admin::NewStub(grpc::CreateChannel(
+      a_->admin_endpoint(), grpc::InsecureChannelCredentials()));
+  {
+    grpc::ClientContext ctx;
+    v1::AddHostRequest req;
+    req.set_hostname("mx9.b.example");
+    req.add_mail_domains("b.example");
+    v1::TokenResponse resp;
+    grpc::Status st = admin->AddHost(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+        << st.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::SetDomainPolicyRequest req;
+    req.set_domain("shop.b.example");
+    req.set_mode(v1::POLICY_MODE_NONE);
+    v1::SetDomainPolicyResponse resp;
+    grpc::Status st = admin->SetDomainPolicy(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+        << st.error_message();
+  }
+  a_->AddAndEnroll("mx.a.example", "a.example");
+  grpc::Status st = AddPeer("b", {"b.example", "a.example"},
+                            b_endpoint_->Start(), b_->root_fingerprint());
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << st.error_message();
+  EXPECT_THAT(st.error_message(), ::testing::HasSubstr("mx.a.example"));
+}
+
+// Trust core I, finding 3: after b revokes a host and a has republished
+// the event, a cold client of a (no watch, nothing cached) must not get a's
+// cached pre-revocation relayed answer.
+TEST_P(FederationTest, PeerRevocationDropsTheRelayedAnswerBeforeRepublishing) {
+  auto warm = ClientOfA();
+  ASSERT_TRUE(warm->LookupHost("mx1.b.example").ok());  // a caches it
+  ASSERT_TRUE(warm->LookupDomain("b.example").ok());
+  KeyClientOptions o = a_->ClientOptions();
+  auto watching = KeyClient::Create(o);
+  ASSERT_TRUE(watching.ok()) << watching.status();
+  ASSERT_TRUE((*watching)->WaitForFeedPosition(0, absl::Seconds(10)));
+  std::atomic<bool> on_a_feed{false};
+  (*watching)->Subscribe([&](const v1::RevocationEventBody& e) {
+    if (e.hostname() == "mx1.b.example") on_a_feed = true;
+  });
+  b_->Revoke("mx1.b.example", "key compromise");
+  for (int i = 0; i < 1500 && !on_a_feed.load(); ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(on_a_feed.load()) << "the event never reached a's feed";
+  auto cold = ClientOfA();
+  auto host = cold->LookupHost("mx1.b.example");
+  EXPECT_EQ(LookupFailureOf(host.status()), LookupFailure::kRevoked)
+      << host.status();
+  auto domain = cold->LookupDomain("b.example");
+  ASSERT_TRUE(domain.ok()) << domain.status();
+  for (const auto& c : (*domain)->certificates) {
+    EXPECT_NE(c.body.serial(), mx1_->cert.serial())
+        << "the domain answer still carries the revoked certificate";
+  }
+}
+
+// Trust core I, finding 7: a pin once claimed by a (now revoked) own host
+// and now held by an active host of peer b is b's host's.
+TEST_P(FederationTest, RevokedOwnHolderOfAPinDoesNotShadowAPeersHost) {
+  const std::string pin(32, '\x66');
+  a_->AddAndEnroll("mx6.a.example", "a.example", {pin});
+  a_->Revoke("mx6.a.example", "decommissioned");
+  b_->AddAndEnroll("mx6.b.example", "b.example", {pin});
+  auto client = ClientOfA();
+  auto host = client->LookupByTlsPin(pin);
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_EQ((*host)->name, "mx6.b.example");
+  EXPECT_EQ((*host)->certificates[0].body.org(), "b");
+}
+
+}  // namespace
+}  // namespace mxkey
