@@ -115,3 +115,57 @@ TEST_F(FederationTrustTest, MalformedPeersAreRejected) {
 
 }  // namespace
 }  // namespace mxkey
+
+namespace mxkey {
+namespace {
+
+// Trust core I, finding 2: an own-root denial means "no key" only under a
+// valid own bundle, for a name no peer owns, made under a bundle version
+// not older than the one held (the nested peer c owns mail.b.example).
+TEST_F(FederationTrustTest, OwnDenialsNeedAValidBundleAndANameOfTheOwnOrg) {
+  auto trust = Verify(Sign(Body()));
+  ASSERT_TRUE(trust.ok()) << trust.status();
+  VerifiedAnswer denial;
+  denial.name = "mx1.a.example";
+  denial.denial.emplace();
+  denial.freshness.set_bundle_version(7);
+  EXPECT_TRUE(CheckOwnAnswer(denial, &*trust, kNow).ok());
+  EXPECT_EQ(CheckOwnAnswer(denial, nullptr, kNow).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(CheckOwnAnswer(denial, &*trust, kNow + absl::Hours(25)).code(),
+            absl::StatusCode::kUnavailable)
+      << "an expired bundle is no bundle";
+  denial.freshness.set_bundle_version(6);
+  EXPECT_THAT(std::string(CheckOwnAnswer(denial, &*trust, kNow).message()),
+              HasSubstr("older than version 7"));
+  denial.freshness.set_bundle_version(8);  // keyd's is newer: fine
+  EXPECT_TRUE(CheckOwnAnswer(denial, &*trust, kNow).ok());
+  denial.name = "mx1.mail.b.example";
+  EXPECT_THAT(std::string(CheckOwnAnswer(denial, &*trust, kNow).message()),
+              HasSubstr("belongs to peer c"));
+  // A certificate answer is not held to it (keyd certifies no peer name).
+  VerifiedAnswer positive;
+  positive.name = "mx1.a.example";
+  EXPECT_TRUE(CheckOwnAnswer(positive, nullptr, kNow).ok());
+}
+
+// Nested suffixes: b owns b.example but not mail.b.example (c's).
+TEST_F(FederationTrustTest, APeerMayNotSpeakUnderANestedPeersSuffix) {
+  auto trust = Verify(Sign(Body()));
+  ASSERT_TRUE(trust.ok()) << trust.status();
+  const TrustedPeer* b = trust->PeerFor("b.example");
+  auto owns_b = [&](const std::string& n) { return trust->PeerFor(n) == b; };
+  VerifiedAnswer answer;
+  answer.name = "mx1.b.example";
+  VerifiedCert cert;
+  cert.body.set_hostname("mx1.b.example");
+  cert.body.add_mail_domains("b.example");
+  answer.certificates.push_back(cert);
+  EXPECT_TRUE(CheckPeerScope(answer, owns_b, "b").ok());
+  answer.certificates[0].body.add_mail_domains("mail.b.example");
+  EXPECT_EQ(CheckPeerScope(answer, owns_b, "b").code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+}  // namespace
+}  // namespace mxkey

@@ -28,5 +28,13 @@ TEST(LookupErrorTest, UntaggedStatusesAreClassifiedByCode) {
             LookupFailure::kInvalidName);
 }
 
+// Trust core I, finding 4: only a verified denial is "unknown" (the status
+// on which a hook may fall back to unauthenticated Noise_NN); an unsigned
+// NOT_FOUND status proves nothing.
+TEST(LookupErrorTest, UnsignedNotFoundIsUnavailableNotUnknown) {
+  EXPECT_EQ(LookupFailureOf(absl::NotFoundError("no such host")),
+            LookupFailure::kUnavailable);
+}
+
 }  // namespace
 }  // namespace mxkey

@@ -280,6 +280,42 @@ TEST(DirectoryTest, DomainPolicyAnswers) {
   EXPECT_EQ(verified->certificates[0].body.hostname(), "mx1.example.org");
 }
 
+// Trust core I, finding 1: keyd's genuine answer to one lookup is never a
+// valid answer to another. The attack: GetDomainPolicy(example.org), an
+// enforce domain, answered with the signed GetHostKeys(example.org) denial
+// (and the reverse), which the verifier used to accept as "unkeyed".
+TEST(DirectoryTest, AnAnswerToOneLookupIsNeverValidForAnother) {
+  KeydTestEnv env;
+  env.AddAndEnroll("mx1.example.org");
+  mxkey::v1::SetDomainPolicyRequest set;
+  set.set_domain("example.org");
+  set.set_mode(mxkey::v1::POLICY_MODE_ENFORCE);
+  ASSERT_TRUE(env.admin->SetDomainPolicy(set).ok());
+  const AnswerVerifier verifier = env.Verifier();
+  const absl::Time now = env.clock.Now();
+  auto host_denial = *env.directory->GetHostKeys("example.org");
+  ASSERT_TRUE(host_denial.has_denial());
+  auto as_domain = verifier.Verify(host_denial, "example.org",
+                                   mxkey::v1::LOOKUP_KIND_DOMAIN, now);
+  EXPECT_EQ(as_domain.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(as_domain.status().message()),
+              HasSubstr("LOOKUP_KIND_HOST lookup"));
+  auto domain = *env.directory->GetDomainPolicy("example.org");
+  auto as_host = verifier.Verify(domain, "example.org",
+                                 mxkey::v1::LOOKUP_KIND_HOST, now);
+  EXPECT_EQ(as_host.status().code(), absl::StatusCode::kUnauthenticated);
+  // A host answer offered for a host lookup of another kind of name.
+  auto host = *env.directory->GetHostKeys("mx1.example.org");
+  EXPECT_FALSE(verifier.Verify(host, "mx1.example.org",
+                               mxkey::v1::LOOKUP_KIND_DOMAIN, now).ok());
+  // A pin denial is only a pin answer.
+  auto pin_denial = *env.directory->PinDenial(std::string(32, '\x01'));
+  EXPECT_TRUE(verifier.Verify(pin_denial, pin_denial.name(),
+                              mxkey::v1::LOOKUP_KIND_TLS_PIN, now).ok());
+  EXPECT_FALSE(verifier.Verify(pin_denial, pin_denial.name(),
+                               mxkey::v1::LOOKUP_KIND_HOST, now).ok());
+}
+
 TEST(DirectoryTest, OrgInfoCarriesRootAndIssuer) {
   KeydTestEnv env;
   auto info = env.directory->GetOrgInfo();

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <future>
 #include <mutex>
+#include <random>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -549,6 +550,81 @@ TEST_P(FederationTest, RevokedOwnHolderOfAPinDoesNotShadowAPeersHost) {
   ASSERT_TRUE(host.ok()) << host.status();
   EXPECT_EQ((*host)->name, "mx6.b.example");
   EXPECT_EQ((*host)->certificates[0].body.org(), "b");
+}
+
+}  // namespace
+}  // namespace mxkey
+
+namespace mxkey {
+namespace {
+
+// Trust core I: revocations at b and at a, mixed with enrollments, while
+// cold clients of a (new KeyClients with nothing cached, no watch) and one
+// warm watching client look the names up. Once an event is on a's feed, no
+// client of a may get a usable answer for the revoked key.
+TEST_P(FederationTest, RandomizedRevocationsNeverLeaveAUsableKeyAtAnyClient) {
+  const unsigned seed = static_cast<unsigned>(absl::ToUnixMicros(absl::Now()));
+  std::printf("randomized revocation seed %u\n", seed);
+  std::mt19937 rng(seed);
+  auto watching = KeyClient::Create(a_->ClientOptions());
+  ASSERT_TRUE(watching.ok()) << watching.status();
+  ASSERT_TRUE((*watching)->WaitForFeedPosition(0, absl::Seconds(10)));
+  Mutex mu;
+  std::set<std::string> on_feed;  // guarded by mu
+  (*watching)->Subscribe([&](const v1::RevocationEventBody& e) {
+    MutexLock lock(&mu);
+    on_feed.insert(e.hostname());
+  });
+  std::vector<std::string> live_b = {"mx1.b.example"}, live_a, revoked;
+  int next = 100, revocations = 0;
+  for (int step = 0; step < 24; ++step) {
+    const int op = static_cast<int>(rng() % 4);
+    if (op == 0 || live_b.empty()) {
+      const std::string host = absl::StrCat("mx", next++, ".b.example");
+      b_->AddAndEnroll(host, "b.example");
+      live_b.push_back(host);
+      continue;
+    }
+    if (op == 1 || (op == 3 && live_a.empty())) {
+      const std::string host = absl::StrCat("mx", next++, ".a.example");
+      a_->AddAndEnroll(host, "a.example");
+      live_a.push_back(host);
+      continue;
+    }
+    std::vector<std::string>& live = op == 2 ? live_b : live_a;
+    const size_t i = rng() % live.size();
+    const std::string host = live[i];
+    live.erase(live.begin() + i);
+    // Warm every cache on the path first: a's relay, the watching client.
+    auto warm = ClientOfA();
+    ASSERT_TRUE(warm->LookupHost(host).ok()) << host;
+    ASSERT_TRUE((*watching)->LookupHost(host).ok()) << host;
+    (op == 2 ? b_ : a_)->Revoke(host, "randomized");
+    ++revocations;
+    revoked.push_back(host);
+    bool seen = false;
+    for (int wait = 0; wait < 1500 && !seen; ++wait) {
+      {
+        MutexLock lock(&mu);
+        seen = on_feed.count(host) > 0;
+      }
+      if (!seen) absl::SleepFor(absl::Milliseconds(10));
+    }
+    ASSERT_TRUE(seen) << host << " never reached a's feed";
+    // The host just revoked, and a few revoked earlier.
+    std::vector<std::string> check = {host};
+    for (int k = 0; k < 3; ++k) check.push_back(revoked[rng() % revoked.size()]);
+    for (const std::string& name : check) {
+      auto cold = ClientOfA();
+      auto answer = cold->LookupHost(name);
+      EXPECT_FALSE(answer.ok()) << "cold client of a: " << name << " usable";
+      EXPECT_EQ(LookupFailureOf(answer.status()), LookupFailure::kRevoked)
+          << name << ": " << answer.status();
+      EXPECT_FALSE((*watching)->LookupHost(name).ok())
+          << "watching client of a: " << name << " usable";
+    }
+  }
+  std::printf("randomized: %d revocations checked\n", revocations);
 }
 
 }  // namespace
