@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
-#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -18,7 +17,6 @@ namespace {
 
 namespace v1 = ::mxkey::v1;
 
-constexpr size_t kMaxHostDomains = 32;
 constexpr size_t kMaxQueuedProbes = 64;
 
 bool IsAddress(const std::string& s) {
@@ -34,14 +32,6 @@ bool IsPort(absl::string_view s) {
     if (!absl::ascii_isdigit(c)) return false;
   }
   return true;
-}
-
-int Strictness(v1::PolicyMode mode) {
-  switch (mode) {
-    case v1::POLICY_MODE_ENFORCE: return 2;
-    case v1::POLICY_MODE_TESTING: return 1;
-    default: return 0;
-  }
 }
 
 }  // namespace
@@ -91,6 +81,7 @@ PolicyMaps::PolicyMaps(KeyClient* client, PolicyMapsOptions options)
     : client_(client),
       options_(std::move(options)),
       enforce_(options_.state_dir),
+      decide_(client, &enforce_),
       reports_(options_.report_dir, options_.clock) {
   if (options_.probe_testing) prober_ = std::thread([this] { ProbeLoop(); });
 }
@@ -158,77 +149,42 @@ std::string PolicyMaps::Lookup(const std::string& map, const std::string& key) {
                       "\"; mxkey-policyd serves tlspolicy and ccert");
 }
 
-std::string PolicyMaps::Unavailable(const std::string& memory_key,
-                                    const absl::Status& why) {
-  switch (LookupFailureOf(why)) {
-    case LookupFailure::kInvalidName:
-      return absl::StrCat("PERM ", why.message());
-    case LookupFailure::kVerification:
-      LogWarning("tlspolicy %s: %s", memory_key, why.message());
-      return absl::StrCat("TEMP mxkey: ", why.message());
-    default:
-      break;
-  }
-  if (!enforce_.IsEnforced(memory_key)) return "NOTFOUND ";
-  LogWarning("tlspolicy %s (enforce): %s", memory_key, why.message());
-  return absl::StrCat("TEMP mxkey: ", memory_key,
-                      " is in enforce mode and no fresh key is at hand: ",
-                      why.message());
-}
-
-absl::StatusOr<v1::PolicyMode> PolicyMaps::HostMode(const VerifiedAnswer& host) {
-  std::set<std::string> domains;
-  for (const VerifiedCert& c : host.certificates) {
-    for (const std::string& d : c.body.mail_domains()) {
-      if (domains.size() < kMaxHostDomains) domains.insert(d);
+std::string PolicyMaps::Reply(const std::string& memory_key,
+                              const SenderDecision& d,
+                              const std::vector<Destination>& destinations) {
+  switch (d.action) {
+    case SenderDecision::Action::kInvalid:
+      return absl::StrCat("PERM ", d.why);
+    case SenderDecision::Action::kNone:
+      return "NOTFOUND ";
+    case SenderDecision::Action::kDefer:
+      LogWarning("tlspolicy %s: %s", memory_key, d.why);
+      return absl::StrCat("TEMP mxkey: ", d.why);
+    case SenderDecision::Action::kTesting: {
+      if (!d.why.empty()) {
+        reports_.Write({memory_key, "", "validation-failure", d.why});
+        return "NOTFOUND ";
+      }
+      std::vector<std::string> pins;
+      for (const HostPins& host : d.hosts) {
+        pins.insert(pins.end(), host.pins.begin(), host.pins.end());
+      }
+      for (const Destination& dest : destinations) {
+        QueueProbe({memory_key, dest, pins});
+      }
+      return "NOTFOUND ";
     }
-  }
-  v1::PolicyMode mode = v1::POLICY_MODE_NONE;
-  for (const std::string& d : domains) {
-    absl::StatusOr<AnswerRef> answer = client_->LookupDomain(d);
-    if (!answer.ok()) return answer.status();
-    if ((*answer)->policy &&
-        Strictness((*answer)->policy->mode()) > Strictness(mode)) {
-      mode = (*answer)->policy->mode();
-    }
-  }
-  return mode;
-}
-
-std::string PolicyMaps::Decide(const std::string& memory_key,
-                               v1::PolicyMode mode,
-                               const VerifiedAnswer& answer,
-                               const std::vector<Destination>& destinations) {
-  enforce_.Set(memory_key, mode == v1::POLICY_MODE_ENFORCE);
-  if (mode != v1::POLICY_MODE_ENFORCE && mode != v1::POLICY_MODE_TESTING) {
-    return "NOTFOUND ";
-  }
-  std::string match;
-  std::vector<std::string> pins;
-  for (const HostPins& host : UsableTlsPins(answer)) {
-    for (const std::string& pin : host.pins) {
-      absl::StrAppend(&match, match.empty() ? "" : "|", ColonHex(pin));
-      pins.push_back(pin);
-    }
-  }
-  if (!match.empty()) {
-    if (mode == v1::POLICY_MODE_ENFORCE) {
+    case SenderDecision::Action::kEnforce: {
+      std::string match;
+      for (const HostPins& host : d.hosts) {
+        for (const std::string& pin : host.pins) {
+          absl::StrAppend(&match, match.empty() ? "" : "|", ColonHex(pin));
+        }
+      }
       return absl::StrCat("OK fingerprint match=", match);
     }
-    for (const Destination& d : destinations) {
-      QueueProbe({memory_key, d, pins});
-    }
-    return "NOTFOUND ";
   }
-  const std::string why = absl::StrCat(
-      memory_key, " has no usable certified TLS key (revoked, expired, or "
-      "none pinned)");
-  if (mode == v1::POLICY_MODE_TESTING) {
-    reports_.Write({memory_key, "", "validation-failure", why});
-    return "NOTFOUND ";
-  }
-  LogWarning("tlspolicy: enforce: %s", why);
-  return absl::StrCat("TEMP mxkey: enforce: ", why);
+  return "TEMP mxkey: internal error: unknown decision";
 }
 
 std::string PolicyMaps::TlsPolicy(const std::string& key) {
@@ -236,25 +192,13 @@ std::string PolicyMaps::TlsPolicy(const std::string& key) {
   if (!hop.ok()) return absl::StrCat("PERM ", hop.status().message());
   if (hop->kind == NextHop::Kind::kOutOfScope) return "NOTFOUND ";
   if (hop->kind == NextHop::Kind::kDomain) {
-    absl::StatusOr<AnswerRef> answer = client_->LookupDomain(hop->name);
-    if (!answer.ok()) return Unavailable(hop->name, answer.status());
-    const VerifiedAnswer& a = **answer;
+    SenderDecision d = decide_.ForDomain(hop->name);
     std::vector<Destination> mx;
-    for (const HostPins& host : UsableTlsPins(a)) {
-      mx.push_back({host.hostname, hop->port});
-    }
-    return Decide(hop->name,
-                  a.policy ? a.policy->mode() : v1::POLICY_MODE_NONE, a, mx);
+    for (const HostPins& host : d.hosts) mx.push_back({host.hostname, hop->port});
+    return Reply(hop->name, d, mx);
   }
-  const std::string memory_key = absl::StrCat("[", hop->name, "]");
-  absl::StatusOr<AnswerRef> answer = client_->LookupHostAnswer(hop->name);
-  if (!answer.ok()) return Unavailable(memory_key, answer.status());
-  if ((*answer)->denial) {
-    return Decide(memory_key, v1::POLICY_MODE_NONE, **answer, {});
-  }
-  absl::StatusOr<v1::PolicyMode> mode = HostMode(**answer);
-  if (!mode.ok()) return Unavailable(memory_key, mode.status());
-  return Decide(memory_key, *mode, **answer, {{hop->name, hop->port}});
+  return Reply(SenderPolicy::MemoryKeyForHost(hop->name),
+               decide_.ForHost(hop->name), {{hop->name, hop->port}});
 }
 
 std::string PolicyMaps::Ccert(const std::string& key) {

@@ -1,6 +1,8 @@
 // The two socketmap tables of mxkey-policyd, answered from verified keyd
 // answers (KeyClient), so a revocation changes them as soon as the watch
-// delivers it (KeyClient evicts; there is no cache timeout here).
+// delivers it (KeyClient evicts; there is no cache timeout here). What a
+// sender must do is decided in client/sender_policy.h; tlspolicy only maps
+// that decision to a reply:
 //
 // tlspolicy (smtp_tls_policy_maps), keyed by next-hop:
 //   "example.org", "example.org:25"   the mail domain's signed policy
@@ -41,7 +43,8 @@
 #include <vector>
 
 #include "client/key_client.h"
-#include "mta-hooks/postfix/enforce_memory.h"
+#include "client/enforce_memory.h"
+#include "client/sender_policy.h"
 #include "mta-hooks/postfix/tls_report.h"
 
 namespace mxkey {
@@ -82,19 +85,15 @@ class PolicyMaps {
   std::string Ccert(const std::string& key);
 
  private:
-  // The reply when the answer for `memory_key` cannot be had.
-  std::string Unavailable(const std::string& memory_key,
-                          const absl::Status& why);
-  // The strictest mode among the mail domains of the host's certificates.
-  absl::StatusOr<mxkey::v1::PolicyMode> HostMode(const VerifiedAnswer& host);
   // A host and port a sending MTA would connect to.
   struct Destination {
     std::string host;
     int port;
   };
-  std::string Decide(const std::string& memory_key, mxkey::v1::PolicyMode mode,
-                     const VerifiedAnswer& answer,
-                     const std::vector<Destination>& destinations);
+  // The socketmap reply for the decision (client/sender_policy.h decides;
+  // this only maps it, and queues testing-mode probes of `destinations`).
+  std::string Reply(const std::string& memory_key, const SenderDecision& d,
+                    const std::vector<Destination>& destinations);
 
   // Testing-mode probes run on one background thread, one at a time.
   struct Probe {
@@ -108,6 +107,7 @@ class PolicyMaps {
   KeyClient* const client_;
   const PolicyMapsOptions options_;
   EnforceMemory enforce_;
+  SenderPolicy decide_;
   TlsReportWriter reports_;
 
   std::mutex probe_mu_;

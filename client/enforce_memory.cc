@@ -1,4 +1,4 @@
-#include "mta-hooks/postfix/enforce_memory.h"
+#include "client/enforce_memory.h"
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"

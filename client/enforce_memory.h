@@ -1,12 +1,13 @@
-// Remembers which next-hops were last seen in enforce mode, so that when
-// keyd is unreachable and no fresh answer is held, mxkey-policyd still
-// fails closed for them (TEMP: the mail waits in the queue) and answers
-// NOTFOUND (Postfix's default) only for the rest. Kept in memory and, with
-// a state directory, in <dir>/enforce-names, so a restart remembers too.
+// Remembers which destinations were last seen in enforce mode, so that when
+// keyd is unreachable and no fresh answer is held, SenderPolicy still fails
+// closed for them (defer: the mail waits in the queue) and says "none" only
+// for the rest. Only SenderPolicy changes it, and only from a verified
+// answer. Kept in memory and, with a state directory, in
+// <dir>/enforce-names, so a restart remembers too.
 //
 // A failed save is logged; the memory copy stays authoritative.
-#ifndef MXKEY_MTA_HOOKS_POSTFIX_ENFORCE_MEMORY_H_
-#define MXKEY_MTA_HOOKS_POSTFIX_ENFORCE_MEMORY_H_
+#ifndef MXKEY_CLIENT_ENFORCE_MEMORY_H_
+#define MXKEY_CLIENT_ENFORCE_MEMORY_H_
 
 #include <string>
 
@@ -32,4 +33,4 @@ class EnforceMemory {
 
 }  // namespace mxkey
 
-#endif  // MXKEY_MTA_HOOKS_POSTFIX_ENFORCE_MEMORY_H_
+#endif  // MXKEY_CLIENT_ENFORCE_MEMORY_H_
