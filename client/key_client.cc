@@ -180,6 +180,11 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
     RevocationWatcherOptions w;
     w.channels = client->channels_;
     w.start_after = feed_position;
+    if (feed_position) {
+      // Resumed: what was cached on disk is current up to this event.
+      MutexLock lock(&client->apply_mu_);
+      client->covered_from_ = *feed_position;
+    }
     w.min_backoff = client->options_.watch_min_backoff;
     w.max_backoff = client->options_.watch_max_backoff;
     w.clock = client->options_.clock;

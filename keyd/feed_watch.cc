@@ -65,7 +65,8 @@ FeedWatch::Action FeedWatch::Next() {
     return FinishWith(grpc::Status(
         grpc::StatusCode::OUT_OF_RANGE,
         absl::StrCat("from_seq ", seen_, " is beyond the feed head ",
-                     slice->head, "; resynchronize from 0")));
+                     slice->head, "; drop cached answers and resynchronize at the "
+                     "head (open the feed again with from_seq 0 to learn it)")));
   }
   if (!first_ && slice->events.empty()) return Action();  // wait for Wake
   response_.Clear();

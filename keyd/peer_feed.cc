@@ -153,10 +153,19 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
     if (events->empty()) continue;
     std::vector<v1::RevocationEventBody> in_scope;
     for (const auto& e : *events) {
-      if (LongestSuffixUnder(e.hostname(), peer.domain_suffixes()) > 0) {
+      // Only names the peer owns: inside its suffixes and under no other
+      // peer's longer one (it may not revoke a nested peer's hosts).
+      const bool owns =
+          relay_ != nullptr
+              ? [&] {
+                  auto owner = relay_->For(e.hostname());
+                  return owner != nullptr && owner->peer.org() == peer.org();
+                }()
+              : LongestSuffixUnder(e.hostname(), peer.domain_suffixes()) > 0;
+      if (owns) {
         in_scope.push_back(e);
       } else {
-        LogWarning("peer %s revoked %s, outside its suffixes: ignored",
+        LogWarning("peer %s revoked %s, a name it does not own: ignored",
                    peer.org(), e.hostname());
       }
     }

@@ -227,7 +227,8 @@ bool UsableWithPin(const VerifiedAnswer& a, absl::string_view pin) {
 }  // namespace
 
 absl::StatusOr<v1::KeyAnswer> PeerRelay::FindByTlsPin(
-    absl::string_view tls_pin) {
+    absl::string_view tls_pin, bool* usable) {
+  *usable = false;
   std::shared_ptr<const Peers> peers = LoadPeers();
   std::optional<v1::KeyAnswer> unusable;
   for (const auto& peer : peers->list) {
@@ -250,7 +251,10 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::FindByTlsPin(
       ReaderMutexLock lock(&mu_);
       if (Outdated(peer->peer.org(), *verified)) continue;
     }
-    if (UsableWithPin(*verified, tls_pin)) return answer;
+    if (UsableWithPin(*verified, tls_pin)) {
+      *usable = true;
+      return answer;
+    }
     if (!unusable) unusable = std::move(answer);
   }
   if (unusable) return *std::move(unusable);

@@ -55,8 +55,9 @@ class PeerRelay {
   // first answer that verifies against that peer's root, stays inside its
   // suffixes and has a usable certificate with the pin wins; else the first
   // that verifies (it says why the key is not usable). NOT_FOUND when no
-  // peer has a host with the pin.
-  absl::StatusOr<mxkey::v1::KeyAnswer> FindByTlsPin(absl::string_view tls_pin);
+  // peer has a host with the pin. `*usable` says which of the two it is.
+  absl::StatusOr<mxkey::v1::KeyAnswer> FindByTlsPin(absl::string_view tls_pin,
+                                                    bool* usable);
 
   // Called with a peer's verified revocation events before they are
   // republished on the own feed: drops every relayed answer naming the

@@ -115,11 +115,13 @@ grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
   if (own.ok() && AnswerHasUsablePin(*own, pin, ctx_->now())) {
     return Answer(context, std::move(own), response);
   }
-  if (!Relayed(context)) {
-    absl::StatusOr<mxkey::v1::KeyAnswer> peer = relay_->FindByTlsPin(pin);
-    if (peer.ok()) return Answer(context, std::move(peer), response);
-  }
+  absl::StatusOr<mxkey::v1::KeyAnswer> peer =
+      absl::NotFoundError("relayed calls are not relayed again");
+  bool peer_usable = false;
+  if (!Relayed(context)) peer = relay_->FindByTlsPin(pin, &peer_usable);
+  if (peer.ok() && peer_usable) return Answer(context, std::move(peer), response);
   if (own.ok()) return Answer(context, std::move(own), response);
+  if (peer.ok()) return Answer(context, std::move(peer), response);
   return Answer(context, directory_->PinDenial(pin), response);
 }
 
