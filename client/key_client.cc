@@ -1,5 +1,7 @@
 #include "client/key_client.h"
 
+#include "client/keyd_channel.h"
+
 #include <algorithm>
 #include <chrono>
 
@@ -138,8 +140,9 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
   if (options.clock == nullptr) options.clock = Clock::Real();
   std::unique_ptr<KeyClient> client(new KeyClient(std::move(options)));
   for (const std::string& endpoint : client->options_.endpoints) {
-    auto channel =
-        grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials());
+    auto channel = KeydChannel(endpoint, client->options_.transport,
+                               client->options_.root_fingerprint,
+                               client->options_.clock);
     client->stubs_.push_back(v1::KeyDirectory::NewStub(channel));
     client->channels_.push_back(std::move(channel));
   }

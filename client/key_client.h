@@ -34,6 +34,7 @@
 #include "client/answer_cache.h"
 #include "client/answer_verifier.h"
 #include "client/federation_trust.h"
+#include "client/keyd_channel.h"
 #include "client/lookup_error.h"
 #include "client/persistent_cache.h"
 #include "client/revocation_watcher.h"
@@ -46,6 +47,9 @@ struct KeyClientOptions {
   std::vector<std::string> endpoints;
   // The only trust anchor: "sha256:" + 64 lower-case hex digits.
   std::string root_fingerprint;
+  // TLS to keyd, its TLS key checked against the trust anchor (auto: TLS
+  // unless the endpoint is loopback or unix:); see client/keyd_channel.h.
+  KeydTransport transport = KeydTransport::kAuto;
   // The persistent cache; empty keeps answers in memory only.
   std::string cache_dir;
   absl::Duration rpc_timeout = absl::Seconds(3);

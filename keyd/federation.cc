@@ -38,19 +38,35 @@ v1::PeerInfo InfoOf(const keyd::PeerRecord& r, uint64_t bundle_version) {
 
 }  // namespace
 
-absl::StatusOr<v1::OrgInfo> FetchOrgInfo(const std::string& endpoint) {
-  auto stub = v1::KeyDirectory::NewStub(
-      grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  v1::OrgInfo info;
-  grpc::Status st = stub->GetOrgInfo(&ctx, v1::GetOrgInfoRequest(), &info);
-  if (!st.ok()) {
-    return absl::UnavailableError(absl::StrCat(
-        "peer endpoint ", endpoint, " did not answer GetOrgInfo: ",
-        st.error_message()));
-  }
-  return info;
+OrgInfoFetcher OrgInfoFetcherFor(KeydTransport transport, Clock* clock) {
+  return [transport, clock](const std::string& endpoint)
+             -> absl::StatusOr<v1::OrgInfo> {
+    auto tls_root = std::make_shared<std::string>();
+    auto mu = std::make_shared<Mutex>();
+    auto stub = v1::KeyDirectory::NewStub(KeydChannel(
+        endpoint, transport, /*root_fingerprint=*/"", clock,
+        [tls_root, mu](const std::string& root) {
+          MutexLock lock(mu.get());
+          *tls_root = root;
+        }));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::OrgInfo info;
+    grpc::Status st = stub->GetOrgInfo(&ctx, v1::GetOrgInfoRequest(), &info);
+    if (!st.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "peer endpoint ", endpoint, " did not answer GetOrgInfo: ",
+          st.error_message()));
+    }
+    MutexLock lock(mu.get());
+    if (UsesTls(endpoint, transport) && *tls_root != info.root_public_key()) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "peer endpoint ", endpoint, " reports root ",
+          KeyFingerprint(info.root_public_key()),
+          ", but its TLS key is certified by another root"));
+    }
+    return info;
+  };
 }
 
 absl::StatusOr<uint64_t> Federation::SignBundle(WriteTxn& txn) {

@@ -26,8 +26,11 @@ namespace mxkey {
 using OrgInfoFetcher = std::function<absl::StatusOr<mxkey::v1::OrgInfo>(
     const std::string& endpoint)>;
 
-// The real fetcher: GetOrgInfo over an insecure channel, 5 s deadline.
-absl::StatusOr<mxkey::v1::OrgInfo> FetchOrgInfo(const std::string& endpoint);
+// The real fetcher: GetOrgInfo with a 5 s deadline, over `transport`. Over
+// TLS the root that certifies the endpoint's TLS key must be the root its
+// OrgInfo reports (UNAUTHENTICATED otherwise); the caller then checks that
+// root against the admin's fingerprint.
+OrgInfoFetcher OrgInfoFetcherFor(KeydTransport transport, Clock* clock);
 
 class Federation {
  public:

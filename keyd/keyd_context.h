@@ -5,6 +5,7 @@
 
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "client/keyd_channel.h"
 #include "keyd/feed_notifier.h"
 #include "keyd/org_keys.h"
 #include "keyd/store.h"
@@ -21,6 +22,9 @@ struct KeydOptions {
   int max_tls_pins = 8;
   int max_mail_domains = 32;
   size_t max_reason_bytes = 256;
+  // How keyd reaches its peers' endpoints (keyd serve --tls): TLS checked
+  // against each peer's root, except where plaintext is asked for.
+  KeydTransport peer_transport = KeydTransport::kAuto;
 
   // A rotated-in key is pre-published this long before it becomes active.
   absl::Duration prepublish() const { return freshness * 2; }

@@ -157,6 +157,12 @@ int main(int argc, char** argv) {
                     "key-file passphrase (default DATA_DIR/passphrase)");
   serve->add_option("--freshness", freshness,
                     "validity of freshness statements (default 5m)");
+  std::string tls = "auto";
+  serve->add_option("--tls", tls,
+                    "TLS on the public endpoint and to peers, keyd's TLS key "
+                    "certified by the org root: auto (TLS unless the address "
+                    "is loopback), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   int enroll_limit = 60, failure_limit = 10;
   serve->add_option("--enroll-limit", enroll_limit,
                     "Enroll/Rotate requests per minute per source address, "
@@ -184,6 +190,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.keyd.freshness = *fresh;
+  options.tls = *mxkey::ParseKeydTransport(tls);  // checked by IsMember
   options.enrollment_limits.requests = {static_cast<double>(enroll_limit),
                                         std::max(1.0, enroll_limit / 2.0)};
   options.enrollment_limits.failures = {failure_limit / 10.0,

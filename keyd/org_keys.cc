@@ -236,6 +236,11 @@ absl::StatusOr<mxkey::v1::SignedObject> OrgKeys::SignFederationBundle(
   return SignObject(root_, ObjectType::kFederationBundle, std::move(body));
 }
 
+absl::StatusOr<mxkey::v1::SignedObject> OrgKeys::SignKeydTlsKey(
+    std::string body) const {
+  return SignObject(root_, ObjectType::kKeydTlsKey, std::move(body));
+}
+
 absl::StatusOr<mxkey::v1::SignedObject> OrgKeys::Sign(ObjectType type,
                                                       std::string body) const {
   std::shared_ptr<const Ed25519PrivateKey> key = issuer()->key;

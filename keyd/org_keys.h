@@ -66,6 +66,10 @@ class OrgKeys {
   // roots may come only from the own root, never from an issuing key.
   absl::StatusOr<mxkey::v1::SignedObject> SignFederationBundle(
       std::string body) const;
+  // Signs the statement of keyd's TLS key (KeydTlsKeyBody) with the root,
+  // so clients check the TLS key against the one fingerprint they hold.
+  absl::StatusOr<mxkey::v1::SignedObject> SignKeydTlsKey(
+      std::string body) const;
 
   // Replaces the issuing key (on disk too) once less than a third of its
   // validity is left. Safe to call while other threads sign.

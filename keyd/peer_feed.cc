@@ -129,7 +129,8 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
       KeyFingerprint(peer.root_public_key()), peer.root_public_key());
   if (!verifier.ok()) return;
   auto stub = v1::KeyDirectory::NewStub(
-      grpc::CreateChannel(peer.endpoint(), grpc::InsecureChannelCredentials()));
+      KeydChannel(peer.endpoint(), ctx_->options.peer_transport,
+                  KeyFingerprint(peer.root_public_key()), ctx_->clock));
   grpc::ClientContext call;
   {
     MutexLock lock(&f->mu);

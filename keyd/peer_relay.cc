@@ -61,8 +61,9 @@ std::shared_ptr<const PeerRelay::Peers> PeerRelay::LoadPeers() {
     if (!verifier.ok()) continue;
     auto peer = std::make_shared<Peer>();
     peer->peer = r.peer();
-    peer->stub = v1::KeyDirectory::NewStub(grpc::CreateChannel(
-        r.peer().endpoint(), grpc::InsecureChannelCredentials()));
+    peer->stub = v1::KeyDirectory::NewStub(KeydChannel(
+        r.peer().endpoint(), ctx_->options.peer_transport,
+        KeyFingerprint(r.peer().root_public_key()), ctx_->clock));
     peer->verifier = std::make_unique<AnswerVerifier>(*std::move(verifier));
     loaded->list.push_back(std::move(peer));
   }

@@ -1,5 +1,9 @@
 #include "keyd/server.h"
 
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -100,6 +104,7 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   s->tracked_store_ = std::make_unique<ChangeTrackingStore>(s->store_.get());
   s->ctx_ = KeydContext{s->tracked_store_.get(), s->keys_.get(), clock,
                         s->feed_.get(), options.keyd};
+  s->ctx_.options.peer_transport = options.tls;
   s->directory_ = std::make_unique<Directory>(&s->ctx_);
   s->tracked_store_->AddListener([d = s->directory_.get()](
                                      const StoreChange& change) {
@@ -107,7 +112,8 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   });
   s->host_admin_ = std::make_unique<HostAdmin>(&s->ctx_);
   s->issuer_ = std::make_unique<Issuer>(&s->ctx_);
-  s->federation_ = std::make_unique<Federation>(&s->ctx_, FetchOrgInfo);
+  s->federation_ = std::make_unique<Federation>(
+      &s->ctx_, OrgInfoFetcherFor(options.tls, clock));
   // Sign the (possibly empty) bundle now, so that serving it is a read.
   RETURN_IF_ERROR(s->federation_->Bundle().status());
   s->relay_ = std::make_unique<PeerRelay>(&s->ctx_);
@@ -122,9 +128,25 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
+  std::shared_ptr<grpc::ServerCredentials> public_credentials =
+      grpc::InsecureServerCredentials();
+  if (UsesTls(options.listen, options.tls)) {
+    s->tls_files_ = std::make_unique<KeydTlsFiles>(options.data_dir,
+                                                   s->keys_.get(), clock);
+    RETURN_IF_ERROR(s->tls_files_->Refresh());
+    // One file holds key and certificate: a renewal is one rename, and the
+    // watcher picks it up within a minute.
+    auto provider =
+        std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+            s->tls_files_->path(), s->tls_files_->path(), 60);
+    grpc::experimental::TlsServerCredentialsOptions tls(provider);
+    tls.watch_identity_key_cert_pairs();
+    tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    public_credentials = grpc::experimental::TlsServerCredentials(tls);
+  }
   grpc::ServerBuilder public_builder;
-  public_builder.AddListeningPort(options.listen,
-                                  grpc::InsecureServerCredentials(), &s->port_);
+  public_builder.AddListeningPort(options.listen, public_credentials,
+                                  &s->port_);
   public_builder.SetMaxReceiveMessageSize(options.max_request_bytes);
   public_builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                                     options.max_streams_per_connection);
@@ -166,8 +188,9 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   s->renewal_ = std::thread([raw = s.get()] { raw->RenewalLoop(); });
   s->peer_feeds_ = std::make_unique<PeerFeedFollower>(&s->ctx_, s->relay_.get());
   s->peer_feeds_->Start();
-  LogInfo("keyd serving org=%s root=%s admin=%s", s->keys_->org(),
-          s->keys_->root_fingerprint(), s->admin_socket_);
+  LogInfo("keyd serving org=%s root=%s admin=%s tls=%s", s->keys_->org(),
+          s->keys_->root_fingerprint(), s->admin_socket_,
+          s->tls_files_ ? "on" : "off (plaintext)");
   return s;
 }
 
@@ -181,6 +204,10 @@ void KeydServer::RenewalLoop() {
     renewal_mu_.Unlock();
     absl::Status st = keys_->RenewIfDue();
     if (!st.ok()) LogWarning("issuing key renewal failed: %s", st.message());
+    if (tls_files_) {
+      st = tls_files_->Refresh();
+      if (!st.ok()) LogWarning("TLS identity renewal failed: %s", st.message());
+    }
     renewal_mu_.Lock();
   }
 }

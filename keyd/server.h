@@ -23,12 +23,17 @@
 #include "keyd/org_keys.h"
 #include "keyd/peer_feed.h"
 #include "keyd/services.h"
+#include "keyd/tls_files.h"
 
 namespace mxkey {
 
 struct ServerOptions {
   std::string data_dir;
   std::string listen = "127.0.0.1:7700";
+  // TLS on the public endpoint (keyd serve --tls): auto serves TLS unless
+  // `listen` is a loopback address. Peers are reached the same way
+  // (keyd.peer_transport).
+  KeydTransport tls = KeydTransport::kAuto;
   // Default: DATA_DIR/admin.sock.
   std::string admin_socket;
   // Group that may use the admin socket; empty keeps the process's group.
@@ -72,6 +77,8 @@ class KeydServer {
   int port_ = 0;
   std::string admin_socket_;
   std::unique_ptr<OrgKeys> keys_;
+  // Set when the public endpoint serves TLS.
+  std::unique_ptr<KeydTlsFiles> tls_files_;
   std::unique_ptr<LmdbStore> store_;
   // Every write goes through this, so the answer cache learns what changed.
   std::unique_ptr<ChangeTrackingStore> tracked_store_;

@@ -23,6 +23,8 @@ absl::string_view SignatureContext(ObjectType type) {
       return absl::string_view("mxkey/v1 revocation\0", 20);
     case ObjectType::kFederationBundle:
       return absl::string_view("mxkey/v1 federation-bundle\0", 27);
+    case ObjectType::kKeydTlsKey:
+      return absl::string_view("mxkey/v1 keyd-tls-key\0", 22);
     case ObjectType::kEnrollToken:
       return absl::string_view("mxkey/v1 enroll-token\0", 22);
     case ObjectType::kEnrollProofOfPossession:

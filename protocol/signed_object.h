@@ -32,6 +32,7 @@ enum class ObjectType {
   kEnrollProofOfPossession,
   kRotateCurrent,
   kRotateProofOfPossession,
+  kKeydTlsKey,
 };
 
 // The context string, including its trailing NUL byte.

@@ -29,6 +29,9 @@ std::unique_ptr<InProcessKeyd> InProcessKeyd::Start(Clock* clock,
   options.listen = "127.0.0.1:0";
   options.org_keys = org_options;
   options.keyd = keyd;
+  // The test's choice of transport (peer_transport) is the server's too.
+  options.tls = keyd.peer_transport;
+  k->transport_ = keyd.peer_transport;
   // Tests and benchmarks enroll many hosts from one address.
   options.enrollment_limits = EnrollmentLimits{{0, 0}, {0, 0}};
   options.lmdb.map_size = size_t{256} << 20;
@@ -52,17 +55,21 @@ std::unique_ptr<InProcessKeyd> InProcessKeyd::StartProcess(
   EXPECT_TRUE(process.ok()) << process.status();
   if (!process.ok()) return nullptr;
   k->process_ = *std::move(process);
+  k->transport_ = keyd.peer_transport;
+  const char* tls = keyd.peer_transport == KeydTransport::kTls         ? "on"
+                    : keyd.peer_transport == KeydTransport::kPlaintext ? "off"
+                                                                       : "auto";
   absl::Status started = k->process_->Start(
       {"--freshness", absl::StrCat(absl::ToInt64Seconds(keyd.freshness), "s"),
-       "--enroll-limit", "0", "--enroll-failure-limit", "0"});
+       "--enroll-limit", "0", "--enroll-failure-limit", "0", "--tls", tls});
   EXPECT_TRUE(started.ok()) << started << k->process_->log();
   if (!started.ok()) return nullptr;
   k->port_ = k->process_->port();
   k->fingerprint_ = k->process_->fingerprint();
   k->admin_socket_ = k->process_->admin_socket();
   k->ConnectStubs();
-  auto directory = v1::KeyDirectory::NewStub(grpc::CreateChannel(
-      k->endpoint(), grpc::InsecureChannelCredentials()));
+  auto directory = v1::KeyDirectory::NewStub(
+      KeydChannel(k->endpoint(), k->transport_, k->fingerprint_, clock));
   v1::OrgInfo info;
   grpc::Status st = directory->GetOrgInfo(k->Ctx().get(), {}, &info);
   EXPECT_TRUE(st.ok()) << st.error_message();
@@ -72,7 +79,7 @@ std::unique_ptr<InProcessKeyd> InProcessKeyd::StartProcess(
 
 void InProcessKeyd::ConnectStubs() {
   enrollment_ = v1::Enrollment::NewStub(
-      grpc::CreateChannel(endpoint(), grpc::InsecureChannelCredentials()));
+      KeydChannel(endpoint(), transport_, fingerprint_, clock_));
   admin_ = v1::Admin::NewStub(grpc::CreateChannel(
       admin_endpoint(), grpc::InsecureChannelCredentials()));
 }
@@ -96,6 +103,7 @@ KeyClientOptions InProcessKeyd::ClientOptions() const {
   KeyClientOptions o;
   o.endpoints = {endpoint()};
   o.root_fingerprint = fingerprint_;
+  o.transport = transport_;
   o.clock = clock_;
   o.rpc_timeout = absl::Seconds(2);
   return o;

@@ -38,7 +38,9 @@ class InProcessKeyd {
       const std::string& data_dir = "");
   // The same, as a separate `keyd serve` process (a real clock: `clock`
   // serves only the helpers and ClientOptions; keep it near real time).
-  // Only the freshness of `keyd` is passed on.
+  // Only the freshness and peer_transport of `keyd` are passed on. With
+  // keyd.peer_transport = kTls, the public endpoint (and calls to peers)
+  // are TLS even on loopback, and helpers and ClientOptions use TLS too.
   static std::unique_ptr<InProcessKeyd> StartProcess(
       Clock* clock, const std::string& org = "example",
       const KeydOptions& keyd = KeydOptions());
@@ -62,6 +64,7 @@ class InProcessKeyd {
   static void SaveKeyDir(const EnrolledTestHost& host, const std::string& dir);
 
   std::string admin_endpoint() const;
+  KeydTransport transport() const { return transport_; }
   // KeyClient options that trust this keyd's root, on this keyd's clock.
   KeyClientOptions ClientOptions() const;
   // Every stored key and value (see keyd/store_snapshot.h); in-process only.
@@ -73,6 +76,7 @@ class InProcessKeyd {
  private:
   InProcessKeyd() = default;
   void ConnectStubs();
+  KeydTransport transport_ = KeydTransport::kAuto;
   std::unique_ptr<grpc::ClientContext> Ctx() const;
   EnrolledTestHost EnrollWithToken(const std::string& host,
                                    const std::string& token,

@@ -36,6 +36,11 @@ int main(int argc, char** argv) {
                  "testing-mode report files (mxkey-tlsrpt-DATE.jsonl)");
   app.add_option("--ccert-action", map_options.ccert_action,
                  "ccert answer for a certified client key (default OK)");
+  std::string tls = "auto";
+  app.add_option("--tls", tls,
+                 "TLS to keyd, its key checked against the root: auto (TLS "
+                 "unless --keyd is loopback), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   app.add_option("--max-connections", max_connections,
                  "concurrent socketmap connections (default 256)")
       ->check(CLI::Range(1, 100000));
@@ -46,6 +51,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   client_options.endpoints = {keyd};
+  client_options.transport = *mxkey::ParseKeydTransport(tls);
   map_options.state_dir = client_options.cache_dir;
   server_options.max_connections = static_cast<size_t>(max_connections);
 

@@ -21,6 +21,7 @@
 #include "base/time_format.h"
 #include "client/answer_verifier.h"
 #include "client/key_client.h"
+#include "client/keyd_channel.h"
 #include "crypto/spki.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 #include "protocol/hostname.h"
@@ -48,6 +49,8 @@ struct Globals {
   std::string root_fingerprint;
   bool json = false;
   int timeout_seconds = 10;
+  std::string tls = "auto";
+  KeydTransport transport = KeydTransport::kAuto;
 };
 
 Globals g;
@@ -71,7 +74,9 @@ std::unique_ptr<grpc::ClientContext> Context() {
 }
 
 std::shared_ptr<grpc::Channel> KeydChannel() {
-  return grpc::CreateChannel(g.keyd, grpc::InsecureChannelCredentials());
+  // keyd's TLS key is checked against --root-fingerprint (any keyd root
+  // when none is given, as for `org show`).
+  return mxkey::KeydChannel(g.keyd, g.transport, g.root_fingerprint, nullptr);
 }
 
 std::shared_ptr<grpc::Channel> AdminChannel() {
@@ -99,6 +104,7 @@ KeyClientOptions OneShotClientOptions() {
   KeyClientOptions options;
   options.endpoints = {g.keyd};
   options.root_fingerprint = g.root_fingerprint;
+  options.transport = g.transport;
   options.rpc_timeout = absl::Seconds(g.timeout_seconds);
   options.watch_revocations = false;
   return options;
@@ -642,6 +648,10 @@ int main(int argc, char** argv) {
                  "trusted org root, sha256:HEX (default "
                  "$MXKEY_ROOT_FINGERPRINT)");
   app.add_flag("--json", g.json, "machine-readable output");
+  app.add_option("--tls", g.tls,
+                 "TLS to keyd, its key checked against the root: auto (TLS "
+                 "unless --keyd is loopback), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   app.add_option("--timeout", g.timeout_seconds, "RPC timeout in seconds")
       ->check(CLI::Range(1, 3600));
 
@@ -748,6 +758,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : mxkey::kUsage;
   }
   g.keyd_given = app.get_option("--keyd")->count() > 0;
+  g.transport = *mxkey::ParseKeydTransport(g.tls);  // checked by IsMember
 
   if (org_show->parsed()) return mxkey::OrgShow();
   if (host_add->parsed()) return mxkey::HostAdd(hostname, domains);
