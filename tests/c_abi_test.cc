@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "mxkey.h"
 #include "tests/inprocess_keyd.h"
+#include "tests/onpath_proxy.h"
 #include "tests/subprocess.h"
 
 namespace mxkey {
@@ -91,6 +92,29 @@ TEST_F(CAbiTest, ErrorsHaveCodesAndMessages) {
   // Freeing NULL is harmless.
   mxkey_session_free(nullptr);
   mxkey_client_free(nullptr);
+}
+
+// Trust core I, finding 4: MXKEY_E_UNKNOWN_HOST (on which a caller may
+// fall back to unauthenticated Noise_NN) only for a verified denial, never
+// for an unsigned NOT_FOUND made up on the path.
+TEST_F(CAbiTest, UnsignedNotFoundIsNotUnknownHost) {
+  OnPathProxy proxy(keyd_->endpoint());
+  const std::string endpoint = proxy.Start();
+  ASSERT_FALSE(endpoint.empty());
+  proxy.ReturnUnsignedNotFound(ProxyRpc::kGetHostKeys, "mx1.example.org");
+  mxkey_client* c = nullptr;
+  ASSERT_EQ(mxkey_client_new(endpoint.c_str(), keyd_->root_fingerprint().c_str(),
+                             nullptr, &c),
+            MXKEY_OK)
+      << mxkey_last_error();
+  uint8_t key[MXKEY_KEY_SIZE];
+  EXPECT_EQ(mxkey_lookup_host(c, "mx1.example.org", key, nullptr),
+            MXKEY_E_UNAVAILABLE)
+      << mxkey_last_error();
+  // The genuine signed denial still is.
+  EXPECT_EQ(mxkey_lookup_host(c, "mx9.example.org", key, nullptr),
+            MXKEY_E_UNKNOWN_HOST);
+  mxkey_client_free(c);
 }
 
 TEST_F(CAbiTest, LookupGivesTheCertifiedKey) {
