@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
@@ -32,6 +33,8 @@ constexpr absl::string_view kBundleKey = "meta/bundle";
 constexpr absl::Duration kBundleRetry = absl::Seconds(1);
 // The most events a client reads to check an answer older than its watch.
 constexpr size_t kMaxBackfill = 4096;
+// How an answer the feed has overtaken is refused (Fetch asks once more).
+constexpr absl::string_view kOutdated = "outdated: ";
 
 std::string DiskKey(absl::string_view name, bool is_domain) {
   return absl::StrCat(is_domain ? "d/" : "h/", name);
@@ -465,12 +468,9 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Lookup(
   return Fetch(*canonical, is_domain, std::move(hit));
 }
 
-absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Fetch(
-    const std::string& name, bool is_domain,
-    std::shared_ptr<const CachedAnswer> expired) {
-  v1::KeyAnswer raw;
-  grpc::Status st = CallKeyd([&](v1::KeyDirectory::Stub& stub,
-                                 grpc::ClientContext& ctx) {
+grpc::Status KeyClient::Ask(const std::string& name, bool is_domain,
+                            v1::KeyAnswer& raw) {
+  return CallKeyd([&](v1::KeyDirectory::Stub& stub, grpc::ClientContext& ctx) {
     if (is_domain) {
       v1::GetDomainPolicyRequest req;
       req.set_domain(name);
@@ -480,7 +480,27 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Fetch(
     req.set_hostname(name);
     return stub.GetHostKeys(&ctx, req, &raw);
   });
-  if (st.ok()) return Admit(name, KindOf(is_domain), raw, /*from_keyd=*/true);
+}
+
+absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Fetch(
+    const std::string& name, bool is_domain,
+    std::shared_ptr<const CachedAnswer> expired) {
+  v1::KeyAnswer raw;
+  grpc::Status st = Ask(name, is_domain, raw);
+  if (st.ok()) {
+    absl::StatusOr<std::shared_ptr<const CachedAnswer>> admitted =
+        Admit(name, KindOf(is_domain), raw, /*from_keyd=*/true);
+    if (admitted.ok() ||
+        !absl::StartsWith(admitted.status().message(), kOutdated)) {
+      return admitted;
+    }
+    // keyd made it before a change our watch has seen: once more (a keyd
+    // that keeps doing so, or a path that replays, stays "unavailable").
+    raw.Clear();
+    st = Ask(name, is_domain, raw);
+    if (!st.ok()) return admitted;
+    return Admit(name, KindOf(is_domain), raw, /*from_keyd=*/true);
+  }
   if (!Unreachable(st)) {
     absl::Status s = FromGrpcStatus(st);
     // UNAUTHENTICATED: keyd relayed a peer's answer and it failed
@@ -590,13 +610,27 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
   entry->bytes = 2 * raw.ByteSizeLong() + 512;
 
   MutexLock lock(&apply_mu_);
-  // Revocations the watcher applied after keyd produced this answer.
+  // Feed events the watcher applied after keyd produced this answer.
   bool revised = false;
   for (const auto& ev : recent_) {
     // A peer's answer is bound to the peer's feed, not ours: every recent
     // event for one of its certificates applies (revocation is forever).
     if (chosen.peer == nullptr &&
         ev.seq() <= entry->verified.freshness.feed_head()) {
+      continue;
+    }
+    if (!ev.policy_domain().empty()) {
+      // A policy change after the answer was made: the policy it carries
+      // (or its "unkeyed" denial) is not the domain's any more.
+      const VerifiedAnswer& a = entry->verified;
+      if (is_domain && ev.policy_domain() == name &&
+          (!a.policy || a.policy->version() < ev.policy_version())) {
+        return LookupError(
+            LookupFailure::kUnavailable,
+            absl::StrCat(kOutdated, "the answer for ", name, " predates its policy "
+                         "change to version ", ev.policy_version(),
+                         " (feed event ", ev.seq(), ")"));
+      }
       continue;
     }
     for (auto& c : entry->verified.certificates) {
@@ -630,8 +664,16 @@ void KeyClient::ApplyRevocations(
   MutexLock lock(&apply_mu_);
   std::vector<std::string> hosts;
   for (const auto& ev : events) {
-    hosts_.Erase(ev.hostname());
-    hosts.push_back(ev.hostname());
+    if (!ev.policy_domain().empty()) {
+      domains_.Erase(ev.policy_domain());
+      if (disk_) {
+        absl::Status st = disk_->Delete(DiskKey(ev.policy_domain(), true));
+        if (!st.ok()) LogWarning("key cache: %s", st.message());
+      }
+    } else {
+      hosts_.Erase(ev.hostname());
+      hosts.push_back(ev.hostname());
+    }
     recent_.push_back(ev);
     if (recent_.size() > kRecentRevocations) {
       // Answers made before the forgotten event can no longer be checked.

@@ -127,6 +127,9 @@ class KeyClient {
 
   absl::StatusOr<std::shared_ptr<const CachedAnswer>> Lookup(
       absl::string_view name, bool is_domain);
+  // GetHostKeys or GetDomainPolicy for `name`, the raw answer in `raw`.
+  grpc::Status Ask(const std::string& name, bool is_domain,
+                   mxkey::v1::KeyAnswer& raw);
   absl::StatusOr<std::shared_ptr<const CachedAnswer>> Fetch(
       const std::string& name, bool is_domain,
       std::shared_ptr<const CachedAnswer> expired);

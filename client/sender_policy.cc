@@ -48,17 +48,38 @@ SenderDecision SenderPolicy::ForDomain(const std::string& domain) {
   // DOMAIN_UNKEYED denial (the verifier enforces it).
   const v1::PolicyMode mode =
       (*answer)->policy ? (*answer)->policy->mode() : v1::POLICY_MODE_NONE;
+  const uint64_t version = (*answer)->policy ? (*answer)->policy->version() : 0;
+  if (!memory_->Record(domain, mode == v1::POLICY_MODE_ENFORCE, version)) {
+    return Outdated(domain, version);
+  }
   return FromMode(domain, mode, **answer);
+}
+
+SenderDecision SenderPolicy::Outdated(const std::string& domain,
+                                      uint64_t version) {
+  return Decision(
+      SenderDecision::Action::kDefer,
+      absl::StrCat("the answer for ", domain, " (policy version ", version,
+                   version == 0 ? ", unkeyed" : "",
+                   ") is not newer than its enforce policy (version ",
+                   memory_->EnforcedAt(domain).value_or(0),
+                   ") already seen: replayed or outdated"),
+      false);
 }
 
 SenderDecision SenderPolicy::ForHost(const std::string& hostname) {
   const std::string key = MemoryKeyForHost(hostname);
   absl::StatusOr<AnswerRef> answer = client_->LookupHostAnswer(hostname);
   if (!answer.ok()) return WithoutAnswer(key, answer.status());
-  if ((*answer)->denial) return FromMode(key, v1::POLICY_MODE_NONE, **answer);
-  absl::StatusOr<v1::PolicyMode> mode = HostMode(**answer);
-  if (!mode.ok()) return WithoutAnswer(key, mode.status());
-  return FromMode(key, *mode, **answer);
+  v1::PolicyMode mode = v1::POLICY_MODE_NONE;
+  if (!(*answer)->denial) {
+    absl::StatusOr<v1::PolicyMode> host_mode = HostMode(**answer);
+    if (!host_mode.ok()) return WithoutAnswer(key, host_mode.status());
+    mode = *host_mode;
+  }
+  // Unversioned: the domains' entries guard against replays (HostMode).
+  memory_->Record(key, mode == v1::POLICY_MODE_ENFORCE, std::nullopt);
+  return FromMode(key, mode, **answer);
 }
 
 absl::StatusOr<v1::PolicyMode> SenderPolicy::HostMode(
@@ -73,10 +94,16 @@ absl::StatusOr<v1::PolicyMode> SenderPolicy::HostMode(
   for (const std::string& d : domains) {
     absl::StatusOr<AnswerRef> answer = client_->LookupDomain(d);
     if (!answer.ok()) return answer.status();
-    if ((*answer)->policy &&
-        Strictness((*answer)->policy->mode()) > Strictness(mode)) {
-      mode = (*answer)->policy->mode();
+    v1::PolicyMode domain_mode =
+        (*answer)->policy ? (*answer)->policy->mode() : v1::POLICY_MODE_NONE;
+    const uint64_t version =
+        (*answer)->policy ? (*answer)->policy->version() : 0;
+    // A domain remembered in enforce stays enforce against an answer that
+    // is not newer (the host's own, fresh answer then gives the pins).
+    if (!memory_->Record(d, domain_mode == v1::POLICY_MODE_ENFORCE, version)) {
+      domain_mode = v1::POLICY_MODE_ENFORCE;
     }
+    if (Strictness(domain_mode) > Strictness(mode)) mode = domain_mode;
   }
   return mode;
 }
@@ -84,8 +111,6 @@ absl::StatusOr<v1::PolicyMode> SenderPolicy::HostMode(
 SenderDecision SenderPolicy::FromMode(const std::string& memory_key,
                                       v1::PolicyMode mode,
                                       const VerifiedAnswer& answer) {
-  // Only here, from a verified answer, does the memory change.
-  memory_->Set(memory_key, mode == v1::POLICY_MODE_ENFORCE);
   if (mode != v1::POLICY_MODE_ENFORCE && mode != v1::POLICY_MODE_TESTING) {
     return Decision(SenderDecision::Action::kNone, "", true);
   }

@@ -14,7 +14,10 @@
 //   - no answer (keyd unreachable, stale, or unattributable without a
 //     federation bundle) -> kDefer if the destination was last seen in
 //     enforce mode (EnforceMemory), else kNone.
-//   - the enforce memory changes only with a verified answer's mode.
+//   - the enforce memory changes only with a verified answer's mode, and a
+//     domain remembered in enforce (at policy version V) is lowered only by
+//     a newer policy: a replayed older answer is kDefer for the domain, and
+//     counts as enforce for its hosts.
 // Nothing here fails: every outcome is a decision.
 #ifndef MXKEY_CLIENT_SENDER_POLICY_H_
 #define MXKEY_CLIENT_SENDER_POLICY_H_
@@ -64,7 +67,9 @@ class SenderPolicy {
   }
 
  private:
-  // From a verified mode and answer; updates the memory.
+  // The decision for a domain answer older than the enforce one remembered.
+  SenderDecision Outdated(const std::string& domain, uint64_t version);
+  // From a verified mode and answer (the memory is updated by the caller).
   SenderDecision FromMode(const std::string& memory_key,
                           mxkey::v1::PolicyMode mode,
                           const VerifiedAnswer& answer);

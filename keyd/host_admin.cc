@@ -195,6 +195,7 @@ absl::StatusOr<mxkey::v1::SetDomainPolicyResponse> HostAdmin::SetDomainPolicy(
         "policy mode must be none, testing or enforce");
   }
   mxkey::v1::SetDomainPolicyResponse response;
+  uint64_t head = 0;
   RETURN_IF_ERROR(ctx_->store->Write([&](WriteTxn& txn) -> absl::Status {
     RETURN_IF_ERROR(CheckNotPeerName(txn, *domain));
     uint64_t version = 1;
@@ -214,8 +215,17 @@ absl::StatusOr<mxkey::v1::SetDomainPolicyResponse> HostAdmin::SetDomainPolicy(
     ASSIGN_OR_RETURN(*response.mutable_policy(),
                      ctx_->keys->Sign(ObjectType::kDomainPolicy,
                                       body.SerializeAsString()));
-    return PutRecord(txn, Table::kPolicies, *domain, response.policy());
+    RETURN_IF_ERROR(PutRecord(txn, Table::kPolicies, *domain, response.policy()));
+    // On the feed too: a watching client drops what it holds for the
+    // domain, and refuses an answer made before the change.
+    ASSIGN_OR_RETURN(head, AppendPolicyChange(
+                               txn, *ctx_, *domain, version,
+                               absl::StrCat("policy set to ",
+                                            mxkey::v1::PolicyMode_Name(
+                                                request.mode()))));
+    return absl::OkStatus();
   }));
+  ctx_->feed->Publish(head);
   LogInfo("policy set: %s mode=%s", *domain,
           mxkey::v1::PolicyMode_Name(request.mode()));
   return response;

@@ -156,18 +156,20 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
     for (const auto& e : *events) {
       // Only names the peer owns: inside its suffixes and under no other
       // peer's longer one (it may not revoke a nested peer's hosts).
+      const std::string& name =
+          e.policy_domain().empty() ? e.hostname() : e.policy_domain();
       const bool owns =
           relay_ != nullptr
               ? [&] {
-                  auto owner = relay_->For(e.hostname());
+                  auto owner = relay_->For(name);
                   return owner != nullptr && owner->peer.org() == peer.org();
                 }()
-              : LongestSuffixUnder(e.hostname(), peer.domain_suffixes()) > 0;
+              : LongestSuffixUnder(name, peer.domain_suffixes()) > 0;
       if (owns) {
         in_scope.push_back(e);
       } else {
-        LogWarning("peer %s revoked %s, a name it does not own: ignored",
-                   peer.org(), e.hostname());
+        LogWarning("peer %s sent an event for %s, a name it does not own: "
+                   "ignored", peer.org(), name);
       }
     }
     // Before the events are on our feed: no relayed answer may outlive
@@ -194,8 +196,13 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
     *last = taken;
     if (head != 0) ctx_->feed->Publish(head);
     for (const auto& e : in_scope) {
-      LogInfo("peer %s revoked %s serial %d: republished", peer.org(),
-              e.hostname(), e.serial());
+      if (!e.policy_domain().empty()) {
+        LogInfo("peer %s changed the policy of %s (version %d): republished",
+                peer.org(), e.policy_domain(), e.policy_version());
+      } else {
+        LogInfo("peer %s revoked %s serial %d: republished", peer.org(),
+                e.hostname(), e.serial());
+      }
     }
   }
   grpc::Status st = reader->Finish();

@@ -129,6 +129,14 @@ bool PeerRelay::Outdated(const std::string& org,
                          const VerifiedAnswer& answer) const {
   for (const RevokedCert& r : revoked_) {
     if (r.org != org) continue;
+    if (!r.policy_domain.empty()) {
+      if (r.policy_domain == answer.name && !answer.denial &&
+          (!answer.policy || answer.policy->version() < r.policy_version)) {
+        return true;
+      }
+      if (r.policy_domain == answer.name && answer.denial) return true;
+      continue;
+    }
     for (const VerifiedCert& c : answer.certificates) {
       if (c.state != VerifiedCertState::kRevoked &&
           c.body.hostname() == r.hostname && c.body.serial() == r.serial) {
@@ -187,8 +195,13 @@ void PeerRelay::ApplyPeerRevocations(
     const std::vector<v1::RevocationEventBody>& events) {
   MutexLock lock(&mu_);
   for (const auto& ev : events) {
-    revoked_.push_back({peer_org, ev.hostname(), ev.serial()});
+    revoked_.push_back({peer_org, ev.hostname(), ev.serial(),
+                        ev.policy_domain(), ev.policy_version()});
     if (revoked_.size() > kMaxRevokedCerts) revoked_.pop_front();
+    if (!ev.policy_domain().empty()) {
+      cache_.erase(absl::StrCat("d:", ev.policy_domain()));
+      continue;
+    }
     cache_.erase(absl::StrCat("h:", ev.hostname()));
   }
   // Domain answers carry their hosts' certificates.
@@ -200,7 +213,9 @@ void PeerRelay::ApplyPeerRevocations(
         names_host = true;
         break;
       }
-      for (const auto& ev : events) names_host |= body.hostname() == ev.hostname();
+      for (const auto& ev : events) {
+        names_host |= !ev.hostname().empty() && body.hostname() == ev.hostname();
+      }
     }
     if (names_host) {
       cache_.erase(it++);

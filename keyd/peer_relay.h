@@ -89,9 +89,12 @@ class PeerRelay {
     std::string org;
     std::string hostname;
     uint64_t serial;
+    // Or a policy change: the domain and its new version.
+    std::string policy_domain;
+    uint64_t policy_version = 0;
   };
   // True if `answer` shows a certificate in `revoked_` (of `org`) without
-  // its revocation.
+  // its revocation, or a policy older than a change in `revoked_`.
   bool Outdated(const std::string& org, const VerifiedAnswer& answer) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // One call to the peer: verified and scope-checked, not cached.

@@ -43,6 +43,27 @@ absl::StatusOr<uint64_t> AppendRevocations(WriteTxn& txn,
   return head;
 }
 
+absl::StatusOr<uint64_t> AppendPolicyChange(WriteTxn& txn,
+                                            const KeydContext& ctx,
+                                            absl::string_view domain,
+                                            uint64_t version,
+                                            absl::string_view reason) {
+  ASSIGN_OR_RETURN(uint64_t head, GetCounter(txn, kFeedHeadCounter));
+  mxkey::v1::RevocationEventBody event;
+  event.set_seq(++head);
+  event.set_policy_domain(std::string(domain));
+  event.set_policy_version(version);
+  event.set_reason(std::string(reason));
+  event.set_revoked_at(ctx.now());
+  ASSIGN_OR_RETURN(
+      mxkey::v1::SignedObject signed_event,
+      ctx.keys->Sign(ObjectType::kRevocation, event.SerializeAsString()));
+  RETURN_IF_ERROR(
+      txn.Put(Table::kFeed, U64Key(head), signed_event.SerializeAsString()));
+  RETURN_IF_ERROR(SetCounter(txn, kFeedHeadCounter, head));
+  return head;
+}
+
 absl::StatusOr<uint64_t> AppendPeerRevocations(
     WriteTxn& txn, const KeydContext& ctx, absl::string_view peer_org,
     const std::vector<mxkey::v1::RevocationEventBody>& events) {
@@ -52,6 +73,8 @@ absl::StatusOr<uint64_t> AppendPeerRevocations(
     event.set_seq(++head);
     event.set_hostname(peer_event.hostname());
     event.set_serial(peer_event.serial());
+    event.set_policy_domain(peer_event.policy_domain());
+    event.set_policy_version(peer_event.policy_version());
     event.set_reason(absl::StrCat("peer ", peer_org, ": ", peer_event.reason())
                          .substr(0, ctx.options.max_reason_bytes));
     event.set_revoked_at(peer_event.revoked_at());

@@ -20,8 +20,17 @@ absl::StatusOr<uint64_t> AppendRevocations(WriteTxn& txn,
                                            const std::vector<uint64_t>& serials,
                                            absl::string_view reason);
 
-// Republishes a peer organization's verified revocation events on the own
-// feed, signed by the own issuing key, so this org's clients evict the
+// Appends one policy-change event for `domain` (its new policy `version`)
+// to the feed, so clients drop answers for the domain made before it.
+// Returns the new feed head.
+absl::StatusOr<uint64_t> AppendPolicyChange(WriteTxn& txn,
+                                            const KeydContext& ctx,
+                                            absl::string_view domain,
+                                            uint64_t version,
+                                            absl::string_view reason);
+
+// Republishes a peer organization's verified feed events (revocations and
+// policy changes) on the own feed, signed by the own issuing key, so this org's clients evict the
 // peer's hosts as they do their own (an event can only take trust away).
 // The reason names the peer. Returns the new feed head.
 absl::StatusOr<uint64_t> AppendPeerRevocations(

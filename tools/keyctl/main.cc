@@ -601,7 +601,22 @@ int Watch(uint64_t from, int count) {
     }
     for (const auto& body : *events) {
       last = body.seq();
-      if (g.json) {
+      if (!body.policy_domain().empty()) {
+        if (g.json) {
+          std::cout << JsonObject()
+                           .Int("seq", static_cast<int64_t>(body.seq()))
+                           .Str("policy_domain", body.policy_domain())
+                           .Int("policy_version",
+                                static_cast<int64_t>(body.policy_version()))
+                           .Str("reason", body.reason())
+                           .Build()
+                    << std::endl;
+        } else {
+          std::cout << "seq " << body.seq() << " policy " << body.policy_domain()
+                    << " version " << body.policy_version() << ": "
+                    << body.reason() << std::endl;
+        }
+      } else if (g.json) {
         std::cout << JsonObject()
                          .Int("seq", static_cast<int64_t>(body.seq()))
                          .Str("hostname", body.hostname())
@@ -747,7 +762,8 @@ int main(int argc, char** argv) {
 
   uint64_t from = 0;
   int count = 0;
-  auto* watch = app.add_subcommand("watch", "stream revocation events");
+  auto* watch = app.add_subcommand(
+      "watch", "stream feed events (revocations and policy changes)");
   watch->add_option("--from", from, "resume after this sequence number");
   watch->add_option("--count", count, "exit after this many events");
 
