@@ -106,6 +106,15 @@ bool AnswerNamesHost(const VerifiedAnswer& a, absl::string_view host) {
   return false;
 }
 
+bool AnyCertHasPin(const VerifiedAnswer& a, absl::string_view pin) {
+  for (const auto& c : a.certificates) {
+    for (const auto& p : c.body.tls_spki_sha256()) {
+      if (p == pin) return true;
+    }
+  }
+  return false;
+}
+
 bool UsableCertHasPin(const VerifiedAnswer& a, absl::string_view pin) {
   for (const auto& c : a.certificates) {
     if (c.state != VerifiedCertState::kActive &&
@@ -801,10 +810,20 @@ absl::StatusOr<AnswerRef> KeyClient::LookupByTlsPin(absl::string_view tls_pin) {
   ASSIGN_OR_RETURN(std::shared_ptr<const CachedAnswer> entry,
                    Admit(*name, v1::LOOKUP_KIND_HOST, raw, /*from_keyd=*/true));
   if (!UsableCertHasPin(entry->verified, pin)) {
+    // A host answer is a pin answer only if one of its certificates (usable
+    // or not) carries the pin; any other genuine answer proves nothing.
+    if (!AnyCertHasPin(entry->verified, pin)) {
+      return LookupError(
+          LookupFailure::kUnavailable,
+          absl::StrCat("keyd answered the TLS pin with the answer of ", *name,
+                       ", none of whose certificates carries it"));
+    }
+    // The holder's key is no longer usable: revoked or expired.
     if (!entry->usable.ok()) return entry->usable;
-    return LookupError(LookupFailure::kUnknown,
-                       absl::StrCat("no usable certificate of ", *name,
-                                    " carries that TLS pin"));
+    return LookupError(LookupFailure::kExpired,
+                       absl::StrCat("the certificate of ", *name,
+                                    " that carries the TLS pin is no longer "
+                                    "usable"));
   }
   MutexLock lock(&pin_hints_mu_);
   if (pin_hints_.size() >= options_.max_cached_answers) pin_hints_.clear();

@@ -100,11 +100,23 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::FindByTlsPin(
     hostname = std::string(*owner);
     return absl::OkStatus();
   }));
-  if (hostname.empty()) {
-    return absl::NotFoundError("no host of this organization is certified "
-                               "with that TLS pin");
+  absl::StatusOr<mxkey::v1::KeyAnswer> answer =
+      hostname.empty() ? absl::NotFoundError("") : GetHostKeys(hostname);
+  if (!answer.ok() && !absl::IsNotFound(answer.status())) return answer;
+  // The claim outlives the certificate: once the one with the pin is gone
+  // from the host's answer (expired long ago, host removed) the host no
+  // longer answers for the pin.
+  if (answer.ok()) {
+    for (const auto& c : answer->certificates()) {
+      mxkey::v1::HostCertificateBody body;
+      if (!body.ParseFromString(c.body())) continue;
+      for (const auto& p : body.tls_spki_sha256()) {
+        if (p == tls_pin) return answer;
+      }
+    }
   }
-  return GetHostKeys(hostname);
+  return absl::NotFoundError("no host of this organization is certified "
+                             "with that TLS pin");
 }
 
 absl::StatusOr<mxkey::v1::KeyAnswer> Directory::PinDenial(

@@ -122,6 +122,15 @@ grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
   if (peer.ok() && peer_usable) return Answer(context, std::move(peer), response);
   if (own.ok()) return Answer(context, std::move(own), response);
   if (peer.ok()) return Answer(context, std::move(peer), response);
+  // A signed "no such pin" would speak for the peers, which a relayed call
+  // did not ask: it gets an error, never a denial.
+  if (Relayed(context)) {
+    return Answer(context,
+                  absl::StatusOr<mxkey::v1::KeyAnswer>(absl::FailedPreconditionError(
+                      "no host of this organization is certified with that "
+                      "TLS pin (a relayed call gets no signed denial)")),
+                  response);
+  }
   return Answer(context, directory_->PinDenial(pin), response);
 }
 
