@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <future>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -570,48 +571,61 @@ TEST_P(FederationTest, RandomizedRevocationsNeverLeaveAUsableKeyAtAnyClient) {
   ASSERT_TRUE(watching.ok()) << watching.status();
   ASSERT_TRUE((*watching)->WaitForFeedPosition(0, absl::Seconds(10)));
   Mutex mu;
-  std::set<std::string> on_feed;  // guarded by mu
+  std::map<std::string, int> on_feed;  // events per host; guarded by mu
   (*watching)->Subscribe([&](const v1::RevocationEventBody& e) {
     MutexLock lock(&mu);
-    on_feed.insert(e.hostname());
+    ++on_feed[e.hostname()];
   });
-  std::vector<std::string> live_b = {"mx1.b.example"}, live_a, revoked;
-  int next = 100, revocations = 0;
-  for (int step = 0; step < 24; ++step) {
-    const int op = static_cast<int>(rng() % 4);
-    if (op == 0 || live_b.empty()) {
-      const std::string host = absl::StrCat("mx", next++, ".b.example");
-      b_->AddAndEnroll(host, "b.example");
-      live_b.push_back(host);
+  // Live hosts of each org, with their current certificate.
+  std::map<std::string, EnrolledTestHost> live_b = {{mx1_->hostname, *mx1_}},
+                                          live_a;
+  std::vector<std::string> revoked;
+  std::set<std::string> rotated;  // a host has one next certificate at most
+  int next = 100, revocations = 0, rotations = 0, processes = 0;
+  for (int step = 0; step < 30; ++step) {
+    const int op = static_cast<int>(rng() % 5);
+    const bool at_b = rng() % 2 == 0;
+    InProcessKeyd& org = at_b ? *b_ : *a_;
+    auto& live = at_b ? live_b : live_a;
+    if (op == 0 || live.empty()) {  // enroll
+      const std::string host =
+          absl::StrCat("mx", next++, at_b ? ".b.example" : ".a.example");
+      live.emplace(host, org.AddAndEnroll(host, at_b ? "b.example" : "a.example"));
       continue;
     }
-    if (op == 1 || (op == 3 && live_a.empty())) {
-      const std::string host = absl::StrCat("mx", next++, ".a.example");
-      a_->AddAndEnroll(host, "a.example");
-      live_a.push_back(host);
+    auto it = live.begin();
+    std::advance(it, rng() % live.size());
+    const std::string host = it->first;
+    if (op == 1) {  // rotate: a next certificate beside the current one
+      if (!rotated.insert(host).second) continue;
+      ASSERT_TRUE(ClientOfA()->LookupHost(host).ok()) << host;
+      EnrolledTestHost next_cert = org.Rotate(it->second);
+      if (next_cert.cert.serial() != 0) ++rotations;
       continue;
     }
-    std::vector<std::string>& live = op == 2 ? live_b : live_a;
-    const size_t i = rng() % live.size();
-    const std::string host = live[i];
-    live.erase(live.begin() + i);
-    // Warm every cache on the path first: a's relay, the watching client.
-    auto warm = ClientOfA();
-    ASSERT_TRUE(warm->LookupHost(host).ok()) << host;
+    // Revoke (ops 2-4): warm every cache on the path first.
+    live.erase(it);
+    ASSERT_TRUE(ClientOfA()->LookupHost(host).ok()) << host;
     ASSERT_TRUE((*watching)->LookupHost(host).ok()) << host;
-    (op == 2 ? b_ : a_)->Revoke(host, "randomized");
+    int certs_before = 0;
+    {
+      MutexLock lock(&mu);
+      certs_before = on_feed[host];
+    }
+    org.Revoke(host, "randomized");
     ++revocations;
     revoked.push_back(host);
     bool seen = false;
     for (int wait = 0; wait < 1500 && !seen; ++wait) {
       {
         MutexLock lock(&mu);
-        seen = on_feed.count(host) > 0;
+        seen = on_feed[host] > certs_before;
       }
       if (!seen) absl::SleepFor(absl::Milliseconds(10));
     }
     ASSERT_TRUE(seen) << host << " never reached a's feed";
-    // The host just revoked, and a few revoked earlier.
+    // The host just revoked, and a few revoked earlier: new KeyClients, the
+    // warm watching one, and (every third time) a keyctl process.
     std::vector<std::string> check = {host};
     for (int k = 0; k < 3; ++k) check.push_back(revoked[rng() % revoked.size()]);
     for (const std::string& name : check) {
@@ -623,8 +637,15 @@ TEST_P(FederationTest, RandomizedRevocationsNeverLeaveAUsableKeyAtAnyClient) {
       EXPECT_FALSE((*watching)->LookupHost(name).ok())
           << "watching client of a: " << name << " usable";
     }
+    if (revocations % 3 == 1) {
+      ++processes;
+      CommandResult keyctl = a_->Keyctl({"lookup", host});
+      EXPECT_EQ(keyctl.exit_code, 3) << "keyctl lookup " << host << ": "
+                                     << keyctl.out << keyctl.err;
+    }
   }
-  std::printf("randomized: %d revocations checked\n", revocations);
+  std::printf("randomized: %d revocations (%d keyctl processes), %d rotations "
+              "checked\n", revocations, processes, rotations);
 }
 
 }  // namespace

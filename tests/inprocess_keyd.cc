@@ -150,6 +150,21 @@ EnrolledTestHost InProcessKeyd::ReEnroll(const std::string& host) {
   return EnrollWithToken(host, resp.token(), {});
 }
 
+EnrolledTestHost InProcessKeyd::Rotate(const EnrolledTestHost& current) {
+  EnrolledTestHost out{current.hostname, *HostKeys::Generate(), {}, {}};
+  auto req = MakeRotateRequest(current.hostname, current.cert.serial(),
+                               current.keys.identity, out.keys, {},
+                               clock_->Now());
+  EXPECT_TRUE(req.ok()) << req.status();
+  grpc::Status st = enrollment_->Rotate(Ctx().get(), *req, &out.response);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  auto verifier = AnswerVerifier::Create(fingerprint_, root_);
+  auto cert = verifier->VerifyEnrollment(out.response, clock_->Now());
+  EXPECT_TRUE(cert.ok()) << cert.status();
+  if (cert.ok()) out.cert = *cert;
+  return out;
+}
+
 EnrolledTestHost InProcessKeyd::EnrollWithToken(
     const std::string& host, const std::string& token,
     const std::vector<std::string>& pins) {
@@ -165,6 +180,17 @@ EnrolledTestHost InProcessKeyd::EnrollWithToken(
   EXPECT_TRUE(cert.ok()) << cert.status();
   if (cert.ok()) out.cert = *cert;
   return out;
+}
+
+CommandResult InProcessKeyd::Keyctl(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {
+      RunfilePath("tools/keyctl/keyctl"), "--keyd", endpoint(),
+      "--root-fingerprint", fingerprint_, "--tls",
+      transport_ == KeydTransport::kTls         ? "on"
+      : transport_ == KeydTransport::kPlaintext ? "off"
+                                                : "auto"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, absl::Seconds(30));
 }
 
 uint64_t InProcessKeyd::Revoke(const std::string& host,

@@ -18,6 +18,7 @@
 #include "keyd/server.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 #include "tests/keyd_process.h"
+#include "tests/subprocess.h"
 
 namespace mxkey {
 
@@ -55,8 +56,14 @@ class InProcessKeyd {
   EnrolledTestHost AddAndEnroll(const std::string& host,
                                 const std::string& domain = "example.org",
                                 const std::vector<std::string>& pins = {});
+  // Pre-publishes a next certificate for `current`'s host, authorized by
+  // its current key (what `keyctl rotate` does).
+  EnrolledTestHost Rotate(const EnrolledTestHost& current);
   // Enrolls an already registered host again, with a new token.
   EnrolledTestHost ReEnroll(const std::string& host);
+  // Runs keyctl (a process of its own) against this keyd's public
+  // endpoint, trusting its root.
+  CommandResult Keyctl(const std::vector<std::string>& args) const;
   // Returns the feed sequence number of the revocation.
   uint64_t Revoke(const std::string& host, const std::string& reason);
   void SetPolicy(const std::string& domain, mxkey::v1::PolicyMode mode);
