@@ -13,18 +13,31 @@ namespace {
 
 using mxkey::v1::SignedObject;
 
-// Issuing keys of an answer, by key id.
-using IssuerMap = std::map<std::string, std::string>;
+// Issuing keys an answer carries that the root certified, by key id, with
+// their validity (Unix seconds, already widened by the clock skew).
+using IssuerMap = std::map<std::string, VerifierIssuer>;
+
+// When the signer must have been valid: now (for everything a client acts
+// on), at a given time (a revocation event, at the time it was made: events
+// stay verifiable forever), or at any time (a revoked or expired
+// certificate, which is never usable: only its identity matters).
+struct SignerValidity {
+  enum { kNow, kAt, kAny } when = kNow;
+  int64_t t = 0;
+};
 
 absl::Status VerifyByIssuer(const IssuerMap& issuers, const SignedObject& o,
-                            ObjectType type, absl::string_view what) {
+                            ObjectType type, absl::string_view what,
+                            SignerValidity validity) {
   auto it = issuers.find(o.signer_key_id());
-  if (it == issuers.end()) {
+  if (it == issuers.end() ||
+      (validity.when != SignerValidity::kAny && !it->second.ValidAt(validity.t))) {
     return absl::UnauthenticatedError(absl::StrCat(
         what, " is signed by a key that no valid issuing certificate of the "
-              "trusted root vouches for"));
+              "trusted root vouches for",
+        validity.when == SignerValidity::kAt ? " at the time it was made" : ""));
   }
-  absl::Status st = VerifyObject(o, type, it->second);
+  absl::Status st = VerifyObject(o, type, it->second.public_key);
   if (!st.ok()) {
     return absl::UnauthenticatedError(absl::StrCat(what, ": ", st.message()));
   }
@@ -34,9 +47,23 @@ absl::Status VerifyByIssuer(const IssuerMap& issuers, const SignedObject& o,
 template <typename Body>
 absl::StatusOr<Body> VerifiedBody(const IssuerMap& issuers,
                                   const SignedObject& o, ObjectType type,
-                                  absl::string_view what) {
-  RETURN_IF_ERROR(VerifyByIssuer(issuers, o, type, what));
+                                  absl::string_view what,
+                                  SignerValidity validity) {
+  RETURN_IF_ERROR(VerifyByIssuer(issuers, o, type, what, validity));
   return ParseBody<Body>(o);
+}
+
+// A revocation event, verified against an issuing key that was valid when
+// the event was made.
+absl::StatusOr<mxkey::v1::RevocationEventBody> VerifiedEvent(
+    const IssuerMap& issuers, const SignedObject& o) {
+  ASSIGN_OR_RETURN(auto body, VerifiedBody<mxkey::v1::RevocationEventBody>(
+                                  issuers, o, ObjectType::kRevocation,
+                                  "revocation event", {SignerValidity::kAny}));
+  RETURN_IF_ERROR(VerifyByIssuer(issuers, o, ObjectType::kRevocation,
+                                 "revocation event",
+                                 {SignerValidity::kAt, body.revoked_at()}));
+  return body;
 }
 
 absl::Status WrongName(absl::string_view what, absl::string_view got,
@@ -108,14 +135,15 @@ bool VerifiedAnswer::HasValidKey() const {
 }
 
 absl::StatusOr<AnswerVerifier> AnswerVerifier::Create(
-    const std::string& root_fingerprint, const std::string& root_public_key) {
+    const std::string& root_fingerprint, const std::string& root_public_key,
+    absl::Duration max_clock_skew) {
   if (KeyFingerprint(root_public_key) != root_fingerprint) {
     return absl::UnauthenticatedError(absl::StrCat(
         "the org root key served by keyd has fingerprint ",
         KeyFingerprint(root_public_key), ", not the trusted ",
         root_fingerprint));
   }
-  return AnswerVerifier(root_public_key);
+  return AnswerVerifier(root_public_key, max_clock_skew);
 }
 
 absl::StatusOr<mxkey::v1::IssuingKeyBody> AnswerVerifier::VerifyIssuingKey(
@@ -126,24 +154,41 @@ absl::StatusOr<mxkey::v1::IssuingKeyBody> AnswerVerifier::VerifyIssuingKey(
         absl::StrCat("issuing-key certificate: ", st.message()));
   }
   ASSIGN_OR_RETURN(auto body, ParseBody<mxkey::v1::IssuingKeyBody>(cert));
-  int64_t t = absl::ToUnixSeconds(now);
-  if (t < body.not_before() || t >= body.not_after()) {
+  const int64_t t = absl::ToUnixSeconds(now);
+  const int64_t skew = absl::ToInt64Seconds(max_clock_skew_);
+  if (t + skew < body.not_before() || t - skew >= body.not_after()) {
     return absl::UnauthenticatedError(
         "issuing-key certificate is outside its validity period");
   }
   return body;
 }
 
+std::map<std::string, VerifierIssuer> AnswerVerifier::Issuers(
+    const google::protobuf::RepeatedPtrField<SignedObject>& certs) const {
+  const int64_t skew = absl::ToInt64Seconds(max_clock_skew_);
+  IssuerMap issuers;
+  for (const auto& cert : certs) {
+    if (!VerifyObject(cert, ObjectType::kIssuingKey, root_public_key_).ok()) {
+      continue;
+    }
+    absl::StatusOr<mxkey::v1::IssuingKeyBody> body =
+        ParseBody<mxkey::v1::IssuingKeyBody>(cert);
+    if (!body.ok() || body->public_key().size() != 32) continue;
+    issuers[KeyId(body->public_key())] = {body->public_key(),
+                                          body->not_before() - skew,
+                                          body->not_after() + skew};
+  }
+  return issuers;
+}
+
 absl::StatusOr<VerifiedAnswer> AnswerVerifier::Verify(
     const mxkey::v1::KeyAnswer& answer, const std::string& expected_name,
     mxkey::v1::LookupKind kind, absl::Time now) const {
   const int64_t t = absl::ToUnixSeconds(now);
+  const int64_t skew = absl::ToInt64Seconds(max_clock_skew_);
   const bool is_domain = kind == mxkey::v1::LOOKUP_KIND_DOMAIN;
-  IssuerMap issuers;
-  for (const auto& cert : answer.issuing_keys()) {
-    absl::StatusOr<mxkey::v1::IssuingKeyBody> body = VerifyIssuingKey(cert, now);
-    if (body.ok()) issuers[KeyId(body->public_key())] = body->public_key();
-  }
+  const IssuerMap issuers = Issuers(answer.issuing_keys());
+  const SignerValidity current{SignerValidity::kNow, t};
 
   VerifiedAnswer out;
   out.name = expected_name;
@@ -155,7 +200,7 @@ absl::StatusOr<VerifiedAnswer> AnswerVerifier::Verify(
   ASSIGN_OR_RETURN(out.freshness,
                    VerifiedBody<mxkey::v1::FreshnessBody>(
                        issuers, answer.freshness(), ObjectType::kFreshness,
-                       "freshness statement"));
+                       "freshness statement", current));
   if (out.freshness.kind() != kind) {
     return absl::UnauthenticatedError(absl::StrCat(
         "the answer answers a ",
@@ -174,20 +219,19 @@ absl::StatusOr<VerifiedAnswer> AnswerVerifier::Verify(
   RETURN_IF_ERROR(CheckShape(answer, kind));
 
   for (const auto& r : answer.revocations()) {
-    ASSIGN_OR_RETURN(auto body,
-                     VerifiedBody<mxkey::v1::RevocationEventBody>(
-                         issuers, r, ObjectType::kRevocation,
-                         "revocation event"));
+    ASSIGN_OR_RETURN(auto body, VerifiedEvent(issuers, r));
     if (body.hostname() != expected_name) {
       return WrongName("revocation event", body.hostname(), expected_name);
     }
     out.revocations.push_back(std::move(body));
   }
   for (const auto& c : answer.certificates()) {
+    // Any issuing key the root certified, first: whether the certificate
+    // could be usable decides how current its signer must be.
     ASSIGN_OR_RETURN(auto body,
                      VerifiedBody<mxkey::v1::HostCertificateBody>(
                          issuers, c, ObjectType::kHostCertificate,
-                         "host certificate"));
+                         "host certificate", {SignerValidity::kAny}));
     bool name_ok = false;
     if (is_domain) {
       for (const auto& d : body.mail_domains()) name_ok |= d == expected_name;
@@ -202,18 +246,25 @@ absl::StatusOr<VerifiedAnswer> AnswerVerifier::Verify(
       if (r.serial() == body.serial()) state = VerifiedCertState::kRevoked;
     }
     if (state != VerifiedCertState::kRevoked) {
-      if (t < body.not_before() || t >= body.not_after()) {
+      // The clock skew tolerance widens the validity both ways.
+      if (t + skew < body.not_before() || t - skew >= body.not_after()) {
         state = VerifiedCertState::kExpired;
       } else if (t < body.active_from()) {
         state = VerifiedCertState::kNext;
       }
+    }
+    if (state == VerifiedCertState::kActive || state == VerifiedCertState::kNext) {
+      // A usable certificate needs a signer that is valid now.
+      RETURN_IF_ERROR(VerifyByIssuer(issuers, c, ObjectType::kHostCertificate,
+                                     "host certificate", current));
     }
     out.certificates.push_back(VerifiedCert{std::move(body), state});
   }
   if (answer.has_policy()) {
     ASSIGN_OR_RETURN(auto body, VerifiedBody<mxkey::v1::DomainPolicyBody>(
                                     issuers, answer.policy(),
-                                    ObjectType::kDomainPolicy, "domain policy"));
+                                    ObjectType::kDomainPolicy, "domain policy",
+                                    current));
     if (body.domain() != expected_name) {
       return WrongName("domain policy", body.domain(), expected_name);
     }
@@ -228,7 +279,7 @@ absl::StatusOr<VerifiedAnswer> AnswerVerifier::Verify(
     ASSIGN_OR_RETURN(auto body,
                      VerifiedBody<mxkey::v1::DenialBody>(
                          issuers, answer.denial(), ObjectType::kDenial,
-                         "denial"));
+                         "denial", current));
     if (body.name() != expected_name) {
       return WrongName("denial", body.name(), expected_name);
     }
@@ -253,16 +304,11 @@ absl::StatusOr<VerifiedAnswer> AnswerVerifier::Verify(
 absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>>
 AnswerVerifier::VerifyFeedBatch(const mxkey::v1::WatchRevocationsResponse& batch,
                                 uint64_t last_seq, absl::Time now) const {
-  IssuerMap issuers;
-  for (const auto& cert : batch.issuing_keys()) {
-    absl::StatusOr<mxkey::v1::IssuingKeyBody> body = VerifyIssuingKey(cert, now);
-    if (body.ok()) issuers[KeyId(body->public_key())] = body->public_key();
-  }
+  (void)now;  // events are judged by the time they were made
+  const IssuerMap issuers = Issuers(batch.issuing_keys());
   std::vector<mxkey::v1::RevocationEventBody> events;
   for (const auto& e : batch.events()) {
-    ASSIGN_OR_RETURN(auto body, VerifiedBody<mxkey::v1::RevocationEventBody>(
-                                    issuers, e, ObjectType::kRevocation,
-                                    "revocation event"));
+    ASSIGN_OR_RETURN(auto body, VerifiedEvent(issuers, e));
     if (body.seq() != last_seq + 1) {
       return absl::DataLossError(absl::StrCat("feed gap: expected event ",
                                               last_seq + 1, ", got ",
@@ -281,10 +327,13 @@ AnswerVerifier::VerifyFeedBatch(const mxkey::v1::WatchRevocationsResponse& batch
 absl::StatusOr<mxkey::v1::HostCertificateBody> AnswerVerifier::VerifyEnrollment(
     const mxkey::v1::EnrollResponse& response, absl::Time now) const {
   ASSIGN_OR_RETURN(auto issuer, VerifyIssuingKey(response.issuing_key(), now));
-  IssuerMap issuers{{KeyId(issuer.public_key()), issuer.public_key()}};
+  const int64_t skew = absl::ToInt64Seconds(max_clock_skew_);
+  IssuerMap issuers{{KeyId(issuer.public_key()),
+                     {issuer.public_key(), issuer.not_before() - skew,
+                      issuer.not_after() + skew}}};
   return VerifiedBody<mxkey::v1::HostCertificateBody>(
       issuers, response.certificate(), ObjectType::kHostCertificate,
-      "issued certificate");
+      "issued certificate", {SignerValidity::kNow, absl::ToUnixSeconds(now)});
 }
 
 }  // namespace mxkey

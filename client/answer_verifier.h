@@ -17,6 +17,7 @@
 #ifndef MXKEY_CLIENT_ANSWER_VERIFIER_H_
 #define MXKEY_CLIENT_ANSWER_VERIFIER_H_
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,11 +50,24 @@ struct VerifiedAnswer {
 // The only denial reason an answer to `kind` may carry.
 mxkey::v1::DenialReason DenialReasonFor(mxkey::v1::LookupKind kind);
 
+// An issuing key the root certified, with its validity (Unix seconds,
+// widened by the verifier's clock skew).
+struct VerifierIssuer {
+  std::string public_key;
+  int64_t not_before = 0;
+  int64_t not_after = 0;
+  bool ValidAt(int64_t t) const { return t >= not_before && t < not_after; }
+};
+
 class AnswerVerifier {
  public:
   // UNAUTHENTICATED if `root_public_key` does not have `root_fingerprint`.
+  // `max_clock_skew` widens every validity period (issuing keys, host
+  // certificates) both ways, for a clock that is off by up to that much;
+  // freshness statements stay strict.
   static absl::StatusOr<AnswerVerifier> Create(
-      const std::string& root_fingerprint, const std::string& root_public_key);
+      const std::string& root_fingerprint, const std::string& root_public_key,
+      absl::Duration max_clock_skew = absl::ZeroDuration());
 
   // `expected_name` is the canonical host or domain asked about (for
   // LOOKUP_KIND_TLS_PIN: the pin in lower-case hex); a domain answer may
@@ -68,8 +82,10 @@ class AnswerVerifier {
       const mxkey::v1::SignedObject& cert, absl::Time now) const;
 
   // Verifies a batch of the revocation feed: every event against an issuing
-  // key the batch carries, and that the events follow `last_seq` without a
-  // gap (DATA_LOSS "feed gap: ..." otherwise; the caller resynchronizes).
+  // key the batch carries that was valid when the event was made (events
+  // stay verifiable after their issuing key expired), and that the events
+  // follow `last_seq` without a gap (DATA_LOSS "feed gap: ..." otherwise;
+  // the caller resynchronizes).
   absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>> VerifyFeedBatch(
       const mxkey::v1::WatchRevocationsResponse& batch, uint64_t last_seq,
       absl::Time now) const;
@@ -81,8 +97,15 @@ class AnswerVerifier {
   const std::string& root_public_key() const { return root_public_key_; }
 
  private:
-  explicit AnswerVerifier(std::string root) : root_public_key_(std::move(root)) {}
+  AnswerVerifier(std::string root, absl::Duration max_clock_skew)
+      : root_public_key_(std::move(root)), max_clock_skew_(max_clock_skew) {}
+  // The issuing certificates among `certs` that the root signed, with their
+  // validity widened by the skew (by key id).
+  std::map<std::string, struct VerifierIssuer> Issuers(
+      const google::protobuf::RepeatedPtrField<mxkey::v1::SignedObject>& certs)
+      const;
   std::string root_public_key_;
+  absl::Duration max_clock_skew_;
 };
 
 }  // namespace mxkey

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "base/time_format.h"
+#include "crypto/sha256.h"
 #include "protocol/hostname.h"
 #include "protocol/signed_object.h"
 
@@ -11,7 +12,7 @@ namespace mxkey {
 
 absl::StatusOr<FederationTrust> FederationTrust::Verify(
     const mxkey::v1::SignedObject& bundle, absl::string_view own_root,
-    absl::Time now, uint64_t min_version) {
+    absl::Time now, uint64_t min_version, absl::Duration max_clock_skew) {
   absl::Status signature =
       VerifyObject(bundle, ObjectType::kFederationBundle, own_root);
   if (!signature.ok()) {
@@ -26,6 +27,11 @@ absl::StatusOr<FederationTrust> FederationTrust::Verify(
         "rollback: federation bundle version ", body.version(),
         " is older than version ", min_version, " already seen"));
   }
+  if (absl::FromUnixSeconds(body.issued_at()) > now + max_clock_skew) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "federation bundle version ", body.version(), " is issued at ",
+        FormatUnixTime(body.issued_at()), ", in the future"));
+  }
   if (absl::FromUnixSeconds(body.not_after()) <= now) {
     return absl::FailedPreconditionError(absl::StrCat(
         "federation bundle version ", body.version(), " expired at ",
@@ -33,6 +39,7 @@ absl::StatusOr<FederationTrust> FederationTrust::Verify(
   }
   FederationTrust trust;
   trust.version_ = body.version();
+  trust.body_sha256_ = Sha256(bundle.body());
   trust.not_after_ = absl::FromUnixSeconds(body.not_after());
   absl::flat_hash_set<std::string> suffixes;
   for (const mxkey::v1::FederationPeer& p : body.peers()) {

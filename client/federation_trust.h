@@ -54,21 +54,28 @@ absl::Status CheckOwnAnswer(const VerifiedAnswer& answer,
 
 class FederationTrust {
  public:
+  // Also FAILED_PRECONDITION for a bundle issued more than
+  // `max_clock_skew` in the future.
   static absl::StatusOr<FederationTrust> Verify(
       const mxkey::v1::SignedObject& bundle, absl::string_view own_root,
-      absl::Time now, uint64_t min_version);
+      absl::Time now, uint64_t min_version,
+      absl::Duration max_clock_skew = absl::Minutes(5));
 
   // The peer with the longest suffix that `name` (canonical) is under, or
   // nullptr when the name belongs to no peer.
   const TrustedPeer* PeerFor(absl::string_view name) const;
 
   uint64_t version() const { return version_; }
+  // SHA-256 of the bundle body: two different bundles of one version are
+  // an equivocation (KeyClient refuses the second).
+  const std::string& body_sha256() const { return body_sha256_; }
   absl::Time not_after() const { return not_after_; }
   const std::vector<TrustedPeer>& peers() const { return peers_; }
 
  private:
   FederationTrust() = default;
   uint64_t version_ = 0;
+  std::string body_sha256_;
   absl::Time not_after_;
   std::vector<TrustedPeer> peers_;
 };

@@ -185,6 +185,16 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
     if (seen.ok() && seen->has_value() && absl::SimpleAtoi(**seen, &version)) {
       MutexLock lock(&client->federation_mu_);
       client->federation_min_version_ = version;
+      // The bundle kept with it: another bundle of the same version is an
+      // equivocation, also across restarts.
+      absl::StatusOr<std::optional<std::string>> kept =
+          client->disk_->Get(kBundleKey);
+      v1::SignedObject bundle;
+      mxkey::v1::FederationBundleBody body;
+      if (kept.ok() && kept->has_value() && bundle.ParseFromString(**kept) &&
+          body.ParseFromString(bundle.body()) && body.version() == version) {
+        client->federation_min_digest_ = Sha256(bundle.body());
+      }
     }
   }
   if (verifier.ok()) {
@@ -274,7 +284,8 @@ absl::StatusOr<std::shared_ptr<const AnswerVerifier>> KeyClient::Verifier() {
     root = *cached;
   }
   absl::StatusOr<AnswerVerifier> v =
-      AnswerVerifier::Create(options_.root_fingerprint, root);
+      AnswerVerifier::Create(options_.root_fingerprint, root,
+                             options_.max_clock_skew);
   if (!v.ok()) {
     return LookupError(LookupFailure::kVerification,
                        absl::StrCat("keyd's org root is not the configured "
@@ -324,12 +335,25 @@ absl::Status KeyClient::RefreshFederation() {
     }
     from_disk = true;
   }
-  absl::StatusOr<FederationTrust> trust = FederationTrust::Verify(
-      bundle.bundle(), own->root_public_key(), now, min_version);
+  absl::StatusOr<FederationTrust> trust =
+      FederationTrust::Verify(bundle.bundle(), own->root_public_key(), now,
+                              min_version, options_.max_clock_skew);
   if (!trust.ok()) {
     return LookupError(LookupFailure::kVerification,
                        absl::StrCat("federation bundle: ",
                                     trust.status().message()));
+  }
+  {
+    MutexLock lock(&federation_mu_);
+    if (trust->version() == federation_min_version_ &&
+        !federation_min_digest_.empty() &&
+        trust->body_sha256() != federation_min_digest_) {
+      return LookupError(
+          LookupFailure::kVerification,
+          absl::StrCat("federation bundle: a second, different bundle with "
+                       "version ", trust->version(), " (equivocation); the "
+                       "first one seen is kept"));
+    }
   }
   bool changed = false;
   uint64_t trust_version = 0;
@@ -340,6 +364,7 @@ absl::Status KeyClient::RefreshFederation() {
     if (trust->version() < federation_min_version_) return absl::OkStatus();
     federation_ = std::make_shared<const FederationTrust>(*std::move(trust));
     federation_min_version_ = federation_->version();
+    federation_min_digest_ = federation_->body_sha256();
     trust_version = federation_->version();
   }
   if (!changed) return absl::OkStatus();
@@ -413,7 +438,8 @@ absl::StatusOr<KeyClient::VerifierFor> KeyClient::VerifierForName(
       peer_verifiers_[out.peer->root_public_key];
   if (!v) {
     absl::StatusOr<AnswerVerifier> created = AnswerVerifier::Create(
-        KeyFingerprint(out.peer->root_public_key), out.peer->root_public_key);
+        KeyFingerprint(out.peer->root_public_key), out.peer->root_public_key,
+        options_.max_clock_skew);
     if (!created.ok()) return created.status();
     v = std::make_shared<const AnswerVerifier>(*std::move(created));
   }

@@ -53,6 +53,10 @@ struct KeyClientOptions {
   // The persistent cache; empty keeps answers in memory only.
   std::string cache_dir;
   absl::Duration rpc_timeout = absl::Seconds(3);
+  // How far this machine's clock may be off from keyd's: validity periods
+  // (issuing keys, host certificates) are widened by it both ways.
+  // Freshness statements stay strict.
+  absl::Duration max_clock_skew = absl::Minutes(5);
   size_t max_cached_answers = 100000;
   size_t max_cached_bytes = size_t{256} << 20;
   // Follow the revocation feed (evict on revocation). Without it, cached
@@ -188,6 +192,8 @@ class KeyClient {
       ABSL_GUARDED_BY(federation_mu_);
   absl::Time federation_fetched_ ABSL_GUARDED_BY(federation_mu_);
   uint64_t federation_min_version_ ABSL_GUARDED_BY(federation_mu_) = 0;
+  // SHA-256 of the body of the bundle with that version, once known.
+  std::string federation_min_digest_ ABSL_GUARDED_BY(federation_mu_);
   // Verifiers of peer roots, by root key.
   absl::flat_hash_map<std::string, std::shared_ptr<const AnswerVerifier>>
       peer_verifiers_ ABSL_GUARDED_BY(federation_mu_);

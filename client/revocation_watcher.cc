@@ -161,19 +161,21 @@ bool RevocationWatcher::WatchOnce(const std::shared_ptr<grpc::Channel>& channel,
     absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>> events =
         verifier.VerifyFeedBatch(batch, seq, options_.clock->Now());
     if (!events.ok()) {
-      if (absl::IsDataLoss(events.status())) {
+      // A gap, or a batch that does not verify: either way the client can
+      // no longer vouch for what it cached. Resynchronize at the head
+      // rather than retry the same batch forever; say so once per cause.
+      const std::string why(events.status().message());
+      if (why != last_failure_) {
         LogWarning("revocation feed: %s; dropping cached answers and "
-                   "resynchronizing at the head",
-                   events.status().message());
-        options_.on_resync();
-        SetPosition(batch.head_seq());
-      } else {
-        LogWarning("revocation feed batch rejected: %s",
-                   events.status().message());
+                   "resynchronizing at the head", why);
+        last_failure_ = why;
       }
+      options_.on_resync();
+      SetPosition(batch.head_seq());
       ctx.TryCancel();
       break;
     }
+    last_failure_.clear();
     if (events->empty()) {
       SetPosition(seq);  // the first batch makes the position known
       continue;

@@ -4,10 +4,10 @@
 // Verified events go to `on_events` (the caches evict) and then to every
 // subscriber. The watcher reconnects with exponential backoff, rotating
 // through the endpoints, and resumes after the last event it applied. On a
-// gap, or when keyd says our position is beyond its head (a reset feed), it
-// calls `on_resync` (drop every cached answer) and starts over at the head.
-// A batch that fails verification is never applied; the stream is dropped
-// and reopened. Nothing here returns an error: problems are logged and
+// gap, a batch that fails verification (never applied), or when keyd says
+// our position is beyond its head (a reset feed), it calls `on_resync`
+// (drop every cached answer) and starts over at the head; the same failure
+// is logged once, not per retry. Nothing here returns an error: problems are logged and
 // retried until Stop.
 #ifndef MXKEY_CLIENT_REVOCATION_WATCHER_H_
 #define MXKEY_CLIENT_REVOCATION_WATCHER_H_
@@ -93,6 +93,7 @@ class RevocationWatcher {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::map<int, RevocationListener> listeners_ ABSL_GUARDED_BY(mu_);
+  std::string last_failure_;  // the watcher thread's only
   int next_listener_ ABSL_GUARDED_BY(mu_) = 1;
   std::thread thread_;
 };

@@ -1,5 +1,7 @@
 #include "keyd/issuer.h"
 
+#include "protocol/certificate_times.h"
+
 #include <future>
 #include <memory>
 #include <set>
@@ -130,7 +132,7 @@ absl::StatusOr<IssuedCertificate> StoreCertificate(
   body.set_agreement_key(kr.agreement_key);
   for (const auto& pin : kr.pins) body.add_tls_spki_sha256(pin);
   body.set_serial(serial);
-  body.set_not_before(ctx.now());
+  body.set_not_before(ctx.now() - kBackdateSeconds);
   body.set_not_after(std::min<int64_t>(
       ctx.now() + absl::ToInt64Seconds(ctx.options.cert_validity),
       issuer.not_after()));

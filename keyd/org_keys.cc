@@ -1,5 +1,7 @@
 #include "keyd/org_keys.h"
 
+#include "protocol/certificate_times.h"
+
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
@@ -46,20 +48,14 @@ absl::StatusOr<Ed25519PrivateKey> NewIssuingKey(
   body.set_org(state.org());
   body.set_public_key(issuing.public_key());
   int64_t now = absl::ToUnixSeconds(clock->Now());
-  body.set_not_before(now);
+  body.set_not_before(now - kBackdateSeconds);
   body.set_not_after(now + absl::ToInt64Seconds(options.issuing_validity));
   ASSIGN_OR_RETURN(mxkey::v1::SignedObject cert,
                    SignObject(root, ObjectType::kIssuingKey,
                               body.SerializeAsString()));
-  // Drop certificates that expired: nothing they signed is still valid.
+  // Every certificate is kept, expired ones too: the revocation events of
+  // the feed they signed stay verifiable forever (about 18 a year).
   keyd::OrgState kept = state;
-  kept.clear_issuing_certs();
-  for (const auto& old : state.issuing_certs()) {
-    mxkey::v1::IssuingKeyBody b;
-    if (b.ParseFromString(old.body()) && b.not_after() > now) {
-      *kept.add_issuing_certs() = old;
-    }
-  }
   *kept.add_issuing_certs() = cert;
   // Key first: a crash in between leaves a key whose certificate is missing,
   // which Load reports, rather than a certificate without its key.

@@ -126,7 +126,8 @@ void PeerFeedFollower::Follow(Follower* f) {
 void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
   const v1::FederationPeer& peer = f->peer;
   absl::StatusOr<AnswerVerifier> verifier = AnswerVerifier::Create(
-      KeyFingerprint(peer.root_public_key()), peer.root_public_key());
+      KeyFingerprint(peer.root_public_key()), peer.root_public_key(),
+      ctx_->options.max_clock_skew);
   if (!verifier.ok()) return;
   auto stub = v1::KeyDirectory::NewStub(
       KeydChannel(peer.endpoint(), ctx_->options.peer_transport,
@@ -145,12 +146,16 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
     absl::StatusOr<std::vector<v1::RevocationEventBody>> events =
         verifier->VerifyFeedBatch(batch, *last, ctx_->clock->Now());
     if (!events.ok()) {
-      LogWarning("peer %s feed: %s; starting over", peer.org(),
-                 events.status().message());
+      const std::string why(events.status().message());
+      if (why != f->last_failure) {
+        LogWarning("peer %s feed: %s; starting over", peer.org(), why);
+        f->last_failure = why;
+      }
       *last = 0;
       call.TryCancel();
       break;
     }
+    f->last_failure.clear();
     if (events->empty()) continue;
     std::vector<v1::RevocationEventBody> in_scope;
     for (const auto& e : *events) {

@@ -45,6 +45,7 @@ class PeerFeedFollower {
     Mutex mu;
     bool stop ABSL_GUARDED_BY(mu) = false;
     grpc::ClientContext* call ABSL_GUARDED_BY(mu) = nullptr;
+    std::string last_failure;  // its thread's only: logged once per cause
   };
   // Starts and stops followers as peers are added, changed and removed.
   void Reconcile();

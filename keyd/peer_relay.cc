@@ -57,7 +57,8 @@ std::shared_ptr<const PeerRelay::Peers> PeerRelay::LoadPeers() {
     keyd::PeerRecord r;
     if (!r.ParseFromString(raw)) continue;
     auto verifier = AnswerVerifier::Create(
-        KeyFingerprint(r.peer().root_public_key()), r.peer().root_public_key());
+        KeyFingerprint(r.peer().root_public_key()), r.peer().root_public_key(),
+        ctx_->options.max_clock_skew);
     if (!verifier.ok()) continue;
     auto peer = std::make_shared<Peer>();
     peer->peer = r.peer();

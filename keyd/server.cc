@@ -114,8 +114,11 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   s->issuer_ = std::make_unique<Issuer>(&s->ctx_);
   s->federation_ = std::make_unique<Federation>(
       &s->ctx_, OrgInfoFetcherFor(options.tls, clock));
-  // Sign the (possibly empty) bundle now, so that serving it is a read.
+  s->recertifier_ = std::make_unique<Recertifier>(&s->ctx_);
+  // Sign the (possibly empty) bundle now, so that serving it is a read, and
+  // renew whatever expired while keyd was down, before anyone is served.
   RETURN_IF_ERROR(s->federation_->Bundle().status());
+  RETURN_IF_ERROR(s->recertifier_->Run().status());
   s->relay_ = std::make_unique<PeerRelay>(&s->ctx_);
   s->directory_service_ = std::make_unique<KeyDirectoryService>(
       &s->ctx_, s->directory_.get(), s->federation_.get(), s->relay_.get());
@@ -202,14 +205,38 @@ void KeydServer::RenewalLoop() {
   while (!renewal_mu_.AwaitWithTimeout(Condition(&stopping),
                                        absl::Minutes(1))) {
     renewal_mu_.Unlock();
-    absl::Status st = keys_->RenewIfDue();
-    if (!st.ok()) LogWarning("issuing key renewal failed: %s", st.message());
-    if (tls_files_) {
-      st = tls_files_->Refresh();
-      if (!st.ok()) LogWarning("TLS identity renewal failed: %s", st.message());
-    }
+    absl::Status st = Maintain();
+    if (!st.ok()) LogWarning("maintenance: %s", st.message());
     renewal_mu_.Lock();
   }
+}
+
+absl::Status KeydServer::Maintain() {
+  absl::Status result = keys_->RenewIfDue();
+  if (!result.ok()) {
+    result = absl::Status(result.code(), absl::StrCat("issuing key renewal: ",
+                                                      result.message()));
+  }
+  // Also after an outage longer than every lifetime: what expired meanwhile
+  // is renewed here, before clients notice.
+  absl::StatusOr<RecertifyProgress> recertified = recertifier_->Run();
+  if (!recertified.ok() && result.ok()) {
+    result = absl::Status(recertified.status().code(),
+                          absl::StrCat("re-certification: ",
+                                       recertified.status().message()));
+  }
+  if (tls_files_) {
+    absl::Status st = tls_files_->Refresh();
+    if (!st.ok() && result.ok()) {
+      result = absl::Status(st.code(), absl::StrCat("TLS identity: ", st.message()));
+    }
+  }
+  absl::Status bundle = federation_->Bundle().status();  // re-signs if stale
+  if (!bundle.ok() && result.ok()) {
+    result = absl::Status(bundle.code(), absl::StrCat("federation bundle: ",
+                                                      bundle.message()));
+  }
+  return result;
 }
 
 void KeydServer::Wait() {

@@ -23,6 +23,7 @@
 #include "keyd/org_keys.h"
 #include "keyd/peer_feed.h"
 #include "keyd/services.h"
+#include "keyd/recertifier.h"
 #include "keyd/tls_files.h"
 
 namespace mxkey {
@@ -66,6 +67,12 @@ class KeydServer {
   // services).
   Store& store() { return *tracked_store_; }
 
+  // What the renewal loop does every minute, now: renews the issuing key
+  // when due, re-certifies host certificates and policies, renews the TLS
+  // identity and re-signs a stale federation bundle. For tests that move a
+  // fake clock; the first error, after trying every step.
+  absl::Status Maintain();
+
   // Blocks until Shutdown is called from another thread.
   void Wait();
   void Shutdown();
@@ -79,6 +86,7 @@ class KeydServer {
   std::unique_ptr<OrgKeys> keys_;
   // Set when the public endpoint serves TLS.
   std::unique_ptr<KeydTlsFiles> tls_files_;
+  std::unique_ptr<Recertifier> recertifier_;
   std::unique_ptr<LmdbStore> store_;
   // Every write goes through this, so the answer cache learns what changed.
   std::unique_ptr<ChangeTrackingStore> tracked_store_;

@@ -9,6 +9,7 @@
 #include "crypto/sha256.h"
 #include "crypto/x509_identity.h"
 #include "proto/mxkey/v1/objects.pb.h"
+#include "protocol/certificate_times.h"
 #include "protocol/signed_object.h"
 
 namespace mxkey {
@@ -29,7 +30,7 @@ absl::Status KeydTlsFiles::Refresh() {
   if (Current()) return absl::OkStatus();
   const absl::Time now = clock_->Now();
   // A little slack backwards for clients whose clocks run behind.
-  const absl::Time not_before = now - absl::Minutes(10);
+  const absl::Time not_before = now - absl::Seconds(kBackdateSeconds);
   const absl::Time not_after = now + kValidity;
   absl::StatusOr<TlsIdentity> identity = MakeTlsIdentity(
       [&](absl::string_view spki) -> absl::StatusOr<std::string> {

@@ -12,6 +12,11 @@
 
 namespace mxkey {
 
+// How far in the past keyd puts `not_before` of what it certifies (issuing
+// keys, host certificates, its TLS key), so that a client whose clock runs
+// a few minutes behind accepts them at once.
+inline constexpr int64_t kBackdateSeconds = 300;
+
 // The earliest of `until` and the certificate's state changes after `now`
 // (Unix seconds).
 inline int64_t NextCertificateChange(const mxkey::v1::HostCertificateBody& c,

@@ -24,27 +24,47 @@ std::unique_ptr<InProcessKeyd> InProcessKeyd::Start(Clock* clock,
   SecretBytes pass(absl::string_view("pass"));
   absl::Status init = OrgKeys::Init(k->dir_, org, pass, org_options, clock);
   EXPECT_TRUE(init.ok()) << init;
-  ServerOptions options;
-  options.data_dir = k->dir_;
-  options.listen = "127.0.0.1:0";
-  options.org_keys = org_options;
-  options.keyd = keyd;
-  // The test's choice of transport (peer_transport) is the server's too.
-  options.tls = keyd.peer_transport;
+  k->keyd_options_ = keyd;
   k->transport_ = keyd.peer_transport;
+  if (!k->Serve("127.0.0.1:0")) return nullptr;
+  return k;
+}
+
+bool InProcessKeyd::Serve(const std::string& listen) {
+  OrgKeysOptions org_options;
+  org_options.scrypt.log2_n = 4;
+  SecretBytes pass(absl::string_view("pass"));
+  ServerOptions options;
+  options.data_dir = dir_;
+  options.listen = listen;
+  options.org_keys = org_options;
+  options.keyd = keyd_options_;
+  // The test's choice of transport (peer_transport) is the server's too.
+  options.tls = keyd_options_.peer_transport;
   // Tests and benchmarks enroll many hosts from one address.
   options.enrollment_limits = EnrollmentLimits{{0, 0}, {0, 0}};
   options.lmdb.map_size = size_t{256} << 20;
-  auto server = KeydServer::Start(options, pass, clock);
+  auto server = KeydServer::Start(options, pass, clock_);
   EXPECT_TRUE(server.ok()) << server.status();
-  if (!server.ok()) return nullptr;
-  k->server_ = *std::move(server);
-  k->port_ = k->server_->port();
-  k->fingerprint_ = k->server_->keys().root_fingerprint();
-  k->root_ = k->server_->keys().root_public_key();
-  k->admin_socket_ = k->server_->admin_socket();
-  k->ConnectStubs();
-  return k;
+  if (!server.ok()) return false;
+  server_ = *std::move(server);
+  port_ = server_->port();
+  fingerprint_ = server_->keys().root_fingerprint();
+  root_ = server_->keys().root_public_key();
+  admin_socket_ = server_->admin_socket();
+  ConnectStubs();
+  return true;
+}
+
+bool InProcessKeyd::Restart() {
+  EXPECT_EQ(process_, nullptr) << "Restart needs an in-process keyd";
+  server_.reset();
+  return Serve(absl::StrCat("127.0.0.1:", port_));
+}
+
+absl::Status InProcessKeyd::Maintain() {
+  if (!server_) return absl::FailedPreconditionError("keyd is not running");
+  return server_->Maintain();
 }
 
 std::unique_ptr<InProcessKeyd> InProcessKeyd::StartProcess(
@@ -152,8 +172,11 @@ EnrolledTestHost InProcessKeyd::ReEnroll(const std::string& host) {
 
 EnrolledTestHost InProcessKeyd::Rotate(const EnrolledTestHost& current) {
   EnrolledTestHost out{current.hostname, *HostKeys::Generate(), {}, {}};
+  // The TLS key stays (as `keyctl rotate` without --tls-cert).
+  const std::vector<std::string> pins(current.cert.tls_spki_sha256().begin(),
+                                      current.cert.tls_spki_sha256().end());
   auto req = MakeRotateRequest(current.hostname, current.cert.serial(),
-                               current.keys.identity, out.keys, {},
+                               current.keys.identity, out.keys, pins,
                                clock_->Now());
   EXPECT_TRUE(req.ok()) << req.status();
   grpc::Status st = enrollment_->Rotate(Ctx().get(), *req, &out.response);

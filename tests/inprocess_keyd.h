@@ -79,11 +79,18 @@ class InProcessKeyd {
 
   // Stops serving (the data stays until destruction).
   void Stop();
+  // In process only: starts serving again from the same data directory,
+  // on the same port (after Stop, or with keyd still running: a restart).
+  bool Restart();
+  // In process only: what keyd's renewal loop does, now (KeydServer::Maintain).
+  absl::Status Maintain();
 
  private:
   InProcessKeyd() = default;
   void ConnectStubs();
+  bool Serve(const std::string& listen);
   KeydTransport transport_ = KeydTransport::kAuto;
+  KeydOptions keyd_options_;
   std::unique_ptr<grpc::ClientContext> Ctx() const;
   EnrolledTestHost EnrollWithToken(const std::string& host,
                                    const std::string& token,
