@@ -223,6 +223,7 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
       c->ClearCaches();
       MutexLock lock(&c->apply_mu_);
       c->covered_from_.reset();  // set again at the new position
+      c->recent_.clear();        // numbered by a feed we no longer follow
     };
     w.on_position = [c](std::optional<uint64_t> seq) {
       {
@@ -304,18 +305,20 @@ absl::StatusOr<std::shared_ptr<const AnswerVerifier>> KeyClient::Verifier() {
 absl::Status KeyClient::RefreshFederation() {
   ASSIGN_OR_RETURN(std::shared_ptr<const AnswerVerifier> own, Verifier());
   const absl::Time now = options_.clock->Now();
+  uint64_t min_version = 0;
+  {
+    // Stamped before the call: concurrent lookups do not all ask again
+    // while it is in flight, and a failure is retried later, not now.
+    MutexLock lock(&federation_mu_);
+    federation_fetched_ = now;
+    min_version = federation_min_version_;
+  }
   v1::FederationBundle bundle;
   grpc::Status st = CallKeyd([&](v1::KeyDirectory::Stub& stub,
                                  grpc::ClientContext& ctx) {
     return stub.GetFederationBundle(&ctx, v1::GetFederationBundleRequest(),
                                     &bundle);
   });
-  uint64_t min_version = 0;
-  {
-    MutexLock lock(&federation_mu_);
-    federation_fetched_ = now;  // also after a failure: retry later, not now
-    min_version = federation_min_version_;
-  }
   bool from_disk = false;
   if (!st.ok()) {
     // A restarted client whose keyd is unreachable still knows its peers,
@@ -447,12 +450,14 @@ absl::StatusOr<KeyClient::VerifierFor> KeyClient::VerifierForName(
   return out;
 }
 
-absl::Status KeyClient::CoverFeedFrom(uint64_t feed_head) {
-  if (!watcher_) return absl::OkStatus();
+absl::StatusOr<std::vector<v1::RevocationEventBody>> KeyClient::CoverFeedFrom(
+    uint64_t feed_head) {
+  std::vector<v1::RevocationEventBody> none;
+  if (!watcher_) return none;
   uint64_t to = 0;
   {
     MutexLock lock(&apply_mu_);
-    if (!covered_from_ || feed_head >= *covered_from_) return absl::OkStatus();
+    if (!covered_from_ || feed_head >= *covered_from_) return none;
     to = *covered_from_;
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const AnswerVerifier> verifier, Verifier());
@@ -470,13 +475,9 @@ absl::Status KeyClient::CoverFeedFrom(uint64_t feed_head) {
                      ", and the events between could not be read: ",
                      events.status().message()));
   }
-  MutexLock lock(&apply_mu_);
-  for (auto it = events->rbegin(); it != events->rend(); ++it) {
-    recent_.push_front(*it);
-  }
-  while (recent_.size() > kRecentRevocations) recent_.pop_front();
-  if (covered_from_) covered_from_ = std::min(*covered_from_, feed_head);
-  return absl::OkStatus();
+  // Checked against this answer directly (Admit), not kept: recent_ is
+  // bounded, and what it forgets must not be what this answer needs.
+  return events;
 }
 
 absl::StatusOr<std::string> KeyClient::RootPublicKey() {
@@ -541,9 +542,9 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Fetch(
     // UNAUTHENTICATED: keyd relayed a peer's answer and it failed
     // verification there. Anything else unsigned, NOT_FOUND included, proves
     // nothing: only a verified denial means "unknown".
-    LookupFailure kind = s.code() == absl::StatusCode::kInvalidArgument
-                             ? LookupFailure::kInvalidName
-                         : s.code() == absl::StatusCode::kUnauthenticated
+    // (Names are validated here before they are sent: keyd's unsigned
+    // INVALID_ARGUMENT proves nothing either.)
+    LookupFailure kind = s.code() == absl::StatusCode::kUnauthenticated
                              ? LookupFailure::kVerification
                              : LookupFailure::kUnavailable;
     return LookupError(kind, absl::StrCat("keyd: ", s.message()));
@@ -632,11 +633,11 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
                                 "(signed denial)");
     return std::shared_ptr<const CachedAnswer>(std::move(entry));
   }
+  std::vector<v1::RevocationEventBody> backfilled;
   if (from_keyd && chosen.peer == nullptr) {
     // An own answer made before this client's watch began: the events
-    // between are read and applied below like any other.
-    absl::Status covered = CoverFeedFrom(verified->freshness.feed_head());
-    if (!covered.ok()) return covered;
+    // between are read and applied below like the recent ones.
+    ASSIGN_OR_RETURN(backfilled, CoverFeedFrom(verified->freshness.feed_head()));
   }
   auto entry = std::make_shared<CachedAnswer>();
   entry->verified = *std::move(verified);
@@ -645,9 +646,26 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
   entry->bytes = 2 * raw.ByteSizeLong() + 512;
 
   MutexLock lock(&apply_mu_);
-  // Feed events the watcher applied after keyd produced this answer.
+  // An own answer older than what recent_ still covers (it forgot events
+  // since the answer was made, or the watch restarted) cannot be checked.
+  const uint64_t checked_until = backfilled.empty()
+                                    ? entry->verified.freshness.feed_head()
+                                    : backfilled.back().seq();
+  if (chosen.peer == nullptr && from_keyd && covered_from_ &&
+      checked_until < *covered_from_) {
+    return LookupError(LookupFailure::kUnavailable,
+                       absl::StrCat("the answer for ", name,
+                                    " is older than the feed events this "
+                                    "client can check it against"));
+  }
+  // Feed events after keyd produced this answer: the ones the watcher
+  // applied, and those read for it.
+  std::vector<const v1::RevocationEventBody*> events;
+  for (const auto& ev : recent_) events.push_back(&ev);
+  for (const auto& ev : backfilled) events.push_back(&ev);
   bool revised = false;
-  for (const auto& ev : recent_) {
+  for (const v1::RevocationEventBody* event : events) {
+    const v1::RevocationEventBody& ev = *event;
     // A peer's answer is bound to the peer's feed, not ours: every recent
     // event for one of its certificates applies (revocation is forever).
     if (chosen.peer == nullptr &&
@@ -813,9 +831,7 @@ absl::StatusOr<AnswerRef> KeyClient::LookupByTlsPin(absl::string_view tls_pin) {
   if (!st.ok()) {
     absl::Status s = FromGrpcStatus(st);
     // Unsigned: NOT_FOUND included, it proves nothing.
-    const LookupFailure kind = absl::IsInvalidArgument(s)
-                                   ? LookupFailure::kInvalidName
-                                   : LookupFailure::kUnavailable;
+    const LookupFailure kind = LookupFailure::kUnavailable;
     return LookupError(kind, absl::StrCat("keyd: ", s.message()));
   }
   if (raw.name() == TlsPinName(pin)) {

@@ -140,9 +140,11 @@ class KeyClient {
   absl::StatusOr<std::shared_ptr<const CachedAnswer>> Admit(
       const std::string& name, mxkey::v1::LookupKind kind,
       const mxkey::v1::KeyAnswer& raw, bool from_keyd);
-  // Makes sure every feed event after `feed_head` is in recent_ (reads the
-  // ones before the watch began from keyd); kUnavailable if it cannot.
-  absl::Status CoverFeedFrom(uint64_t feed_head);
+  // The feed events after `feed_head` up to the watch start, read from
+  // keyd when the answer is older than the watch (none otherwise);
+  // kUnavailable if they cannot be read.
+  absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>> CoverFeedFrom(
+      uint64_t feed_head);
   grpc::Status CallKeyd(
       const std::function<grpc::Status(mxkey::v1::KeyDirectory::Stub&,
                                        grpc::ClientContext&)>& call);
@@ -167,8 +169,9 @@ class KeyClient {
   Mutex apply_mu_;
   std::deque<mxkey::v1::RevocationEventBody> recent_ ABSL_GUARDED_BY(apply_mu_);
   // Every own-feed event after this one is in recent_ (or was applied to
-  // the caches): the watch's starting point, lowered by CoverFeedFrom and
-  // raised when recent_ forgets. Unset until the watch's position is known.
+  // the caches): the watch's starting point, raised when recent_ forgets.
+  // Older answers are checked against events read for them (CoverFeedFrom).
+  // Unset until the watch's position is known.
   std::optional<uint64_t> covered_from_ ABSL_GUARDED_BY(apply_mu_);
 
   // The verifier for `name`: the own root's, or that of the peer whose

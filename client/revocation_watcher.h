@@ -54,9 +54,9 @@ struct RevocationWatcherOptions {
   std::function<void(std::optional<uint64_t>)> on_position;
 };
 
-// Reads the verified feed events after `from` up to `to` (or up to the
-// head, if keyd's head is lower) with one WatchRevocations stream, within
-// `timeout`. DATA_LOSS on a gap, RESOURCE_EXHAUSTED past `max_events`,
+// Reads the verified feed events after `from` up to and including `to`
+// with one WatchRevocations stream, within `timeout` (an unsigned head_seq
+// below `to` ends nothing: the stream must deliver event `to`). DATA_LOSS on a gap, RESOURCE_EXHAUSTED past `max_events`,
 // DEADLINE_EXCEEDED / UNAVAILABLE if keyd does not deliver them.
 absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>> ReadFeedRange(
     const std::shared_ptr<grpc::Channel>& channel,

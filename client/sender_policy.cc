@@ -72,9 +72,34 @@ SenderDecision SenderPolicy::ForHost(const std::string& hostname) {
   absl::StatusOr<AnswerRef> answer = client_->LookupHostAnswer(hostname);
   if (!answer.ok()) return WithoutAnswer(key, answer.status());
   v1::PolicyMode mode = v1::POLICY_MODE_NONE;
-  if (!(*answer)->denial) {
+  if ((*answer)->denial) {
+    // A host remembered in enforce mode that is now unknown: defer rather
+    // than send unauthenticated (a replayed denial, or an operator who
+    // removed a host that mail is still routed to).
+    if (memory_->IsEnforced(key)) {
+      return Decision(SenderDecision::Action::kDefer,
+                      absl::StrCat(key, " is in enforce mode and its org says "
+                                        "it has no such host"),
+                      true);
+    }
+  } else {
     absl::StatusOr<v1::PolicyMode> host_mode = HostMode(**answer);
-    if (!host_mode.ok()) return WithoutAnswer(key, host_mode.status());
+    if (!host_mode.ok()) {
+      // Its domains could not be had: enforce remembered for any of them
+      // (or for the host) defers.
+      for (const VerifiedCert& c : (*answer)->certificates) {
+        for (const std::string& d : c.body.mail_domains()) {
+          if (memory_->IsEnforced(d)) {
+            return Decision(SenderDecision::Action::kDefer,
+                            absl::StrCat(key, " serves ", d, ", which is in "
+                                         "enforce mode, and its policy cannot "
+                                         "be had: ", host_mode.status().message()),
+                            false);
+          }
+        }
+      }
+      return WithoutAnswer(key, host_mode.status());
+    }
     mode = *host_mode;
   }
   // Unversioned: the domains' entries guard against replays (HostMode).

@@ -227,7 +227,10 @@ void Directory::KeepAnswer(const std::string& key, uint64_t generation,
     shard.bytes -= it->second.bytes;
     shard.entries.erase(it);
   }
-  if (!shard.Reserve(bytes, ctx_->store->generation()) &&
+  // Emptying drops tombstones, including those a commit in flight placed
+  // at the generation it will have (reported_): the floor covers them.
+  if (!shard.Reserve(bytes, std::max(ctx_->store->generation(),
+                                     reported_.load())) &&
       generation < shard.floor) {
     return;
   }

@@ -143,15 +143,33 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
   auto reader = stub->WatchRevocations(&call, request);
   v1::WatchRevocationsResponse batch;
   while (reader->Read(&batch)) {
+    if (f->skip_to_head) {
+      // After a gap or a reset: continue from the peer's head, having
+      // dropped every relayed answer of it, rather than republish its whole
+      // history again.
+      if (relay_ != nullptr) relay_->DropPeerAnswers(peer.org());
+      *last = batch.head_seq();
+      absl::Status st = ctx_->store->Write([&](WriteTxn& txn) {
+        return SetCounter(txn, SeqCounter(peer.org()), *last);
+      });
+      if (!st.ok()) LogWarning("peer %s feed: %s", peer.org(), st.message());
+      f->skip_to_head = false;
+      call.TryCancel();
+      break;
+    }
     absl::StatusOr<std::vector<v1::RevocationEventBody>> events =
         verifier->VerifyFeedBatch(batch, *last, ctx_->clock->Now());
     if (!events.ok()) {
+      // A gap: resynchronize at the head. A batch that does not verify:
+      // retry from the same place later (backoff), never from 0.
       const std::string why(events.status().message());
+      const bool gap = absl::IsDataLoss(events.status());
       if (why != f->last_failure) {
-        LogWarning("peer %s feed: %s; starting over", peer.org(), why);
+        LogWarning("peer %s feed: %s; %s", peer.org(), why,
+                   gap ? "continuing from its head" : "will retry");
         f->last_failure = why;
       }
-      *last = 0;
+      if (gap) f->skip_to_head = true;
       call.TryCancel();
       break;
     }
@@ -212,9 +230,10 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
   }
   grpc::Status st = reader->Finish();
   if (st.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
-    LogWarning("peer %s feed was reset (%s); starting over", peer.org(),
-               st.error_message());
+    LogWarning("peer %s feed was reset (%s); continuing from its head",
+               peer.org(), st.error_message());
     *last = 0;
+    f->skip_to_head = true;
   }
   MutexLock lock(&f->mu);
   f->call = nullptr;

@@ -4,10 +4,12 @@
 // (AppendPeerRevocations), so this org's clients evict a peer's revoked
 // host within the time of two watch hops.
 //
-// A batch must verify against the peer's root, follow the last event
-// without a gap, and name only hosts under the peer's suffixes; otherwise it
-// is dropped and the stream restarted (from the start of the peer's feed
-// after a gap or a reset). Unreachable peers are retried with exponential
+// A batch must verify against the peer's root (each event against the
+// peer's issuing key of its time), follow the last event without a gap,
+// and name only names the peer owns; otherwise it is dropped: a batch that
+// does not verify is retried later from the same place, and after a gap or
+// a reset the follower drops every relayed answer of the peer and goes on
+// from the peer's head (never republishing its history again). Unreachable peers are retried with exponential
 // backoff. Nothing here fails the caller: problems are logged.
 #ifndef MXKEY_KEYD_PEER_FEED_H_
 #define MXKEY_KEYD_PEER_FEED_H_
@@ -46,6 +48,7 @@ class PeerFeedFollower {
     bool stop ABSL_GUARDED_BY(mu) = false;
     grpc::ClientContext* call ABSL_GUARDED_BY(mu) = nullptr;
     std::string last_failure;  // its thread's only: logged once per cause
+    bool skip_to_head = false;  // its thread's only: after a gap or reset
   };
   // Starts and stops followers as peers are added, changed and removed.
   void Reconcile();

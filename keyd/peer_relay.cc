@@ -131,11 +131,13 @@ bool PeerRelay::Outdated(const std::string& org,
   for (const RevokedCert& r : revoked_) {
     if (r.org != org) continue;
     if (!r.policy_domain.empty()) {
-      if (r.policy_domain == answer.name && !answer.denial &&
+      // Only domain answers carry a policy (a host may be named like its
+      // domain).
+      if (answer.freshness.kind() == v1::LOOKUP_KIND_DOMAIN &&
+          r.policy_domain == answer.name &&
           (!answer.policy || answer.policy->version() < r.policy_version)) {
         return true;
       }
-      if (r.policy_domain == answer.name && answer.denial) return true;
       continue;
     }
     for (const VerifiedCert& c : answer.certificates) {
@@ -189,6 +191,13 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::Lookup(const Peer& peer,
   return absl::UnavailableError(absl::StrCat(
       "peer ", peer.peer.org(), " answered for ", name,
       " with a certificate its own feed has revoked; try again"));
+}
+
+void PeerRelay::DropPeerAnswers(const std::string&) {
+  // Relayed answers are kept by name, not by peer: drop them all (a rare
+  // event; they are fetched again on demand).
+  MutexLock lock(&mu_);
+  cache_.clear();
 }
 
 void PeerRelay::ApplyPeerRevocations(
@@ -248,6 +257,10 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::FindByTlsPin(
   *usable = false;
   std::shared_ptr<const Peers> peers = LoadPeers();
   std::optional<v1::KeyAnswer> unusable;
+  // A peer that gave no verified answer (unreachable, a relayed-call
+  // error, a bad or outdated answer) leaves the question open: then no
+  // signed "no such pin" may be made for it.
+  std::string unanswered;
   for (const auto& peer : peers->list) {
     v1::FindByTlsPinRequest req;
     req.set_tls_spki_sha256(std::string(tls_pin));
@@ -255,18 +268,43 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::FindByTlsPin(
     grpc::ClientContext rpc;
     rpc.set_deadline(std::chrono::system_clock::now() + kPeerDeadline);
     rpc.AddMetadata(kRelayedHeader, "1");
-    if (!peer->stub->FindByTlsPin(&rpc, req, &answer).ok()) continue;
+    grpc::Status st = peer->stub->FindByTlsPin(&rpc, req, &answer);
+    auto open = [&](absl::string_view why) {
+      if (unanswered.empty()) {
+        unanswered = absl::StrCat("peer ", peer->peer.org(), ": ", why);
+      }
+    };
+    if (!st.ok()) {
+      // A relayed call to a peer without the pin gets FAILED_PRECONDITION:
+      // its answer "none of mine".
+      if (st.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
+        open(st.error_message());
+      }
+      continue;
+    }
     // A peer's signed "no such pin" is about its own hosts only.
     if (answer.name() == TlsPinName(tls_pin)) continue;
     absl::StatusOr<std::string> name = CanonicalHostname(answer.name());
-    if (!name.ok() || *name != answer.name()) continue;
+    if (!name.ok() || *name != answer.name()) {
+      open("an answer with a bad name");
+      continue;
+    }
     absl::StatusOr<VerifiedAnswer> verified = peer->verifier->Verify(
         answer, *name, v1::LOOKUP_KIND_HOST, ctx_->clock->Now());
-    if (!verified.ok()) continue;
-    if (!CheckPeerScope(*verified, Owns(*peer), peer->peer.org()).ok()) continue;
+    if (!verified.ok()) {
+      open(verified.status().message());
+      continue;
+    }
+    if (!CheckPeerScope(*verified, Owns(*peer), peer->peer.org()).ok()) {
+      open("an answer outside its suffixes");
+      continue;
+    }
     {
       ReaderMutexLock lock(&mu_);
-      if (Outdated(peer->peer.org(), *verified)) continue;
+      if (Outdated(peer->peer.org(), *verified)) {
+        open("an answer its own feed has overtaken");
+        continue;
+      }
     }
     if (UsableWithPin(*verified, tls_pin)) {
       *usable = true;
@@ -275,6 +313,10 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::FindByTlsPin(
     if (!unusable) unusable = std::move(answer);
   }
   if (unusable) return *std::move(unusable);
+  if (!unanswered.empty()) {
+    return absl::UnavailableError(absl::StrCat(
+        "not every peer could be asked for the TLS pin (", unanswered, ")"));
+  }
   return absl::NotFoundError(
       "no host of this organization or of a peer is certified with that TLS "
       "pin");

@@ -64,6 +64,9 @@ class PeerRelay {
   // hosts, and from now on refuses (and refetches) a peer answer that
   // still shows one of the revoked certificates as unrevoked, so no client
   // of ours gets a pre-revocation answer once the event is on our feed.
+  // Drops every relayed answer of `peer_org` (its feed had a gap or reset).
+  void DropPeerAnswers(const std::string& peer_org);
+
   void ApplyPeerRevocations(
       const std::string& peer_org,
       const std::vector<mxkey::v1::RevocationEventBody>& events);

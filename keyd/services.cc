@@ -122,6 +122,10 @@ grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
   if (peer.ok() && peer_usable) return Answer(context, std::move(peer), response);
   if (own.ok()) return Answer(context, std::move(own), response);
   if (peer.ok()) return Answer(context, std::move(peer), response);
+  // A peer could not be asked: no signed denial (it would speak for it).
+  if (absl::IsUnavailable(peer.status())) {
+    return Answer(context, std::move(peer), response);
+  }
   // A signed "no such pin" would speak for the peers, which a relayed call
   // did not ask: it gets an error, never a denial.
   if (Relayed(context)) {
