@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
 #include "base/log.h"
+#include "base/time_format.h"
 #include "base/status_macros.h"
 #include "keyd/records.h"
 
@@ -213,6 +214,11 @@ void KeydServer::RenewalLoop() {
 
 absl::Status KeydServer::Maintain() {
   absl::Status result = keys_->RenewIfDue();
+  const mxkey::v1::IssuingKeyBody issuing = keys_->issuing_body();
+  if (issuing.not_after() - ctx_.now() < 7 * 86400) {
+    LogWarning("the issuing key expires at %s, within 7 days, and has no "
+               "successor yet", FormatUnixTime(issuing.not_after()));
+  }
   if (!result.ok()) {
     result = absl::Status(result.code(), absl::StrCat("issuing key renewal: ",
                                                       result.message()));

@@ -158,15 +158,35 @@ int OrgShow() {
   absl::Status st = Call(stub->GetOrgInfo(ctx.get(), {}, &info),
                          use_admin ? g.admin_socket : g.keyd);
   if (!st.ok()) return Fail(st, "org show");
+  // The current issuing key: its age and when keyd renews it (at two
+  // thirds of its validity; host certificates are re-certified then).
+  mxkey::v1::IssuingKeyBody issuing;
+  issuing.ParseFromString(info.issuing_key().body());
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  const int64_t renews_at =
+      issuing.not_after() - (issuing.not_after() - issuing.not_before()) / 3;
+  const int64_t age_days = (now - issuing.not_before()) / 86400;
+  const bool expiring = issuing.not_after() - now < 7 * 86400;
   if (g.json) {
     std::cout << JsonObject()
                      .Str("org", info.org())
                      .Str("root_fingerprint", info.root_fingerprint())
+                     .Str("issuing_not_before", FormatUnixTime(issuing.not_before()))
+                     .Str("issuing_not_after", FormatUnixTime(issuing.not_after()))
+                     .Str("issuing_renews_at", FormatUnixTime(renews_at))
+                     .Int("issuing_age_days", age_days)
                      .Build()
               << "\n";
   } else {
     std::cout << "org: " << info.org() << "\nroot_fingerprint: "
-              << info.root_fingerprint() << "\n";
+              << info.root_fingerprint() << "\nissuing key: "
+              << age_days << " days old, valid until "
+              << FormatUnixTime(issuing.not_after()) << ", renewed by keyd at "
+              << FormatUnixTime(renews_at) << "\n";
+  }
+  if (expiring) {
+    std::cerr << "keyctl: warning: the issuing key expires within 7 days and "
+                 "keyd has not renewed it: is keyd running?\n";
   }
   return kOk;
 }
