@@ -99,6 +99,26 @@ v1::LookupKind KindOf(bool is_domain) {
   return is_domain ? v1::LOOKUP_KIND_DOMAIN : v1::LOOKUP_KIND_HOST;
 }
 
+// True if `a` (an answer for `name`) should show the new key `ev` announces
+// but does not: a host answer for its host, or a domain answer for one of
+// its mail domains.
+bool AnswerMissesKey(const VerifiedAnswer& a,
+                     const v1::RevocationEventBody& ev, absl::string_view name) {
+  bool concerned = name == ev.hostname();
+  for (const std::string& d : ev.mail_domains()) concerned |= name == d;
+  if (!concerned) return false;
+  for (const auto& c : a.certificates) {
+    if (c.body.hostname() == ev.hostname() && c.body.serial() >= ev.serial()) {
+      return false;
+    }
+  }
+  // A later revocation of the host (in the same answer) explains it.
+  for (const auto& r : a.revocations) {
+    if (r.serial() >= ev.serial()) return false;
+  }
+  return true;
+}
+
 bool AnswerNamesHost(const VerifiedAnswer& a, absl::string_view host) {
   for (const auto& c : a.certificates) {
     if (c.body.hostname() == host) return true;
@@ -672,6 +692,19 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
         ev.seq() <= entry->verified.freshness.feed_head()) {
       continue;
     }
+    if (ev.kind() == v1::FEED_EVENT_KIND_KEY_CHANGE) {
+      // A new key after the answer was made (own answers: seq is after its
+      // feed_head): the answer lacks it; ask again. Peer answers are only
+      // evicted (their feed_head is another feed's).
+      if (chosen.peer == nullptr && AnswerMissesKey(entry->verified, ev, name)) {
+        return LookupError(
+            LookupFailure::kUnavailable,
+            absl::StrCat(kOutdated, "the answer for ", name, " predates the ",
+                         "new key serial ", ev.serial(), " of ", ev.hostname(),
+                         " (feed event ", ev.seq(), ")"));
+      }
+      continue;
+    }
     if (!ev.policy_domain().empty()) {
       // A policy change after the answer was made: the policy it carries
       // (or its "unkeyed" denial) is not the domain's any more.
@@ -717,7 +750,18 @@ void KeyClient::ApplyRevocations(
   MutexLock lock(&apply_mu_);
   std::vector<std::string> hosts;
   for (const auto& ev : events) {
-    if (!ev.policy_domain().empty()) {
+    if (ev.kind() == v1::FEED_EVENT_KIND_KEY_CHANGE) {
+      // The host's answer and its domains' lack the new key.
+      hosts_.Erase(ev.hostname());
+      hosts.push_back(ev.hostname());
+      for (const std::string& d : ev.mail_domains()) {
+        domains_.Erase(d);
+        if (disk_) {
+          absl::Status st = disk_->Delete(DiskKey(d, true));
+          if (!st.ok()) LogWarning("key cache: %s", st.message());
+        }
+      }
+    } else if (!ev.policy_domain().empty()) {
       domains_.Erase(ev.policy_domain());
       if (disk_) {
         absl::Status st = disk_->Delete(DiskKey(ev.policy_domain(), true));

@@ -247,6 +247,14 @@ void Issuer::EnrollAsync(const mxkey::v1::EnrollRequest& request, Done done) {
         }
         ASSIGN_OR_RETURN(e->issued,
                          StoreCertificate(txn, *ctx, host, kr, ctx->now()));
+        // Announced, so watching clients and peers use the new key at once.
+        ASSIGN_OR_RETURN(
+            e->head, AppendKeyChange(txn, *ctx, kr.hostname,
+                                     e->issued.body.serial(),
+                                     {host.mail_domains().begin(),
+                                      host.mail_domains().end()},
+                                     e->superseded.empty() ? "enrolled"
+                                                           : "re-enrolled"));
         return absl::OkStatus();
       },
       [e, ctx, done = std::move(done)](absl::Status st) {
@@ -266,6 +274,7 @@ void Issuer::RotateAsync(const mxkey::v1::RotateRequest& request, Done done) {
     KeyRequest kr;
     IssuedCertificate issued;
     std::string body_bytes, current_signature;
+    uint64_t head = 0;
   };
   auto r = std::make_shared<Rotation>();
   absl::Status checked = [&]() -> absl::Status {
@@ -318,10 +327,17 @@ void Issuer::RotateAsync(const mxkey::v1::RotateRequest& request, Done done) {
             ctx->now() + absl::ToInt64Seconds(ctx->options.prepublish());
         ASSIGN_OR_RETURN(r->issued,
                          StoreCertificate(txn, *ctx, host, kr, active_from));
+        ASSIGN_OR_RETURN(
+            r->head, AppendKeyChange(txn, *ctx, kr.hostname,
+                                     r->issued.body.serial(),
+                                     {host.mail_domains().begin(),
+                                      host.mail_domains().end()},
+                                     "next key pre-published"));
         return absl::OkStatus();
       },
       [r, ctx, done = std::move(done)](absl::Status st) {
         if (!st.ok()) return done(st);
+        if (r->head != 0) ctx->feed->Publish(r->head);
         LogInfo("rotation of %s: next serial=%d identity=%s active_from=%d",
                 r->kr.hostname, r->issued.body.serial(),
                 KeyFingerprint(r->kr.identity_key),

@@ -205,6 +205,14 @@ void PeerRelay::ApplyPeerRevocations(
     const std::vector<v1::RevocationEventBody>& events) {
   MutexLock lock(&mu_);
   for (const auto& ev : events) {
+    if (ev.kind() == v1::FEED_EVENT_KIND_KEY_CHANGE) {
+      // A new key: the answers that lack it go; nothing is refused.
+      cache_.erase(absl::StrCat("h:", ev.hostname()));
+      for (const std::string& d : ev.mail_domains()) {
+        cache_.erase(absl::StrCat("d:", d));
+      }
+      continue;
+    }
     revoked_.push_back({peer_org, ev.hostname(), ev.serial(),
                         ev.policy_domain(), ev.policy_version()});
     if (revoked_.size() > kMaxRevokedCerts) revoked_.pop_front();
@@ -224,7 +232,8 @@ void PeerRelay::ApplyPeerRevocations(
         break;
       }
       for (const auto& ev : events) {
-        names_host |= !ev.hostname().empty() && body.hostname() == ev.hostname();
+        names_host |= ev.kind() == v1::FEED_EVENT_KIND_REVOCATION &&
+                      !ev.hostname().empty() && body.hostname() == ev.hostname();
       }
     }
     if (names_host) {

@@ -43,6 +43,22 @@ absl::StatusOr<uint64_t> AppendRevocations(WriteTxn& txn,
   return head;
 }
 
+namespace {
+
+// Signs `event` (whose seq is the next one) and appends it to the feed.
+absl::StatusOr<uint64_t> AppendEvent(WriteTxn& txn, const KeydContext& ctx,
+                                     const mxkey::v1::RevocationEventBody& event) {
+  ASSIGN_OR_RETURN(
+      mxkey::v1::SignedObject signed_event,
+      ctx.keys->Sign(ObjectType::kRevocation, event.SerializeAsString()));
+  RETURN_IF_ERROR(txn.Put(Table::kFeed, U64Key(event.seq()),
+                          signed_event.SerializeAsString()));
+  RETURN_IF_ERROR(SetCounter(txn, kFeedHeadCounter, event.seq()));
+  return event.seq();
+}
+
+}  // namespace
+
 absl::StatusOr<uint64_t> AppendPolicyChange(WriteTxn& txn,
                                             const KeydContext& ctx,
                                             absl::string_view domain,
@@ -51,17 +67,28 @@ absl::StatusOr<uint64_t> AppendPolicyChange(WriteTxn& txn,
   ASSIGN_OR_RETURN(uint64_t head, GetCounter(txn, kFeedHeadCounter));
   mxkey::v1::RevocationEventBody event;
   event.set_seq(++head);
+  event.set_kind(mxkey::v1::FEED_EVENT_KIND_POLICY_CHANGE);
   event.set_policy_domain(std::string(domain));
   event.set_policy_version(version);
   event.set_reason(std::string(reason));
   event.set_revoked_at(ctx.now());
-  ASSIGN_OR_RETURN(
-      mxkey::v1::SignedObject signed_event,
-      ctx.keys->Sign(ObjectType::kRevocation, event.SerializeAsString()));
-  RETURN_IF_ERROR(
-      txn.Put(Table::kFeed, U64Key(head), signed_event.SerializeAsString()));
-  RETURN_IF_ERROR(SetCounter(txn, kFeedHeadCounter, head));
-  return head;
+  return AppendEvent(txn, ctx, event);
+}
+
+absl::StatusOr<uint64_t> AppendKeyChange(
+    WriteTxn& txn, const KeydContext& ctx, absl::string_view host,
+    uint64_t serial, const std::vector<std::string>& domains,
+    absl::string_view reason) {
+  ASSIGN_OR_RETURN(uint64_t head, GetCounter(txn, kFeedHeadCounter));
+  mxkey::v1::RevocationEventBody event;
+  event.set_seq(head + 1);
+  event.set_kind(mxkey::v1::FEED_EVENT_KIND_KEY_CHANGE);
+  event.set_hostname(std::string(host));
+  event.set_serial(serial);
+  for (const std::string& d : domains) event.add_mail_domains(d);
+  event.set_reason(std::string(reason));
+  event.set_revoked_at(ctx.now());
+  return AppendEvent(txn, ctx, event);
 }
 
 absl::StatusOr<uint64_t> AppendPeerRevocations(
@@ -75,6 +102,8 @@ absl::StatusOr<uint64_t> AppendPeerRevocations(
     event.set_serial(peer_event.serial());
     event.set_policy_domain(peer_event.policy_domain());
     event.set_policy_version(peer_event.policy_version());
+    event.set_kind(peer_event.kind());
+    *event.mutable_mail_domains() = peer_event.mail_domains();
     event.set_reason(absl::StrCat("peer ", peer_org, ": ", peer_event.reason())
                          .substr(0, ctx.options.max_reason_bytes));
     event.set_revoked_at(peer_event.revoked_at());

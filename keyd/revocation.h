@@ -29,6 +29,13 @@ absl::StatusOr<uint64_t> AppendPolicyChange(WriteTxn& txn,
                                             uint64_t version,
                                             absl::string_view reason);
 
+// Appends one key-change event: `host` (serving `domains`) has the new
+// certificate `serial`. Returns the new feed head.
+absl::StatusOr<uint64_t> AppendKeyChange(
+    WriteTxn& txn, const KeydContext& ctx, absl::string_view host,
+    uint64_t serial, const std::vector<std::string>& domains,
+    absl::string_view reason);
+
 // Republishes a peer organization's verified feed events (revocations and
 // policy changes) on the own feed, signed by the own issuing key, so this org's clients evict the
 // peer's hosts as they do their own (an event can only take trust away).

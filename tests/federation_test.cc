@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -646,6 +647,71 @@ TEST_P(FederationTest, RandomizedRevocationsNeverLeaveAUsableKeyAtAnyClient) {
   }
   std::printf("randomized: %d revocations (%d keyctl processes), %d rotations "
               "checked\n", revocations, processes, rotations);
+}
+
+}  // namespace
+}  // namespace mxkey
+
+namespace mxkey {
+namespace {
+
+// Trust core II: a new key (a rotation's pre-published next key, or a
+// re-enrollment after a compromise) and a policy change are in force at a
+// watching client within 2 s, not one freshness period: the feed announces
+// them, and a's keyd drops its relayed answers before republishing.
+TEST_P(FederationTest, EveryChangeReachesAWatchingClientWithinTwoSeconds) {
+  auto created = KeyClient::Create(a_->ClientOptions());
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<KeyClient> client = *std::move(created);
+  ASSERT_TRUE(client->WaitForFeedPosition(0, absl::Seconds(10)));
+  EnrolledTestHost own = a_->AddAndEnroll("mx.a.example", "a.example");
+  a_->SetPolicy("a.example", v1::POLICY_MODE_TESTING);
+  // Warm: both answers cached (and relayed answers cached at a's keyd).
+  ASSERT_TRUE(client->LookupHost(mx1_->hostname).ok());
+  ASSERT_TRUE(client->LookupHost("mx.a.example").ok());
+  ASSERT_TRUE(client->LookupDomain("a.example").ok());
+  // The clock does not move: only the feed can make the client look again.
+  auto shows_serial = [&](const std::string& host, uint64_t serial) {
+    auto answer = client->LookupHost(host);
+    if (!answer.ok()) return false;
+    for (const auto& c : (*answer)->certificates) {
+      if (c.body.serial() == serial) return true;
+    }
+    return false;
+  };
+  auto wait_for = [&](const std::function<bool()>& done) {
+    const absl::Time start = absl::Now();
+    for (int i = 0; i < 400 && !done(); ++i) absl::SleepFor(absl::Milliseconds(10));
+    return absl::Now() - start;
+  };
+  struct Change {
+    std::string what;
+    absl::Duration took;
+  };
+  std::vector<Change> changes;
+  const EnrolledTestHost peer_next = b_->Rotate(*mx1_);
+  changes.push_back({"rotation at b, seen through a",
+                     wait_for([&] { return shows_serial(mx1_->hostname,
+                                                        peer_next.cert.serial()); })});
+  const EnrolledTestHost own_next = a_->Rotate(own);
+  changes.push_back({"rotation at a",
+                     wait_for([&] { return shows_serial("mx.a.example",
+                                                        own_next.cert.serial()); })});
+  const EnrolledTestHost reenrolled = a_->ReEnroll("mx.a.example");
+  changes.push_back({"re-enrollment at a",
+                     wait_for([&] { return shows_serial("mx.a.example",
+                                                        reenrolled.cert.serial()); })});
+  a_->SetPolicy("a.example", v1::POLICY_MODE_ENFORCE);
+  changes.push_back({"policy change at a", wait_for([&] {
+                       auto d = client->LookupDomain("a.example");
+                       return d.ok() && (*d)->policy &&
+                              (*d)->policy->mode() == v1::POLICY_MODE_ENFORCE;
+                     })});
+  for (const Change& c : changes) {
+    std::printf("change propagation, %s: %.0f ms\n", c.what.c_str(),
+                absl::ToDoubleMilliseconds(c.took));
+    EXPECT_LT(c.took, absl::Seconds(2)) << c.what;
+  }
 }
 
 }  // namespace

@@ -621,7 +621,21 @@ int Watch(uint64_t from, int count) {
     }
     for (const auto& body : *events) {
       last = body.seq();
-      if (!body.policy_domain().empty()) {
+      if (body.kind() == mxkey::v1::FEED_EVENT_KIND_KEY_CHANGE) {
+        if (g.json) {
+          std::cout << JsonObject()
+                           .Int("seq", static_cast<int64_t>(body.seq()))
+                           .Str("key_change", body.hostname())
+                           .Int("serial", static_cast<int64_t>(body.serial()))
+                           .Str("reason", body.reason())
+                           .Build()
+                    << std::endl;
+        } else {
+          std::cout << "seq " << body.seq() << " new key " << body.hostname()
+                    << " serial " << body.serial() << ": " << body.reason()
+                    << std::endl;
+        }
+      } else if (!body.policy_domain().empty()) {
         if (g.json) {
           std::cout << JsonObject()
                            .Int("seq", static_cast<int64_t>(body.seq()))
