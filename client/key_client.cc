@@ -1,6 +1,7 @@
 #include "client/key_client.h"
 
 #include "client/keyd_channel.h"
+#include "client/tls_pins.h"
 
 #include <algorithm>
 #include <chrono>
@@ -122,28 +123,6 @@ bool AnswerMissesKey(const VerifiedAnswer& a,
 bool AnswerNamesHost(const VerifiedAnswer& a, absl::string_view host) {
   for (const auto& c : a.certificates) {
     if (c.body.hostname() == host) return true;
-  }
-  return false;
-}
-
-bool AnyCertHasPin(const VerifiedAnswer& a, absl::string_view pin) {
-  for (const auto& c : a.certificates) {
-    for (const auto& p : c.body.tls_spki_sha256()) {
-      if (p == pin) return true;
-    }
-  }
-  return false;
-}
-
-bool UsableCertHasPin(const VerifiedAnswer& a, absl::string_view pin) {
-  for (const auto& c : a.certificates) {
-    if (c.state != VerifiedCertState::kActive &&
-        c.state != VerifiedCertState::kNext) {
-      continue;
-    }
-    for (const auto& p : c.body.tls_spki_sha256()) {
-      if (p == pin) return true;
-    }
   }
   return false;
 }
@@ -855,7 +834,7 @@ absl::StatusOr<AnswerRef> KeyClient::LookupByTlsPin(absl::string_view tls_pin) {
   if (hint) {
     absl::StatusOr<std::shared_ptr<const CachedAnswer>> entry =
         Lookup(*hint, /*is_domain=*/false);
-    if (entry.ok() && UsableCertHasPin((*entry)->verified, pin)) {
+    if (entry.ok() && UsableCertificateHasPin((*entry)->verified, pin)) {
       return AnswerRef(*entry, &(*entry)->verified);
     }
     // keyd down: the host's own error (stale/unavailable) says it best.
@@ -895,10 +874,10 @@ absl::StatusOr<AnswerRef> KeyClient::LookupByTlsPin(absl::string_view tls_pin) {
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const CachedAnswer> entry,
                    Admit(*name, v1::LOOKUP_KIND_HOST, raw, /*from_keyd=*/true));
-  if (!UsableCertHasPin(entry->verified, pin)) {
+  if (!UsableCertificateHasPin(entry->verified, pin)) {
     // A host answer is a pin answer only if one of its certificates (usable
     // or not) carries the pin; any other genuine answer proves nothing.
-    if (!AnyCertHasPin(entry->verified, pin)) {
+    if (!AnyCertificateHasPin(entry->verified, pin)) {
       return LookupError(
           LookupFailure::kUnavailable,
           absl::StrCat("keyd answered the TLS pin with the answer of ", *name,

@@ -66,4 +66,27 @@ absl::StatusOr<std::string> ParseColonHexPin(absl::string_view text) {
   return absl::HexStringToBytes(hex);
 }
 
+bool UsableCertificateHasPin(const VerifiedAnswer& answer,
+                             absl::string_view pin) {
+  for (const auto& c : answer.certificates) {
+    if (c.state != VerifiedCertState::kActive &&
+        c.state != VerifiedCertState::kNext) {
+      continue;
+    }
+    for (const auto& p : c.body.tls_spki_sha256()) {
+      if (p == pin) return true;
+    }
+  }
+  return false;
+}
+
+bool AnyCertificateHasPin(const VerifiedAnswer& answer, absl::string_view pin) {
+  for (const auto& c : answer.certificates) {
+    for (const auto& p : c.body.tls_spki_sha256()) {
+      if (p == pin) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace mxkey

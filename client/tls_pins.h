@@ -27,6 +27,12 @@ struct HostPins {
 // Hosts with no usable certificate are left out.
 std::vector<HostPins> UsableTlsPins(const VerifiedAnswer& answer);
 
+// Whether a usable (active or next) certificate of `answer` carries `pin`
+// (32 raw bytes); AnyCertificateHasPin counts every certificate.
+bool UsableCertificateHasPin(const VerifiedAnswer& answer,
+                             absl::string_view pin);
+bool AnyCertificateHasPin(const VerifiedAnswer& answer, absl::string_view pin);
+
 // "AB:CD:..." (upper-case, colon-separated), as Postfix prints and matches.
 std::string ColonHex(absl::string_view bytes);
 

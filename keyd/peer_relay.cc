@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/grpc_status.h"
 #include "client/federation_trust.h"
+#include "client/tls_pins.h"
 #include "crypto/sha256.h"
 #include "keyd/records.h"
 #include "keyd/records.pb.h"
@@ -244,22 +245,6 @@ void PeerRelay::ApplyPeerRevocations(
   }
 }
 
-namespace {
-
-bool UsableWithPin(const VerifiedAnswer& a, absl::string_view pin) {
-  for (const auto& c : a.certificates) {
-    if (c.state != VerifiedCertState::kActive &&
-        c.state != VerifiedCertState::kNext) {
-      continue;
-    }
-    for (const auto& p : c.body.tls_spki_sha256()) {
-      if (p == pin) return true;
-    }
-  }
-  return false;
-}
-
-}  // namespace
 
 absl::StatusOr<v1::KeyAnswer> PeerRelay::FindByTlsPin(
     absl::string_view tls_pin, bool* usable) {
@@ -315,7 +300,7 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::FindByTlsPin(
         continue;
       }
     }
-    if (UsableWithPin(*verified, tls_pin)) {
+    if (UsableCertificateHasPin(*verified, tls_pin)) {
       *usable = true;
       return answer;
     }
