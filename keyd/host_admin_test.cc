@@ -67,7 +67,7 @@ TEST(HostAdminTest, RemoveHostRevokesAndForgets) {
   ASSERT_TRUE(removed.ok()) << removed.status();
   EXPECT_THAT(removed->revoked_serials(),
               ::testing::ElementsAre(host.body.serial()));
-  EXPECT_EQ(env.feed.head(), 1u);
+  EXPECT_EQ(env.feed.head(), 2u);  // the enrollment, then the revocation
   EXPECT_EQ(env.admin->ListHosts()->hosts_size(), 0);
   EXPECT_EQ(env.admin->RemoveHost(req).status().code(),
             absl::StatusCode::kNotFound);

@@ -73,9 +73,11 @@ TEST_F(CliE2eTest, AddEnrollLookupRotateRevokeLookup) {
   EXPECT_EQ(lookup.exit_code, 3) << lookup.out << lookup.err;
   EXPECT_THAT(lookup.out, HasSubstr("\"status\":\"revoked\""));
 
-  CommandResult watch = keyd_->RunKeyctl({"watch", "--count", "2"});
+  // The enrollment and the rotation's next key, then the revocations.
+  CommandResult watch = keyd_->RunKeyctl({"watch", "--count", "4"});
   EXPECT_EQ(watch.exit_code, 0) << watch.err;
-  EXPECT_THAT(watch.out, HasSubstr("seq 2 revoked mx1.example.org"));
+  EXPECT_THAT(watch.out, HasSubstr("seq 1 new key mx1.example.org serial 1"));
+  EXPECT_THAT(watch.out, HasSubstr("seq 3 revoked mx1.example.org"));
 
   EXPECT_THAT(keyd_->log(), HasSubstr("enrolled mx1.example.org"));
   EXPECT_THAT(keyd_->log(), HasSubstr("revoked host=mx1.example.org"));

@@ -289,11 +289,12 @@ TEST_F(GrpcApiTest, FeedBatchCarriesTheCertificatesOfItsSigners) {
   auto reader = directory_->WatchRevocations(ctx.get(), {});
   v1::WatchRevocationsResponse batch;
   ASSERT_TRUE(reader->Read(&batch));
-  ASSERT_EQ(batch.events_size(), 1);
-  EXPECT_EQ(batch.events(0).signer_key_id(), KeyId(old_key));
+  ASSERT_EQ(batch.events_size(), 2);  // the enrollment, the revocation
+  EXPECT_EQ(batch.events(1).signer_key_id(), KeyId(old_key));
   auto events = Verifier().VerifyFeedBatch(batch, 0, clock_.Now());
   ASSERT_TRUE(events.ok()) << events.status();
-  EXPECT_EQ((*events)[0].hostname(), "a.example.org");
+  EXPECT_EQ((*events)[1].hostname(), "a.example.org");
+  EXPECT_EQ((*events)[1].kind(), v1::FEED_EVENT_KIND_REVOCATION);
   ctx->TryCancel();
 }
 
@@ -308,15 +309,17 @@ TEST_F(GrpcApiTest, WatchRevocationsResumesFromSequence) {
   }
   auto ctx = Ctx();
   v1::WatchRevocationsRequest req;
-  req.set_from_seq(1);
+  // Each host: a key change (its enrollment), then its revocation.
+  req.set_from_seq(2);
   auto reader = directory_->WatchRevocations(ctx.get(), req);
   v1::WatchRevocationsResponse resp;
   ASSERT_TRUE(reader->Read(&resp));
-  EXPECT_EQ(resp.head_seq(), 3u);
-  ASSERT_EQ(resp.events_size(), 2);
+  EXPECT_EQ(resp.head_seq(), 6u);
+  ASSERT_EQ(resp.events_size(), 4);
   auto first = *ParseBody<v1::RevocationEventBody>(resp.events(0));
-  EXPECT_EQ(first.seq(), 2u);
+  EXPECT_EQ(first.seq(), 3u);
   EXPECT_EQ(first.hostname(), "b.example.org");
+  EXPECT_EQ(first.kind(), v1::FEED_EVENT_KIND_KEY_CHANGE);
 
   // A new revocation arrives on the open stream.
   ASSERT_TRUE(Enroll("d.example.org", AddHost("d.example.org")).ok());
@@ -325,9 +328,17 @@ TEST_F(GrpcApiTest, WatchRevocationsResumesFromSequence) {
   revoke.set_reason("live");
   v1::RevokeResponse r;
   ASSERT_TRUE(admin_->Revoke(Ctx().get(), revoke, &r).ok());
-  ASSERT_TRUE(reader->Read(&resp));
-  ASSERT_EQ(resp.events_size(), 1);
-  EXPECT_EQ(ParseBody<v1::RevocationEventBody>(resp.events(0))->seq(), 4u);
+  // Its key change (event 7) and then its revocation (event 8).
+  std::vector<v1::RevocationEventBody> seen;
+  for (int i = 0; i < 4 && seen.size() < 2 && reader->Read(&resp); ++i) {
+    for (const auto& e : resp.events()) {
+      seen.push_back(*ParseBody<v1::RevocationEventBody>(e));
+    }
+  }
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].seq(), 7u);
+  EXPECT_EQ(seen[1].seq(), 8u);
+  EXPECT_EQ(seen[1].kind(), v1::FEED_EVENT_KIND_REVOCATION);
   ctx->TryCancel();
 }
 
