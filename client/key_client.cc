@@ -208,6 +208,7 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
       // Resumed: what was cached on disk is current up to this event.
       MutexLock lock(&client->apply_mu_);
       client->covered_from_ = *feed_position;
+      client->covered_since_ = client->options_.clock->Now();
     }
     w.min_backoff = client->options_.watch_min_backoff;
     w.max_backoff = client->options_.watch_max_backoff;
@@ -229,7 +230,10 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
         // Where the watch began: events after it are all seen; answers
         // made before it need the events in between (CoverFeedFrom).
         MutexLock lock(&c->apply_mu_);
-        if (seq && !c->covered_from_) c->covered_from_ = *seq;
+        if (seq && !c->covered_from_) {
+          c->covered_from_ = *seq;
+          c->covered_since_ = c->options_.clock->Now();
+        }
       }
       if (!c->disk_) return;
       absl::Status st = seq ? c->disk_->Put(kFeedKey, absl::StrCat(*seq))
@@ -479,6 +483,58 @@ absl::StatusOr<std::vector<v1::RevocationEventBody>> KeyClient::CoverFeedFrom(
   return events;
 }
 
+absl::StatusOr<std::vector<v1::RevocationEventBody>> KeyClient::CoverFeedSince(
+    absl::Time made_at) {
+  std::vector<v1::RevocationEventBody> none;
+  if (!watcher_) return none;
+  uint64_t watch_start = 0;
+  // The peer's clock and ours may differ by the skew: unless the answer was
+  // surely made after the watch began, read back.
+  const absl::Time since = made_at - options_.max_clock_skew;
+  {
+    MutexLock lock(&apply_mu_);
+    if (!covered_from_ || since >= covered_since_) return none;
+    // Already read back far enough for an earlier answer.
+    if (since >= backfill_since_ && backfill_start_ == *covered_from_) {
+      return backfill_events_;
+    }
+    watch_start = *covered_from_;
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const AnswerVerifier> verifier, Verifier());
+  // Back from the watch start until an event older than the answer (with
+  // the skew to spare) or the start of the feed: bounded by kMaxBackfill.
+  const int64_t before = absl::ToUnixSeconds(made_at - options_.max_clock_skew);
+  for (uint64_t window = 64;; window *= 4) {
+    const uint64_t from = watch_start > window ? watch_start - window : 0;
+    absl::StatusOr<std::vector<v1::RevocationEventBody>> events;
+    for (const auto& channel : channels_) {
+      events = ReadFeedRange(channel, *verifier, from, watch_start, kMaxBackfill,
+                             options_.rpc_timeout, options_.clock);
+      if (events.ok()) break;
+    }
+    if (!events.ok()) {
+      return LookupError(LookupFailure::kUnavailable,
+                         absl::StrCat("a peer's answer made before this "
+                                      "client's watch began cannot be checked "
+                                      "against the feed: ",
+                                      events.status().message()));
+    }
+    if (from == 0 || (!events->empty() && events->front().revoked_at() < before)) {
+      MutexLock lock(&apply_mu_);
+      backfill_start_ = watch_start;
+      backfill_since_ = from == 0 ? absl::InfinitePast()
+                                  : absl::FromUnixSeconds(events->front().revoked_at());
+      backfill_events_ = *events;
+      return events;
+    }
+    if (window * 4 > kMaxBackfill) {
+      return LookupError(LookupFailure::kUnavailable,
+                         "a peer's answer made before this client's watch "
+                         "began is older than the feed events it can read");
+    }
+  }
+}
+
 absl::StatusOr<std::string> KeyClient::RootPublicKey() {
   ASSIGN_OR_RETURN(auto v, Verifier());
   return v->root_public_key();
@@ -637,6 +693,13 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
     // An own answer made before this client's watch began: the events
     // between are read and applied below like the recent ones.
     ASSIGN_OR_RETURN(backfilled, CoverFeedFrom(verified->freshness.feed_head()));
+  } else if (from_keyd) {
+    // A peer's answer carries the peer's feed position, not ours: one made
+    // before our watch began is checked against the own feed's events
+    // (republished peer events) since the time it was made.
+    ASSIGN_OR_RETURN(backfilled,
+                     CoverFeedSince(absl::FromUnixSeconds(
+                         verified->freshness.as_of())));
   }
   auto entry = std::make_shared<CachedAnswer>();
   entry->verified = *std::move(verified);
@@ -647,7 +710,7 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
   MutexLock lock(&apply_mu_);
   // An own answer older than what recent_ still covers (it forgot events
   // since the answer was made, or the watch restarted) cannot be checked.
-  const uint64_t checked_until = backfilled.empty()
+  const uint64_t checked_until = chosen.peer != nullptr || backfilled.empty()
                                     ? entry->verified.freshness.feed_head()
                                     : backfilled.back().seq();
   if (chosen.peer == nullptr && from_keyd && covered_from_ &&

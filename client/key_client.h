@@ -145,6 +145,10 @@ class KeyClient {
   // kUnavailable if they cannot be read.
   absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>> CoverFeedFrom(
       uint64_t feed_head);
+  // For a peer's answer made at `made_at`: the own-feed events before the
+  // watch start back to that time, when the watch began after it.
+  absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>> CoverFeedSince(
+      absl::Time made_at);
   grpc::Status CallKeyd(
       const std::function<grpc::Status(mxkey::v1::KeyDirectory::Stub&,
                                        grpc::ClientContext&)>& call);
@@ -173,6 +177,14 @@ class KeyClient {
   // Older answers are checked against events read for them (CoverFeedFrom).
   // Unset until the watch's position is known.
   std::optional<uint64_t> covered_from_ ABSL_GUARDED_BY(apply_mu_);
+  // When covered_from_ was set (this client's clock).
+  absl::Time covered_since_ ABSL_GUARDED_BY(apply_mu_);
+  // The last read-back for peer answers: the events before the watch start
+  // `backfill_start_`, back to `backfill_since_`.
+  uint64_t backfill_start_ ABSL_GUARDED_BY(apply_mu_) = 0;
+  absl::Time backfill_since_ ABSL_GUARDED_BY(apply_mu_) = absl::InfiniteFuture();
+  std::vector<mxkey::v1::RevocationEventBody> backfill_events_
+      ABSL_GUARDED_BY(apply_mu_);
 
   // The verifier for `name`: the own root's, or that of the peer whose
   // suffix the name is under (with the peer, for the scope check).

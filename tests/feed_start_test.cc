@@ -56,3 +56,59 @@ TEST(FeedStartTest, AnAnswerOlderThanTheWatchIsCheckedAgainstTheEventsBetween) {
 
 }  // namespace
 }  // namespace mxkey
+
+namespace mxkey {
+namespace {
+
+// The same for a peer's answer (found by review): b revokes, a republishes,
+// then a client of a starts and an on-path attacker replays a's relayed
+// pre-revocation answer of b. Its feed_head is b's, so the client reads its
+// own feed back to the time the answer was made.
+TEST(FeedStartTest, APeersAnswerOlderThanTheWatchIsCheckedToo) {
+  Clock* clock = Clock::Real();
+  auto a = InProcessKeyd::Start(clock, "a");
+  auto b = InProcessKeyd::Start(clock, "b");
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  b->AddAndEnroll("mx1.b.example", "b.example");
+  {
+    auto admin = v1::Admin::NewStub(grpc::CreateChannel(
+        a->admin_endpoint(), grpc::InsecureChannelCredentials()));
+    v1::AddPeerRequest req;
+    req.set_org("b");
+    req.add_domain_suffixes("b.example");
+    req.set_endpoint(b->endpoint());
+    req.set_root_fingerprint(b->root_fingerprint());
+    v1::PeerInfo info;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin->AddPeer(&ctx, req, &info).ok());
+  }
+  RecordedResponse before =
+      RecordLookup(a->endpoint(), ProxyRpc::kGetHostKeys, "mx1.b.example");
+  ASSERT_TRUE(before.ok()) << before.message;
+  // Wait until a's feed has b's event (a watching client sees it).
+  {
+    auto watcher = KeyClient::Create(a->ClientOptions());
+    ASSERT_TRUE(watcher.ok());
+    ASSERT_TRUE((*watcher)->WaitForFeedPosition(0, absl::Seconds(10)));
+    const uint64_t start = *(*watcher)->FeedPosition();
+    b->Revoke("mx1.b.example", "key compromise");
+    ASSERT_TRUE((*watcher)->WaitForFeedPosition(start + 1, absl::Seconds(10)));
+  }
+  OnPathProxy proxy(a->endpoint());
+  const std::string endpoint = proxy.Start();
+  ASSERT_FALSE(endpoint.empty());
+  proxy.Substitute(ProxyRpc::kGetHostKeys, "mx1.b.example", before);
+  KeyClientOptions o = a->ClientOptions();
+  o.endpoints = {endpoint};
+  auto client = KeyClient::Create(o);
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE((*client)->WaitForFeedPosition(1, absl::Seconds(10)));
+  auto mx1 = (*client)->LookupHost("mx1.b.example");
+  EXPECT_FALSE(mx1.ok()) << "a replayed pre-revocation peer answer was accepted";
+  EXPECT_EQ(LookupFailureOf(mx1.status()), LookupFailure::kRevoked) << mx1.status();
+  EXPECT_EQ(proxy.substituted(ProxyRpc::kGetHostKeys, "mx1.b.example"), 1);
+}
+
+}  // namespace
+}  // namespace mxkey

@@ -9,6 +9,7 @@ When CI=true, skipped cases count as failures (a missing tool must not pass
 silently). Lines "pass NAME" / "fail NAME" in the file named by
 $MXKEY_EXTRA_RESULTS count too (checks that are not Bazel tests). Exits 1
 if anything failed."""
+import glob
 import os
 import sys
 import xml.etree.ElementTree as ET
@@ -23,7 +24,15 @@ def result_files(root, targets):
         return
     for label in targets:
         pkg, name = label.lstrip("/").split(":")
-        yield os.path.join(root, pkg, name, "test.xml"), label
+        target_dir = os.path.join(root, pkg, name)
+        # A sharded test (shard_count) writes one test.xml per shard.
+        shards = sorted(glob.glob(os.path.join(target_dir, "shard_*_of_*",
+                                               "test.xml")))
+        if shards:
+            for shard in shards:
+                yield shard, label
+        else:
+            yield os.path.join(target_dir, "test.xml"), label
 
 
 def main():
