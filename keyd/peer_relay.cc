@@ -3,13 +3,16 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "base/grpc_status.h"
+#include "base/status_macros.h"
 #include "client/federation_trust.h"
 #include "client/tls_pins.h"
 #include "crypto/sha256.h"
 #include "keyd/records.h"
+#include "keyd/revocation.h"
 #include "keyd/records.pb.h"
 #include "protocol/hostname.h"
 #include "protocol/signed_object.h"
@@ -192,6 +195,26 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::Lookup(const Peer& peer,
   return absl::UnavailableError(absl::StrCat(
       "peer ", peer.peer.org(), " answered for ", name,
       " with a certificate its own feed has revoked; try again"));
+}
+
+absl::Status PeerRelay::LoadRepublishedEvents() {
+  uint64_t head = 0;
+  RETURN_IF_ERROR(ctx_->store->Read([&](ReadTxn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(head, GetCounter(txn, kFeedHeadCounter));
+    return absl::OkStatus();
+  }));
+  const uint64_t from = head > kMaxRevokedCerts ? head - kMaxRevokedCerts : 0;
+  ASSIGN_OR_RETURN(FeedSlice slice, ReadFeed(*ctx_->store, from, kMaxRevokedCerts));
+  std::map<std::string, std::vector<v1::RevocationEventBody>> by_peer;
+  for (const v1::SignedObject& e : slice.events) {
+    v1::RevocationEventBody body;
+    // Our own events, read from our own store: no signature to check.
+    if (body.ParseFromString(e.body()) && !body.peer_org().empty()) {
+      by_peer[body.peer_org()].push_back(std::move(body));
+    }
+  }
+  for (const auto& [org, events] : by_peer) ApplyPeerRevocations(org, events);
+  return absl::OkStatus();
 }
 
 void PeerRelay::DropPeerAnswers(const std::string&) {

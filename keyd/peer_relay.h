@@ -42,6 +42,11 @@ class PeerRelay {
 
   explicit PeerRelay(const KeydContext* ctx) : ctx_(ctx) {}
 
+  // Relearns the peer events republished on the own feed (its last
+  // kMaxRevokedCerts events), so that after a restart a peer answer made
+  // before one of them is still refused. Call once, before serving.
+  absl::Status LoadRepublishedEvents();
+
   // The peer `name` (canonical) belongs to, or nullptr.
   std::shared_ptr<const Peer> For(const std::string& name);
   // Whether `peer` is the one `name` belongs to (for CheckPeerScope).

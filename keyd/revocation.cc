@@ -104,6 +104,7 @@ absl::StatusOr<uint64_t> AppendPeerRevocations(
     event.set_policy_version(peer_event.policy_version());
     event.set_kind(peer_event.kind());
     *event.mutable_mail_domains() = peer_event.mail_domains();
+    event.set_peer_org(std::string(peer_org));
     event.set_reason(absl::StrCat("peer ", peer_org, ": ", peer_event.reason())
                          .substr(0, ctx.options.max_reason_bytes));
     event.set_revoked_at(peer_event.revoked_at());

@@ -121,6 +121,7 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   RETURN_IF_ERROR(s->federation_->Bundle().status());
   RETURN_IF_ERROR(s->recertifier_->Run().status());
   s->relay_ = std::make_unique<PeerRelay>(&s->ctx_);
+  RETURN_IF_ERROR(s->relay_->LoadRepublishedEvents());
   s->directory_service_ = std::make_unique<KeyDirectoryService>(
       &s->ctx_, s->directory_.get(), s->federation_.get(), s->relay_.get());
   s->enrollment_service_ = std::make_unique<EnrollmentService>(

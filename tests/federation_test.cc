@@ -716,3 +716,43 @@ TEST_P(FederationTest, EveryChangeReachesAWatchingClientWithinTwoSeconds) {
 
 }  // namespace
 }  // namespace mxkey
+
+namespace mxkey {
+namespace {
+
+// Review finding: a's relay remembered b's republished revocations in
+// memory only, so after a restart of a's keyd, a pre-revocation answer of
+// b (replayed on the path between a and b, still fresh) was relayed again
+// as valid. It relearns them from its own feed at start.
+TEST_P(FederationTest, RelayRefusesAReplayedPeerAnswerAfterARestart) {
+  auto b_stub = v1::KeyDirectory::NewStub(grpc::CreateChannel(
+      b_->endpoint(), grpc::InsecureChannelCredentials()));
+  v1::KeyAnswer before;
+  {
+    grpc::ClientContext ctx;
+    v1::GetHostKeysRequest req;
+    req.set_hostname(mx1_->hostname);
+    ASSERT_TRUE(b_stub->GetHostKeys(&ctx, req, &before).ok());
+  }
+  {
+    auto watching = KeyClient::Create(a_->ClientOptions());
+    ASSERT_TRUE(watching.ok()) << watching.status();
+    ASSERT_TRUE((*watching)->WaitForFeedPosition(0, absl::Seconds(10)));
+    const uint64_t start = *(*watching)->FeedPosition();
+    b_->Revoke(mx1_->hostname, "key compromise");
+    ASSERT_TRUE((*watching)->WaitForFeedPosition(start + 1, absl::Seconds(10)))
+        << "a never republished b's revocation";
+  }
+  // (A keyd process is not restarted here: its relay then still remembers.)
+  if (!GetParam()) ASSERT_TRUE(a_->Restart());
+  // The path between a and b replays b's old, still fresh answer.
+  b_endpoint_->SetMutation([&](v1::KeyAnswer& answer) {
+    if (answer.name() == mx1_->hostname) answer = before;
+  });
+  auto cold = ClientOfA();
+  auto host = cold->LookupHost(mx1_->hostname);
+  EXPECT_FALSE(host.ok()) << "a replayed pre-revocation answer of b was relayed";
+}
+
+}  // namespace
+}  // namespace mxkey
