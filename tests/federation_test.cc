@@ -744,7 +744,9 @@ TEST_P(FederationTest, RelayRefusesAReplayedPeerAnswerAfterARestart) {
         << "a never republished b's revocation";
   }
   // (A keyd process is not restarted here: its relay then still remembers.)
-  if (!GetParam()) ASSERT_TRUE(a_->Restart());
+  if (!GetParam()) {
+    ASSERT_TRUE(a_->Restart());
+  }
   // The path between a and b replays b's old, still fresh answer.
   b_endpoint_->SetMutation([&](v1::KeyAnswer& answer) {
     if (answer.name() == mx1_->hostname) answer = before;
