@@ -1,4 +1,4 @@
-// Reproduces every published Noise vector in ../shared/vectors/noise byte for
+// Reproduces every published Noise vector in third_party/noise_vectors byte for
 // byte, playing both roles at once: each message is written by one side,
 // compared with the vector, and read back by the other.
 #include <string>
@@ -21,7 +21,7 @@ std::string Bin(const std::string& hex) { return absl::HexStringToBytes(hex); }
 testing::NoiseVectorFile LoadVectors() {
   const char* srcdir = getenv("TEST_SRCDIR");
   std::string path = std::string(srcdir ? srcdir : ".") +
-                     "/shared/vectors/noise/cacophony-25519-chachapoly-sha256.json";
+                     "/mxkey/third_party/noise_vectors/cacophony-25519-chachapoly-sha256.json";
   absl::StatusOr<std::string> json = ReadFile(path);
   EXPECT_TRUE(json.ok()) << json.status();
   testing::NoiseVectorFile file;
