@@ -710,7 +710,7 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
   MutexLock lock(&apply_mu_);
   // An own answer older than what recent_ still covers (it forgot events
   // since the answer was made, or the watch restarted) cannot be checked.
-  const uint64_t checked_until = chosen.peer != nullptr || backfilled.empty()
+  const uint64_t checked_until = backfilled.empty()
                                     ? entry->verified.freshness.feed_head()
                                     : backfilled.back().seq();
   if (chosen.peer == nullptr && from_keyd && covered_from_ &&

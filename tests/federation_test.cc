@@ -190,30 +190,12 @@ class FederationTest : public ::testing::TestWithParam<bool> {
                        const std::vector<std::string>& suffixes,
                        const std::string& endpoint,
                        const std::string& fingerprint) {
-    auto admin = v1::Admin::NewStub(grpc::CreateChannel(
-        a_->admin_endpoint(), grpc::InsecureChannelCredentials()));
-    v1::AddPeerRequest req;
-    req.set_org(org);
-    for (const auto& s : suffixes) req.add_domain_suffixes(s);
-    req.set_endpoint(endpoint);
-    req.set_root_fingerprint(fingerprint);
-    v1::PeerInfo info;
-    grpc::ClientContext ctx;
-    return admin->AddPeer(&ctx, req, &info);
+    return a_->AddPeer(org, suffixes, endpoint, fingerprint);
   }
 
   // Makes org b trust org a for a.example (mutual federation).
   grpc::Status BTrustsA() {
-    auto b_admin = v1::Admin::NewStub(grpc::CreateChannel(
-        b_->admin_endpoint(), grpc::InsecureChannelCredentials()));
-    v1::AddPeerRequest req;
-    req.set_org("a");
-    req.add_domain_suffixes("a.example");
-    req.set_endpoint(a_->endpoint());
-    req.set_root_fingerprint(a_->root_fingerprint());
-    v1::PeerInfo info;
-    grpc::ClientContext ctx;
-    return b_admin->AddPeer(&ctx, req, &info);
+    return b_->AddPeer("a", {"a.example"}, a_->endpoint(), a_->root_fingerprint());
   }
 
   // A client of org a: trusts a's root only.

@@ -71,18 +71,8 @@ TEST(FeedStartTest, APeersAnswerOlderThanTheWatchIsCheckedToo) {
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
   b->AddAndEnroll("mx1.b.example", "b.example");
-  {
-    auto admin = v1::Admin::NewStub(grpc::CreateChannel(
-        a->admin_endpoint(), grpc::InsecureChannelCredentials()));
-    v1::AddPeerRequest req;
-    req.set_org("b");
-    req.add_domain_suffixes("b.example");
-    req.set_endpoint(b->endpoint());
-    req.set_root_fingerprint(b->root_fingerprint());
-    v1::PeerInfo info;
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(admin->AddPeer(&ctx, req, &info).ok());
-  }
+  ASSERT_TRUE(
+      a->AddPeer("b", {"b.example"}, b->endpoint(), b->root_fingerprint()).ok());
   RecordedResponse before =
       RecordLookup(a->endpoint(), ProxyRpc::kGetHostKeys, "mx1.b.example");
   ASSERT_TRUE(before.ok()) << before.message;

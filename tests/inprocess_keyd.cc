@@ -205,6 +205,19 @@ EnrolledTestHost InProcessKeyd::EnrollWithToken(
   return out;
 }
 
+grpc::Status InProcessKeyd::AddPeer(const std::string& org,
+                                    const std::vector<std::string>& suffixes,
+                                    const std::string& endpoint,
+                                    const std::string& fingerprint) {
+  v1::AddPeerRequest req;
+  req.set_org(org);
+  for (const auto& s : suffixes) req.add_domain_suffixes(s);
+  req.set_endpoint(endpoint);
+  req.set_root_fingerprint(fingerprint);
+  v1::PeerInfo info;
+  return admin_->AddPeer(Ctx().get(), req, &info);
+}
+
 CommandResult InProcessKeyd::Keyctl(const std::vector<std::string>& args) const {
   std::vector<std::string> argv = {
       RunfilePath("tools/keyctl/keyctl"), "--keyd", endpoint(),

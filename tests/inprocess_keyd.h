@@ -61,6 +61,12 @@ class InProcessKeyd {
   EnrolledTestHost Rotate(const EnrolledTestHost& current);
   // Enrolls an already registered host again, with a new token.
   EnrolledTestHost ReEnroll(const std::string& host);
+  // Admin AddPeer on this keyd: trust `org` for `suffixes` at `endpoint`,
+  // whose root has `fingerprint`.
+  grpc::Status AddPeer(const std::string& org,
+                       const std::vector<std::string>& suffixes,
+                       const std::string& endpoint,
+                       const std::string& fingerprint);
   // Runs keyctl (a process of its own) against this keyd's public
   // endpoint, trusting its root.
   CommandResult Keyctl(const std::vector<std::string>& args) const;

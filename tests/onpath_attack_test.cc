@@ -296,18 +296,7 @@ class OnPathAttackTest : public ::testing::Test {
                               const std::string& suffix,
                               const std::string& endpoint,
                               const std::string& fingerprint) {
-    auto admin = v1::Admin::NewStub(grpc::CreateChannel(
-        at.admin_endpoint(), grpc::InsecureChannelCredentials()));
-    v1::AddPeerRequest req;
-    req.set_org(org);
-    req.add_domain_suffixes(suffix);
-    req.set_endpoint(endpoint);
-    req.set_root_fingerprint(fingerprint);
-    v1::PeerInfo info;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(10));
-    return admin->AddPeer(&ctx, req, &info);
+    return at.AddPeer(org, {suffix}, endpoint, fingerprint);
   }
 
   static std::string SignerOf(const World& w, const RecordedResponse& r) {

@@ -83,16 +83,8 @@ class SimulatedYearTest : public ::testing::TestWithParam<int> {
   }
 
   grpc::Status Peer(Org& at, const Org& peer) {
-    auto admin = v1::Admin::NewStub(grpc::CreateChannel(
-        at.keyd->admin_endpoint(), grpc::InsecureChannelCredentials()));
-    v1::AddPeerRequest req;
-    req.set_org(peer.name);
-    req.add_domain_suffixes(peer.suffix);
-    req.set_endpoint(peer.keyd->endpoint());
-    req.set_root_fingerprint(peer.keyd->root_fingerprint());
-    v1::PeerInfo info;
-    grpc::ClientContext ctx;
-    return admin->AddPeer(&ctx, req, &info);
+    return at.keyd->AddPeer(peer.name, {peer.suffix}, peer.keyd->endpoint(),
+                            peer.keyd->root_fingerprint());
   }
 
   KeyClientOptions Options(const Org& o, bool watch) {

@@ -32,16 +32,7 @@ class TlsE2eTest : public ::testing::TestWithParam<bool> {
   grpc::Status AddPeer(InProcessKeyd& at, const InProcessKeyd& peer,
                        const std::string& suffix,
                        const std::string& fingerprint) {
-    auto admin = v1::Admin::NewStub(grpc::CreateChannel(
-        at.admin_endpoint(), grpc::InsecureChannelCredentials()));
-    v1::AddPeerRequest req;
-    req.set_org("b");
-    req.add_domain_suffixes(suffix);
-    req.set_endpoint(peer.endpoint());
-    req.set_root_fingerprint(fingerprint);
-    v1::PeerInfo info;
-    grpc::ClientContext ctx;
-    return admin->AddPeer(&ctx, req, &info);
+    return at.AddPeer("b", {suffix}, peer.endpoint(), fingerprint);
   }
 
   Clock& clock_ = *Clock::Real();
