@@ -96,7 +96,8 @@ absl::StatusOr<mxkey::v1::EnrollRequest> MakeEnrollRequest(
 absl::StatusOr<mxkey::v1::RotateRequest> MakeRotateRequest(
     const std::string& hostname, uint64_t current_serial,
     const Ed25519PrivateKey& current_identity, const HostKeys& next,
-    const std::vector<std::string>& pins, absl::Time now) {
+    const std::vector<std::string>& pins, absl::Time now,
+    absl::Duration overlap) {
   mxkey::v1::RotationBody body;
   body.set_hostname(hostname);
   body.set_current_serial(current_serial);
@@ -104,6 +105,7 @@ absl::StatusOr<mxkey::v1::RotateRequest> MakeRotateRequest(
   body.set_agreement_key(next.agreement.public_key());
   for (const auto& p : pins) body.add_tls_spki_sha256(p);
   body.set_timestamp(absl::ToUnixSeconds(now));
+  body.set_overlap_seconds(absl::ToInt64Seconds(overlap));
   mxkey::v1::RotateRequest request;
   request.set_body(body.SerializeAsString());
   ASSIGN_OR_RETURN(*request.mutable_current_signature(),
@@ -112,6 +114,21 @@ absl::StatusOr<mxkey::v1::RotateRequest> MakeRotateRequest(
   ASSIGN_OR_RETURN(*request.mutable_identity_signature(),
                    SignBytes(next.identity,
                              ObjectType::kRotateProofOfPossession,
+                             request.body()));
+  return request;
+}
+
+absl::StatusOr<mxkey::v1::FinishRotationRequest> MakeFinishRotationRequest(
+    const std::string& hostname, uint64_t next_serial,
+    const Ed25519PrivateKey& next_identity, absl::Time now) {
+  mxkey::v1::RotationFinishBody body;
+  body.set_hostname(hostname);
+  body.set_next_serial(next_serial);
+  body.set_timestamp(absl::ToUnixSeconds(now));
+  mxkey::v1::FinishRotationRequest request;
+  request.set_body(body.SerializeAsString());
+  ASSIGN_OR_RETURN(*request.mutable_identity_signature(),
+                   SignBytes(next_identity, ObjectType::kRotateFinish,
                              request.body()));
   return request;
 }
@@ -170,10 +187,16 @@ absl::StatusOr<bool> PromoteNextKeysIfActive(const std::string& dir,
   ASSIGN_OR_RETURN(auto body, ParseBody<mxkey::v1::HostCertificateBody>(
                                   next->certificate()));
   if (absl::ToUnixSeconds(now) < body.active_from()) return false;
-  ASSIGN_OR_RETURN(HostKeys keys, LoadHostKeys(dir, "next"));
-  RETURN_IF_ERROR(SaveHostKeys(dir, "", keys, &*next));
-  RemoveHostKeys(dir, "next");
+  RETURN_IF_ERROR(PromoteNextKeys(dir));
   return true;
+}
+
+absl::Status PromoteNextKeys(const std::string& dir) {
+  ASSIGN_OR_RETURN(mxkey::v1::EnrollResponse next, LoadCertificate(dir, "next"));
+  ASSIGN_OR_RETURN(HostKeys keys, LoadHostKeys(dir, "next"));
+  RETURN_IF_ERROR(SaveHostKeys(dir, "", keys, &next));
+  RemoveHostKeys(dir, "next");
+  return absl::OkStatus();
 }
 
 }  // namespace mxkey

@@ -40,10 +40,19 @@ absl::StatusOr<mxkey::v1::EnrollRequest> MakeEnrollRequest(
     const std::string& hostname, const Ed25519PrivateKey& token,
     const HostKeys& keys, const std::vector<std::string>& pins, absl::Time now);
 
+// `overlap`: how long the current key stays in use beside the next one
+// unless the rotation is finished earlier; zero asks for keyd's default.
 absl::StatusOr<mxkey::v1::RotateRequest> MakeRotateRequest(
     const std::string& hostname, uint64_t current_serial,
     const Ed25519PrivateKey& current_identity, const HostKeys& next,
-    const std::vector<std::string>& pins, absl::Time now);
+    const std::vector<std::string>& pins, absl::Time now,
+    absl::Duration overlap = absl::ZeroDuration());
+
+// Says the host now uses its next keys (serial `next_serial`), signed by
+// the next identity key.
+absl::StatusOr<mxkey::v1::FinishRotationRequest> MakeFinishRotationRequest(
+    const std::string& hostname, uint64_t next_serial,
+    const Ed25519PrivateKey& next_identity, absl::Time now);
 
 // `subdir` is "" for the current keys, "next" for pre-published ones, or
 // "staging" for keys whose request is in flight (kept so that keys keyd
@@ -62,6 +71,8 @@ absl::StatusOr<mxkey::v1::EnrollResponse> LoadCertificate(
 // Returns true if it did.
 absl::StatusOr<bool> PromoteNextKeysIfActive(const std::string& dir,
                                              absl::Time now);
+// Makes next/ the current keys now (after keyctl rotate --finish).
+absl::Status PromoteNextKeys(const std::string& dir);
 
 }  // namespace mxkey
 

@@ -170,7 +170,10 @@ absl::StatusOr<mxkey::v1::ListHostsResponse> HostAdmin::ListHosts() {
       const StoredCert* active = FindCert(certs, CertState::kActive);
       const StoredCert* next = FindCert(certs, CertState::kNext);
       if (active) summary->set_active_serial(active->body.serial());
-      if (next) summary->set_next_serial(next->body.serial());
+      if (next) {
+        summary->set_next_serial(next->body.serial());
+        summary->set_next_active_from(next->body.active_from());
+      }
       summary->set_state(certs.empty()          ? "pending"
                          : (active || next)     ? "enrolled"
                          : FindCert(certs, CertState::kRevoked) ? "revoked"

@@ -31,6 +31,17 @@ struct KeyRequest {
   int64_t timestamp;
 };
 
+// A host's request carries its clock; keyd allows max_clock_skew either way.
+absl::Status CheckTimestamp(const KeydContext& ctx, int64_t timestamp) {
+  int64_t skew = absl::ToInt64Seconds(ctx.options.max_clock_skew);
+  if (timestamp < ctx.now() - skew || timestamp > ctx.now() + skew) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request timestamp is more than ", skew,
+        " s away from keyd's clock; check the host's time"));
+  }
+  return absl::OkStatus();
+}
+
 template <typename Body>
 absl::StatusOr<KeyRequest> CheckKeyRequest(const KeydContext& ctx,
                                            const Body& body) {
@@ -60,12 +71,7 @@ absl::StatusOr<KeyRequest> CheckKeyRequest(const KeydContext& ctx,
   kr.agreement_key = body.agreement_key();
   kr.pins.assign(pins.begin(), pins.end());
   kr.timestamp = body.timestamp();
-  int64_t skew = absl::ToInt64Seconds(ctx.options.max_clock_skew);
-  if (kr.timestamp < ctx.now() - skew || kr.timestamp > ctx.now() + skew) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "request timestamp is more than ", skew,
-        " s away from keyd's clock; check the host's time"));
-  }
+  RETURN_IF_ERROR(CheckTimestamp(ctx, kr.timestamp));
   return kr;
 }
 
@@ -153,6 +159,22 @@ absl::StatusOr<IssuedCertificate> StoreCertificate(
   return issued;
 }
 
+// The overlap a rotation asks for (0: keyd's default), in seconds.
+absl::StatusOr<int64_t> RotationOverlap(const KeydOptions& options,
+                                        int64_t requested) {
+  if (requested == 0) return absl::ToInt64Seconds(options.rotation_overlap);
+  const int64_t least = absl::ToInt64Seconds(options.prepublish());
+  const int64_t most =
+      absl::ToInt64Seconds(KeydOptions::kMaxRotationOverlap);
+  if (requested < least || requested > most) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "overlap_seconds must be between ", least,
+        " (twice the freshness period) and ", most, " (90 days), got ",
+        requested));
+  }
+  return requested;
+}
+
 // Runs an *Async call and waits for its result.
 absl::StatusOr<mxkey::v1::EnrollResponse> AwaitResult(
     const std::function<void(Issuer::Done)>& start) {
@@ -173,6 +195,12 @@ absl::StatusOr<mxkey::v1::EnrollResponse> Issuer::Enroll(
 absl::StatusOr<mxkey::v1::EnrollResponse> Issuer::Rotate(
     const mxkey::v1::RotateRequest& request) {
   return AwaitResult([&](Done done) { RotateAsync(request, std::move(done)); });
+}
+
+absl::StatusOr<mxkey::v1::EnrollResponse> Issuer::FinishRotation(
+    const mxkey::v1::FinishRotationRequest& request) {
+  return AwaitResult(
+      [&](Done done) { FinishRotationAsync(request, std::move(done)); });
 }
 
 void Issuer::EnrollAsync(const mxkey::v1::EnrollRequest& request, Done done) {
@@ -274,6 +302,7 @@ void Issuer::RotateAsync(const mxkey::v1::RotateRequest& request, Done done) {
     KeyRequest kr;
     IssuedCertificate issued;
     std::string body_bytes, current_signature;
+    int64_t overlap_seconds = 0;
     uint64_t head = 0;
   };
   auto r = std::make_shared<Rotation>();
@@ -282,6 +311,8 @@ void Issuer::RotateAsync(const mxkey::v1::RotateRequest& request, Done done) {
       return absl::InvalidArgumentError("body is not a valid RotationBody");
     }
     ASSIGN_OR_RETURN(r->kr, CheckKeyRequest(*ctx_, r->body));
+    ASSIGN_OR_RETURN(r->overlap_seconds,
+                     RotationOverlap(ctx_->options, r->body.overlap_seconds()));
     return CheckSignature(r->kr.identity_key,
                           ObjectType::kRotateProofOfPossession, request.body(),
                           request.identity_signature(),
@@ -323,8 +354,7 @@ void Issuer::RotateAsync(const mxkey::v1::RotateRequest& request, Done done) {
               next->body.active_from()));
         }
         RETURN_IF_ERROR(ClaimKeys(txn, kr));
-        int64_t active_from =
-            ctx->now() + absl::ToInt64Seconds(ctx->options.prepublish());
+        int64_t active_from = ctx->now() + r->overlap_seconds;
         ASSIGN_OR_RETURN(r->issued,
                          StoreCertificate(txn, *ctx, host, kr, active_from));
         ASSIGN_OR_RETURN(
@@ -343,6 +373,88 @@ void Issuer::RotateAsync(const mxkey::v1::RotateRequest& request, Done done) {
                 KeyFingerprint(r->kr.identity_key),
                 r->issued.body.active_from());
         done(std::move(r->issued.response));
+      });
+}
+
+void Issuer::FinishRotationAsync(
+    const mxkey::v1::FinishRotationRequest& request, Done done) {
+  struct Finish {
+    mxkey::v1::RotationFinishBody body;
+    std::string hostname, body_bytes, signature;
+    mxkey::v1::EnrollResponse response;
+    uint64_t head = 0;
+    uint64_t old_serial = 0;
+  };
+  auto f = std::make_shared<Finish>();
+  absl::Status checked = [&]() -> absl::Status {
+    if (!f->body.ParseFromString(request.body())) {
+      return absl::InvalidArgumentError("body is not a valid RotationFinishBody");
+    }
+    ASSIGN_OR_RETURN(f->hostname, CanonicalHostname(f->body.hostname()));
+    return CheckTimestamp(*ctx_, f->body.timestamp());
+  }();
+  if (!checked.ok()) return done(checked);
+  f->body_bytes = request.body();
+  f->signature = request.identity_signature();
+  const KeydContext* ctx = ctx_;
+  ctx->store->WriteAsync(
+      [f, ctx](WriteTxn& txn) -> absl::Status {
+        f->head = 0;
+        f->old_serial = 0;
+        ASSIGN_OR_RETURN(keyd::HostRecord host, GetHostRecord(txn, f->hostname));
+        const int64_t now = ctx->now();
+        ASSIGN_OR_RETURN(std::vector<StoredCert> certs,
+                         LoadHostCerts(txn, host, now));
+        const StoredCert* target = nullptr;
+        for (const StoredCert& c : certs) {
+          if (c.body.serial() == f->body.next_serial()) target = &c;
+        }
+        if (target == nullptr || (target->state != CertState::kNext &&
+                                  target->state != CertState::kActive)) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "serial ", f->body.next_serial(), " is not a pending next "
+              "certificate of ", f->hostname));
+        }
+        RETURN_IF_ERROR(CheckSignature(target->body.identity_key(),
+                                       ObjectType::kRotateFinish, f->body_bytes,
+                                       f->signature,
+                                       "signature by the next identity key"));
+        *f->response.mutable_issuing_key() = ctx->keys->issuing_cert();
+        if (target->state == CertState::kActive) {
+          // Finished already (a replay, or the overlap ran out): no change.
+          *f->response.mutable_certificate() = target->record.certificate();
+          return absl::OkStatus();
+        }
+        if (const StoredCert* active = FindCert(certs, CertState::kActive)) {
+          f->old_serial = active->body.serial();
+        }
+        // The same key, serial and validity; active from now. The old
+        // certificate becomes superseded and leaves answers.
+        mxkey::v1::HostCertificateBody body = target->body;
+        body.set_active_from(now);
+        keyd::CertRecord record = target->record;
+        ASSIGN_OR_RETURN(*record.mutable_certificate(),
+                         ctx->keys->Sign(ObjectType::kHostCertificate,
+                                         body.SerializeAsString()));
+        RETURN_IF_ERROR(
+            PutRecord(txn, Table::kCerts, U64Key(body.serial()), record));
+        *f->response.mutable_certificate() = record.certificate();
+        ASSIGN_OR_RETURN(
+            f->head, AppendKeyChange(txn, *ctx, f->hostname, body.serial(),
+                                     {host.mail_domains().begin(),
+                                      host.mail_domains().end()},
+                                     "rotation finished"));
+        return absl::OkStatus();
+      },
+      [f, ctx, done = std::move(done)](absl::Status st) {
+        if (!st.ok()) return done(st);
+        if (f->head != 0) {
+          ctx->feed->Publish(f->head);
+          LogInfo("rotation of %s finished: serial %d active, serial %d "
+                  "superseded",
+                  f->hostname, f->body.next_serial(), f->old_serial);
+        }
+        done(std::move(f->response));
       });
 }
 

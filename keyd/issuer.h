@@ -8,10 +8,16 @@
 // certified for another host. The token is consumed in the same
 // transaction as the certificate is stored.
 //
-// Errors: INVALID_ARGUMENT (malformed request), PERMISSION_DENIED (token or
-// signature problems), ALREADY_EXISTS (key or pin of another host),
-// FAILED_PRECONDITION (rotation without an active certificate, or with a
-// next one pending), NOT_FOUND (host not registered).
+// Rotation pre-publishes the next key beside the current one for an
+// overlap (the host's, or keyd's default), during which both are usable;
+// the host ends it early with FinishRotation once it uses the next keys
+// (keyctl rotate --finish), and the old key leaves answers at once.
+//
+// Errors: INVALID_ARGUMENT (malformed request, overlap out of range),
+// PERMISSION_DENIED (token or signature problems), ALREADY_EXISTS (key or
+// pin of another host), FAILED_PRECONDITION (rotation without an active
+// certificate, or with a next one pending; finishing a rotation that is not
+// pending), NOT_FOUND (host not registered).
 //
 // The *Async forms check the request on the calling thread, then hand the
 // transaction to the store's group commit and return: `done` runs once it
@@ -36,11 +42,16 @@ class Issuer {
 
   void EnrollAsync(const mxkey::v1::EnrollRequest& request, Done done);
   void RotateAsync(const mxkey::v1::RotateRequest& request, Done done);
+  // Ends a rotation's overlap (RotationFinishBody); see the proto.
+  void FinishRotationAsync(const mxkey::v1::FinishRotationRequest& request,
+                           Done done);
 
   absl::StatusOr<mxkey::v1::EnrollResponse> Enroll(
       const mxkey::v1::EnrollRequest& request);
   absl::StatusOr<mxkey::v1::EnrollResponse> Rotate(
       const mxkey::v1::RotateRequest& request);
+  absl::StatusOr<mxkey::v1::EnrollResponse> FinishRotation(
+      const mxkey::v1::FinishRotationRequest& request);
 
  private:
   const KeydContext* ctx_;

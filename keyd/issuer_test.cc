@@ -146,30 +146,131 @@ TEST(IssuerTest, ReEnrollmentRevokesPreviousKeys) {
   EXPECT_EQ(env.feed.head(), 3u);
 }
 
-TEST(IssuerTest, RotationPrePublishesThenActivates) {
+// The serials and states of the host's verified answer at the env's clock.
+std::vector<std::pair<uint64_t, VerifiedCertState>> States(KeydTestEnv& env,
+                                                           const std::string& host) {
+  std::vector<std::pair<uint64_t, VerifiedCertState>> out;
+  auto answer = env.directory->GetHostKeys(host);
+  EXPECT_TRUE(answer.ok()) << answer.status();
+  if (!answer.ok()) return out;
+  auto verified = env.Verifier().Verify(*answer, host, mxkey::v1::LOOKUP_KIND_HOST,
+                                        env.clock.Now());
+  EXPECT_TRUE(verified.ok()) << verified.status();
+  if (!verified.ok()) return out;
+  for (const auto& c : verified->certificates) {
+    out.push_back({c.body.serial(), c.state});
+  }
+  return out;
+}
+
+using State = std::pair<uint64_t, VerifiedCertState>;
+
+TEST(IssuerTest, RotationKeepsBothKeysForTheOverlapThenActivates) {
   KeydTestEnv env;
   EnrolledHost current = env.AddAndEnroll("mx1.example.org");
   auto next = env.Rotate(current);
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(next->body.active_from(),
-            absl::ToUnixSeconds(env.clock.Now() + env.ctx.options.prepublish()));
-  auto answer = env.directory->GetHostKeys("mx1.example.org");
-  ASSERT_TRUE(answer.ok());
-  auto verified = env.Verifier().Verify(*answer, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST,
-                                        env.clock.Now());
-  ASSERT_TRUE(verified.ok()) << verified.status();
-  ASSERT_EQ(verified->certificates.size(), 2u);
-  EXPECT_EQ(verified->certificates[0].state, VerifiedCertState::kActive);
-  EXPECT_EQ(verified->certificates[1].state, VerifiedCertState::kNext);
+            absl::ToUnixSeconds(env.clock.Now() + env.ctx.options.rotation_overlap));
+  const uint64_t old_serial = current.body.serial(), new_serial = next->body.serial();
+  EXPECT_THAT(States(env, "mx1.example.org"),
+              testing::ElementsAre(State{old_serial, VerifiedCertState::kActive},
+                                   State{new_serial, VerifiedCertState::kNext}));
+  // Long past the pre-publication time, the old key is still in use: the
+  // host has not switched (round 1 dropped it after 10 minutes).
+  env.clock.Advance(env.ctx.options.prepublish() + absl::Hours(1));
+  EXPECT_THAT(States(env, "mx1.example.org"),
+              testing::ElementsAre(State{old_serial, VerifiedCertState::kActive},
+                                   State{new_serial, VerifiedCertState::kNext}));
+  env.clock.Advance(env.ctx.options.rotation_overlap);
+  EXPECT_THAT(States(env, "mx1.example.org"),
+              testing::ElementsAre(State{new_serial, VerifiedCertState::kActive}));
+}
 
-  env.clock.Advance(env.ctx.options.prepublish());
-  answer = env.directory->GetHostKeys("mx1.example.org");
-  verified = env.Verifier().Verify(*answer, "mx1.example.org", mxkey::v1::LOOKUP_KIND_HOST,
-                                   env.clock.Now());
-  ASSERT_TRUE(verified.ok()) << verified.status();
-  ASSERT_EQ(verified->certificates.size(), 1u);
-  EXPECT_EQ(verified->certificates[0].body.serial(), next->body.serial());
-  EXPECT_EQ(verified->certificates[0].state, VerifiedCertState::kActive);
+TEST(IssuerTest, TheHostChoosesItsOverlapWithinBounds) {
+  KeydTestEnv env;
+  EnrolledHost current = env.AddAndEnroll("mx1.example.org");
+  for (absl::Duration bad : {env.ctx.options.prepublish() - absl::Seconds(1),
+                             absl::Hours(24 * 91), absl::Seconds(-5)}) {
+    std::string before = env.Snapshot();
+    auto next = env.Rotate(current, {}, bad);
+    EXPECT_EQ(next.status().code(), absl::StatusCode::kInvalidArgument)
+        << absl::FormatDuration(bad);
+    EXPECT_THAT(next.status().message(), HasSubstr("overlap_seconds"));
+    EXPECT_EQ(env.Snapshot(), before);
+  }
+  auto next = env.Rotate(current, {}, absl::Hours(36));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->body.active_from(),
+            absl::ToUnixSeconds(env.clock.Now() + absl::Hours(36)));
+}
+
+TEST(IssuerTest, FinishingARotationWithdrawsTheOldKeyAtOnce) {
+  KeydTestEnv env;
+  EnrolledHost current = env.AddAndEnroll("mx1.example.org");
+  auto next = env.Rotate(current);
+  ASSERT_TRUE(next.ok()) << next.status();
+  const uint64_t head = env.feed.head();
+  env.clock.Advance(absl::Seconds(3));
+  auto finished = env.FinishRotation(*next);
+  ASSERT_TRUE(finished.ok()) << finished.status();
+  auto body = ParseBody<mxkey::v1::HostCertificateBody>(finished->certificate());
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ(body->serial(), next->body.serial());
+  EXPECT_EQ(body->identity_key(), next->body.identity_key());
+  EXPECT_EQ(body->active_from(), absl::ToUnixSeconds(env.clock.Now()));
+  EXPECT_THAT(States(env, "mx1.example.org"),
+              testing::ElementsAre(State{next->body.serial(),
+                                         VerifiedCertState::kActive}));
+  // Announced on the feed, so watching clients refetch within 2 s.
+  EXPECT_EQ(env.feed.head(), head + 1);
+
+  // A replay changes nothing and still answers with the certificate.
+  std::string before = env.Snapshot();
+  env.clock.Advance(absl::Seconds(1));
+  auto again = env.FinishRotation(*next);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->certificate().SerializeAsString(),
+            finished->certificate().SerializeAsString());
+  EXPECT_EQ(env.Snapshot(), before);
+  EXPECT_EQ(env.feed.head(), head + 1);
+}
+
+TEST(IssuerTest, OnlyTheNextKeyFinishesItsRotation) {
+  KeydTestEnv env;
+  EnrolledHost current = env.AddAndEnroll("mx1.example.org");
+  EnrolledHost other = env.AddAndEnroll("mx2.example.org");
+  auto next = env.Rotate(current);
+  ASSERT_TRUE(next.ok()) << next.status();
+  std::string before = env.Snapshot();
+  // The old key (a stolen copy of the old host) cannot cut the overlap.
+  auto by_old = env.FinishRotation(*next, &current.keys.identity);
+  EXPECT_EQ(by_old.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(by_old.status().message(), HasSubstr("next identity key"));
+  // Nor can another host's key, or a serial that is no pending rotation.
+  EnrolledHost wrong_host = *next;
+  wrong_host.body.set_hostname("mx2.example.org");
+  auto by_other = env.FinishRotation(wrong_host);
+  EXPECT_EQ(by_other.status().code(), absl::StatusCode::kFailedPrecondition);
+  // An active certificate's own key may only replay a finish: no change.
+  EXPECT_TRUE(env.FinishRotation(other).ok());
+  EnrolledHost unknown = *next;
+  unknown.body.set_serial(9999);
+  auto no_serial = env.FinishRotation(unknown);
+  EXPECT_EQ(no_serial.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(no_serial.status().message(), HasSubstr("not a pending next"));
+  // A request from a clock far away is refused before anything is read.
+  env.clock.Advance(absl::Hours(1));
+  auto req = MakeFinishRotationRequest("mx1.example.org", next->body.serial(),
+                                       next->keys.identity,
+                                       env.clock.Now() - absl::Hours(1));
+  auto stale = env.issuer->FinishRotation(*req);
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(env.Snapshot(), before);
+  EXPECT_THAT(States(env, "mx1.example.org"),
+              testing::ElementsAre(
+                  State{current.body.serial(), VerifiedCertState::kActive},
+                  State{next->body.serial(), VerifiedCertState::kNext}));
 }
 
 TEST(IssuerTest, SecondRotationWhileNextIsPendingIsRefused) {

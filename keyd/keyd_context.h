@@ -26,7 +26,15 @@ struct KeydOptions {
   // against each peer's root, except where plaintext is asked for.
   KeydTransport peer_transport = KeydTransport::kAuto;
 
-  // A rotated-in key is pre-published this long before it becomes active.
+  // How long a rotation keeps the current key in use beside the next one
+  // when the host neither asks for an overlap of its own nor finishes the
+  // rotation earlier (keyd serve --rotation-overlap).
+  absl::Duration rotation_overlap = absl::Hours(24 * 7);
+  static constexpr absl::Duration kMaxRotationOverlap = absl::Hours(24 * 90);
+
+  // The shortest overlap: every cache holds an answer at most one freshness
+  // period, so a key pre-published this long is in every answer in use
+  // before the old key can leave them.
   absl::Duration prepublish() const { return freshness * 2; }
 };
 

@@ -66,18 +66,29 @@ EnrolledHost KeydTestEnv::AddAndEnroll(const std::string& host,
 }
 
 absl::StatusOr<EnrolledHost> KeydTestEnv::Rotate(
-    const EnrolledHost& current, const std::vector<std::string>& pins) {
+    const EnrolledHost& current, const std::vector<std::string>& pins,
+    absl::Duration overlap) {
   absl::StatusOr<HostKeys> next = HostKeys::Generate();
   if (!next.ok()) return next.status();
   absl::StatusOr<mxkey::v1::RotateRequest> req = MakeRotateRequest(
       current.body.hostname(), current.body.serial(), current.keys.identity,
-      *next, pins, clock.Now());
+      *next, pins, clock.Now(), overlap);
   if (!req.ok()) return req.status();
   absl::StatusOr<mxkey::v1::EnrollResponse> resp = issuer->Rotate(*req);
   if (!resp.ok()) return resp.status();
   auto body = ParseBody<mxkey::v1::HostCertificateBody>(resp->certificate());
   if (!body.ok()) return body.status();
   return EnrolledHost{*std::move(next), *std::move(resp), *std::move(body)};
+}
+
+absl::StatusOr<mxkey::v1::EnrollResponse> KeydTestEnv::FinishRotation(
+    const EnrolledHost& next, const Ed25519PrivateKey* signer) {
+  absl::StatusOr<mxkey::v1::FinishRotationRequest> req =
+      MakeFinishRotationRequest(next.body.hostname(), next.body.serial(),
+                                signer ? *signer : next.keys.identity,
+                                clock.Now());
+  if (!req.ok()) return req.status();
+  return issuer->FinishRotation(*req);
 }
 
 AnswerVerifier KeydTestEnv::Verifier() const {

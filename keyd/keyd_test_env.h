@@ -67,8 +67,13 @@ class KeydTestEnv {
   EnrolledHost AddAndEnroll(const std::string& host,
                             const std::vector<std::string>& pins = {},
                             const std::string& domain = "example.org");
-  absl::StatusOr<EnrolledHost> Rotate(const EnrolledHost& current,
-                                      const std::vector<std::string>& pins = {});
+  absl::StatusOr<EnrolledHost> Rotate(
+      const EnrolledHost& current, const std::vector<std::string>& pins = {},
+      absl::Duration overlap = absl::ZeroDuration());
+  // keyctl rotate --finish for `next`, signed by `signer` (next's identity
+  // key unless given).
+  absl::StatusOr<mxkey::v1::EnrollResponse> FinishRotation(
+      const EnrolledHost& next, const Ed25519PrivateKey* signer = nullptr);
 
   AnswerVerifier Verifier() const;
   // A full read of everything in the store, to prove "no state change".

@@ -3,6 +3,7 @@
 //   keyd init  --data-dir DIR --org ORG [--passphrase-file F]
 //   keyd serve --data-dir DIR [--listen 127.0.0.1:7700] [--admin-socket PATH]
 //              [--admin-group GROUP] [--passphrase-file F] [--freshness 5m]
+//              [--cert-validity 30d] [--rotation-overlap 7d] [--tls auto]
 //
 // Exit codes: 0 clean shutdown, 1 error, 2 usage.
 #include <malloc.h>
@@ -15,6 +16,8 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "base/duration_flag.h"
+#include "base/status_macros.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -30,17 +33,6 @@ namespace {
 int Fail(const absl::Status& status) {
   std::cerr << "keyd: " << status.message() << "\n";
   return 1;
-}
-
-absl::StatusOr<absl::Duration> ParsePositiveDuration(const std::string& text,
-                                                     absl::string_view flag) {
-  absl::Duration d;
-  if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        flag, " expects a positive duration like 30s, 5m or 1h, got \"", text,
-        "\""));
-  }
-  return d;
 }
 
 int Init(const std::string& dir, const std::string& org,
@@ -157,6 +149,14 @@ int main(int argc, char** argv) {
                     "key-file passphrase (default DATA_DIR/passphrase)");
   serve->add_option("--freshness", freshness,
                     "validity of freshness statements (default 5m)");
+  std::string cert_validity = "30d", rotation_overlap = "7d";
+  serve->add_option("--cert-validity", cert_validity,
+                    "validity of host certificates; keyd re-certifies them "
+                    "when a third is left (default 30d, at least 1h)");
+  serve->add_option("--rotation-overlap", rotation_overlap,
+                    "how long a rotated host's old key stays in use beside "
+                    "the next one unless the host runs keyctl rotate "
+                    "--finish (default 7d; 2x freshness to 90d)");
   std::string tls = "auto";
   serve->add_option("--tls", tls,
                     "TLS on the public endpoint and to peers, keyd's TLS key "
@@ -183,13 +183,28 @@ int main(int argc, char** argv) {
   if (init->parsed()) {
     return mxkey::Init(data_dir, org, passphrase_file, kdf_log2n);
   }
-  absl::StatusOr<absl::Duration> fresh =
-      mxkey::ParsePositiveDuration(freshness, "--freshness");
-  if (!fresh.ok()) {
-    std::cerr << "keyd: " << fresh.status().message() << "\n";
+  absl::Status durations = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(options.keyd.freshness,
+                     mxkey::ParseDurationFlag(freshness, "--freshness"));
+    ASSIGN_OR_RETURN(options.keyd.cert_validity,
+                     mxkey::ParseDurationFlag(cert_validity, "--cert-validity"));
+    ASSIGN_OR_RETURN(
+        options.keyd.rotation_overlap,
+        mxkey::ParseDurationFlag(rotation_overlap, "--rotation-overlap"));
+    if (options.keyd.cert_validity < absl::Hours(1)) {
+      return absl::InvalidArgumentError("--cert-validity must be at least 1h");
+    }
+    if (options.keyd.rotation_overlap < options.keyd.prepublish() ||
+        options.keyd.rotation_overlap > mxkey::KeydOptions::kMaxRotationOverlap) {
+      return absl::InvalidArgumentError(
+          "--rotation-overlap must be between twice --freshness and 90d");
+    }
+    return absl::OkStatus();
+  }();
+  if (!durations.ok()) {
+    std::cerr << "keyd: " << durations.message() << "\n";
     return 2;
   }
-  options.keyd.freshness = *fresh;
   options.tls = *mxkey::ParseKeydTransport(tls);  // checked by IsMember
   options.enrollment_limits.requests = {static_cast<double>(enroll_limit),
                                         std::max(1.0, enroll_limit / 2.0)};

@@ -206,6 +206,18 @@ grpc::ServerUnaryReactor* EnrollmentService::Rotate(
       response);
 }
 
+grpc::ServerUnaryReactor* EnrollmentService::FinishRotation(
+    grpc::CallbackServerContext* context,
+    const mxkey::v1::FinishRotationRequest* request,
+    mxkey::v1::EnrollResponse* response) {
+  return Limited(
+      context,
+      [&](Issuer::Done done) {
+        issuer_->FinishRotationAsync(*request, std::move(done));
+      },
+      response);
+}
+
 grpc::Status AdminService::AddHost(grpc::ServerContext*,
                                    const mxkey::v1::AddHostRequest* request,
                                    mxkey::v1::TokenResponse* response) {

@@ -75,7 +75,7 @@ class KeyDirectoryService final
 // --enroll-limit, --enroll-failure-limit). A source that runs out gets
 // RESOURCE_EXHAUSTED before its request is looked at.
 struct EnrollmentLimits {
-  // All Enroll and Rotate requests.
+  // All Enroll, Rotate and FinishRotation requests.
   RateLimit requests{60, 30};
   // Rejected ones (bad token, bad signature, unknown host): token guessing.
   RateLimit failures{1, 10};
@@ -97,6 +97,10 @@ class EnrollmentService final
   grpc::ServerUnaryReactor* Rotate(grpc::CallbackServerContext* context,
                                    const mxkey::v1::RotateRequest* request,
                                    mxkey::v1::EnrollResponse* response) override;
+  grpc::ServerUnaryReactor* FinishRotation(
+      grpc::CallbackServerContext* context,
+      const mxkey::v1::FinishRotationRequest* request,
+      mxkey::v1::EnrollResponse* response) override;
 
  private:
   // Applies both limits around `start`, which calls the Issuer, and counts

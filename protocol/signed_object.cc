@@ -33,6 +33,8 @@ absl::string_view SignatureContext(ObjectType type) {
       return absl::string_view("mxkey/v1 rotate-current\0", 24);
     case ObjectType::kRotateProofOfPossession:
       return absl::string_view("mxkey/v1 rotate-pop\0", 20);
+    case ObjectType::kRotateFinish:
+      return absl::string_view("mxkey/v1 rotate-finish\0", 23);
   }
   return "";
 }

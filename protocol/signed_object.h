@@ -33,6 +33,7 @@ enum class ObjectType {
   kRotateCurrent,
   kRotateProofOfPossession,
   kKeydTlsKey,
+  kRotateFinish,
 };
 
 // The context string, including its trailing NUL byte.

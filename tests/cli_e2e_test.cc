@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
+#include "base/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/keyd_process.h"
@@ -82,6 +83,64 @@ TEST_F(CliE2eTest, AddEnrollLookupRotateRevokeLookup) {
   EXPECT_THAT(keyd_->log(), HasSubstr("enrolled mx1.example.org"));
   EXPECT_THAT(keyd_->log(), HasSubstr("revoked host=mx1.example.org"));
   EXPECT_THAT(keyd_->log(), ::testing::Not(HasSubstr(token)));
+}
+
+// keyctl rotate keeps both keys in answers until keyctl rotate --finish,
+// which withdraws the old one at once; the host's key directory follows.
+TEST_F(CliE2eTest, RotateThenFinishWithdrawsTheOldKey) {
+  std::string token = AddHost("mx1.example.org");
+  ASSERT_EQ(keyd_->RunKeyctl({"enroll", "mx1.example.org", "--token", token,
+                              "--key-dir", key_dir_})
+                .exit_code,
+            0);
+  CommandResult no_rotation = keyd_->RunKeyctl(
+      {"rotate", "--finish", "mx1.example.org", "--key-dir", key_dir_});
+  EXPECT_EQ(no_rotation.exit_code, 1);
+  EXPECT_THAT(no_rotation.err, HasSubstr("no rotation in progress"));
+  CommandResult bad_overlap = keyd_->RunKeyctl(
+      {"rotate", "mx1.example.org", "--key-dir", key_dir_, "--overlap", "1s"});
+  EXPECT_EQ(bad_overlap.exit_code, 1);
+  EXPECT_THAT(bad_overlap.err, HasSubstr("overlap_seconds"));
+  CommandResult both = keyd_->RunKeyctl({"rotate", "--finish", "--overlap",
+                                         "1d", "mx1.example.org", "--key-dir",
+                                         key_dir_});
+  EXPECT_EQ(both.exit_code, 2) << "--finish excludes --overlap";
+
+  CommandResult rotate = keyd_->RunKeyctl(
+      {"rotate", "mx1.example.org", "--key-dir", key_dir_, "--overlap", "2d"});
+  ASSERT_EQ(rotate.exit_code, 0) << rotate.err;
+  EXPECT_THAT(rotate.out, HasSubstr("both keys are in use until"));
+  EXPECT_THAT(rotate.out, HasSubstr("rotate --finish"));
+  CommandResult lookup =
+      keyd_->RunKeyctl({"--json", "lookup", "mx1.example.org"});
+  EXPECT_THAT(lookup.out, HasSubstr("\"state\":\"active\""));
+  EXPECT_THAT(lookup.out, HasSubstr("\"state\":\"next\""));
+  CommandResult show = keyd_->RunKeyctl({"host", "show", "mx1.example.org"});
+  EXPECT_THAT(show.out, HasSubstr("next_serial=2  next_active_from=20"));
+  const std::string next_identity =
+      ReadFile(key_dir_ + "/next/identity.key").value_or("");
+  ASSERT_EQ(next_identity.size(), 32u);
+
+  CommandResult finish = keyd_->RunKeyctl(
+      {"rotate", "--finish", "mx1.example.org", "--key-dir", key_dir_});
+  ASSERT_EQ(finish.exit_code, 0) << finish.err;
+  EXPECT_THAT(finish.out, HasSubstr("finished: serial 2 is active"));
+  lookup = keyd_->RunKeyctl({"--json", "lookup", "mx1.example.org"});
+  EXPECT_EQ(lookup.exit_code, 0) << lookup.err;
+  EXPECT_THAT(lookup.out, HasSubstr("\"serial\":2"));
+  EXPECT_THAT(lookup.out, ::testing::Not(HasSubstr("\"serial\":1")));
+  EXPECT_THAT(lookup.out, ::testing::Not(HasSubstr("\"state\":\"next\"")));
+  // The host's key directory now holds the next keys as its current ones.
+  EXPECT_EQ(ReadFile(key_dir_ + "/identity.key").value_or(""), next_identity);
+  struct stat st;
+  EXPECT_NE(stat((key_dir_ + "/next").c_str(), &st), 0);
+  // A second rotation starts from the finished one.
+  CommandResult again =
+      keyd_->RunKeyctl({"rotate", "mx1.example.org", "--key-dir", key_dir_});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  CommandResult watch = keyd_->RunKeyctl({"watch", "--count", "4"});
+  EXPECT_THAT(watch.out, HasSubstr("seq 3 new key mx1.example.org serial 2"));
+  EXPECT_THAT(keyd_->log(), HasSubstr("rotation of mx1.example.org finished"));
 }
 
 TEST_F(CliE2eTest, LookupWithWrongRootFingerprintFails) {

@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/duration_flag.h"
 #include "base/grpc_status.h"
 #include "base/time_format.h"
 #include "client/answer_verifier.h"
@@ -224,6 +225,7 @@ std::string HostJson(const mxkey::v1::HostSummary& h) {
       .Str("state", h.state())
       .Int("active_serial", static_cast<int64_t>(h.active_serial()))
       .Int("next_serial", static_cast<int64_t>(h.next_serial()))
+      .Int("next_active_from", h.next_active_from())
       .Build();
 }
 
@@ -250,7 +252,11 @@ int HostList(const std::string& only) {
           h.hostname(), "  state=", h.state(),
           "  domains=", absl::StrJoin(h.mail_domains(), ","),
           "  active_serial=", h.active_serial(),
-          "  next_serial=", h.next_serial()));
+          "  next_serial=", h.next_serial(),
+          h.next_serial() == 0
+              ? ""
+              : absl::StrCat("  next_active_from=",
+                             FormatUnixTime(h.next_active_from()))));
     }
   }
   if (!wanted.empty() && rows.empty()) {
@@ -424,7 +430,7 @@ int Enroll(const std::string& host, const std::string& token,
 }
 
 int Rotate(const std::string& host, const std::string& key_dir,
-           const std::string& tls_cert) {
+           const std::string& tls_cert, const std::string& overlap_text) {
   if (!HaveRootFingerprint("rotate")) return kUsage;
   absl::StatusOr<std::string> name = CanonicalHostname(host);
   if (!name.ok()) return Fail(name.status(), "rotate");
@@ -444,16 +450,70 @@ int Rotate(const std::string& host, const std::string& key_dir,
     pins = std::vector<std::string>(body->tls_spki_sha256().begin(),
                                     body->tls_spki_sha256().end());
   }
+  absl::Duration overlap = absl::ZeroDuration();
+  if (!overlap_text.empty()) {
+    absl::StatusOr<absl::Duration> d =
+        ParseDurationFlag(overlap_text, "--overlap");
+    if (!d.ok()) return Fail(d.status(), "rotate");
+    overlap = *d;
+  }
   absl::StatusOr<HostKeys> next = HostKeys::Generate();
   if (!next.ok()) return Fail(next.status(), "rotate");
-  absl::StatusOr<mxkey::v1::RotateRequest> req = MakeRotateRequest(
-      *name, body->serial(), current->identity, *next, *pins, absl::Now());
+  absl::StatusOr<mxkey::v1::RotateRequest> req =
+      MakeRotateRequest(*name, body->serial(), current->identity, *next, *pins,
+                        absl::Now(), overlap);
   if (!req.ok()) return Fail(req.status(), "rotate");
   absl::StatusOr<mxkey::v1::HostCertificateBody> cert = IssueAndSave(
       &mxkey::v1::Enrollment::Stub::Rotate, *req, *next, key_dir, "next");
   if (!cert.ok()) return Fail(cert.status(), "rotate");
   std::cout << "rotation of " << *name << ": next serial " << cert->serial()
-            << " becomes active at " << FormatUnixTime(cert->active_from()) << "\n";
+            << " pre-published; both keys are in use until "
+            << FormatUnixTime(cert->active_from())
+            << ". Switch the MTA to the new TLS key, then run keyctl rotate "
+               "--finish "
+            << *name << " --key-dir " << key_dir << "\n";
+  return kOk;
+}
+
+// keyctl rotate --finish: the host uses its next keys now; keyd makes them
+// active and withdraws the old ones.
+int RotateFinish(const std::string& host, const std::string& key_dir) {
+  if (!HaveRootFingerprint("rotate --finish")) return kUsage;
+  absl::StatusOr<std::string> name = CanonicalHostname(host);
+  if (!name.ok()) return Fail(name.status(), "rotate --finish");
+  absl::StatusOr<mxkey::v1::EnrollResponse> next_cert =
+      LoadCertificate(key_dir, "next");
+  if (absl::IsNotFound(next_cert.status())) {
+    std::cerr << "keyctl: rotate --finish: no rotation in progress in "
+              << key_dir << " (no next keys); run keyctl rotate first\n";
+    return kError;
+  }
+  if (!next_cert.ok()) return Fail(next_cert.status(), "rotate --finish");
+  absl::StatusOr<mxkey::v1::HostCertificateBody> body =
+      ParseBody<mxkey::v1::HostCertificateBody>(next_cert->certificate());
+  if (!body.ok()) return Fail(body.status(), "rotate --finish");
+  if (body->hostname() != *name) {
+    std::cerr << "keyctl: rotate --finish: the next keys in " << key_dir
+              << " belong to " << absl::CHexEscape(body->hostname())
+              << ", not " << *name << "\n";
+    return kError;
+  }
+  absl::StatusOr<HostKeys> next = LoadHostKeys(key_dir, "next");
+  if (!next.ok()) return Fail(next.status(), "rotate --finish: next keys");
+  absl::StatusOr<mxkey::v1::FinishRotationRequest> req =
+      MakeFinishRotationRequest(*name, body->serial(), next->identity,
+                                absl::Now());
+  if (!req.ok()) return Fail(req.status(), "rotate --finish");
+  absl::StatusOr<mxkey::v1::HostCertificateBody> cert =
+      IssueAndSave(&mxkey::v1::Enrollment::Stub::FinishRotation, *req, *next,
+                   key_dir, "next");
+  if (!cert.ok()) return Fail(cert.status(), "rotate --finish");
+  absl::Status promoted = PromoteNextKeys(key_dir);
+  if (!promoted.ok()) return Fail(promoted, "rotate --finish");
+  std::cout << "rotation of " << *name << " finished: serial "
+            << cert->serial() << " is active since "
+            << FormatUnixTime(cert->active_from())
+            << "; the old key has left answers\n";
   return kOk;
 }
 
@@ -737,6 +797,16 @@ int main(int argc, char** argv) {
   rotate->add_option("--key-dir", key_dir, "the host's key directory")
       ->required();
   rotate->add_option("--tls-cert", tls_cert, "PEM whose TLS key to pin");
+  std::string overlap;
+  bool finish = false;
+  rotate->add_option("--overlap", overlap,
+                     "keep the current key in use beside the next one this "
+                     "long unless finished earlier (default: keyd's, 7d)");
+  rotate->add_flag("--finish", finish,
+                   "the host now uses its next keys: make them active and "
+                   "withdraw the old ones")
+      ->excludes("--overlap")
+      ->excludes("--tls-cert");
 
   uint64_t serial = 0;
   std::string reason;
@@ -819,7 +889,10 @@ int main(int argc, char** argv) {
   if (enroll->parsed()) {
     return mxkey::Enroll(hostname, token_text, key_dir, tls_cert);
   }
-  if (rotate->parsed()) return mxkey::Rotate(hostname, key_dir, tls_cert);
+  if (rotate->parsed()) {
+    if (finish) return mxkey::RotateFinish(hostname, key_dir);
+    return mxkey::Rotate(hostname, key_dir, tls_cert, overlap);
+  }
   if (revoke->parsed()) return mxkey::Revoke(hostname, serial, reason);
   if (lookup->parsed()) return mxkey::Lookup(hostname, false);
   if (policy_set->parsed()) return mxkey::PolicySet(hostname, mode);
