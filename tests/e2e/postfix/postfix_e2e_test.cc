@@ -20,6 +20,10 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <functional>
+#include <tuple>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
@@ -96,17 +100,35 @@ std::string AskPolicyd(const std::string& request) {
   return reply;
 }
 
-// Polls mxkey-policyd until `request` no longer answers "OK ..." (bounded:
-// 10 s), and returns the new answer.
-std::string AnswerAfterChange(const std::string& request) {
+// Polls mxkey-policyd until `done(answer)` for `request` (bounded: 10 s),
+// and returns the last answer.
+std::string WaitForAnswer(const std::string& request,
+                          const std::function<bool(const std::string&)>& done) {
   const absl::Time start = absl::Now();
   std::string answer;
   for (int i = 0; i < 5000 && absl::Now() - start < absl::Seconds(10); ++i) {
     answer = AskPolicyd(request);
-    if (!absl::StartsWith(answer, "OK ")) break;
+    if (done(answer)) break;
     absl::SleepFor(absl::Milliseconds(2));
   }
   return answer;
+}
+
+// Until `request` no longer answers "OK ...".
+std::string AnswerAfterChange(const std::string& request) {
+  return WaitForAnswer(request, [](const std::string& a) {
+    return !absl::StartsWith(a, "OK ");
+  });
+}
+
+// The TLS key pin of a PEM certificate as Postfix prints it (AB:CD:...).
+std::string PinOfPem(const std::string& pem_path) {
+  CommandResult r = RunCommand(
+      {"/bin/sh", "-c",
+       "/usr/bin/openssl x509 -in '" + pem_path +
+           "' -noout -pubkey | /usr/bin/openssl pkey -pubin -outform DER | "
+           "/usr/bin/openssl dgst -sha256 -c | sed 's/.*= //' | tr a-f A-F"});
+  return std::string(absl::StripAsciiWhitespace(r.out));
 }
 
 // Everything the cases share: keys, keyd, policyd, both Postfix instances.
@@ -141,17 +163,41 @@ struct World {
     return absl::OkStatus();
   }
 
+  // Registers `host` at `at` (keyd unless given) and enrolls it with the
+  // TLS key `tls_key`.
   absl::Status Enroll(const std::string& host, const std::string& domain,
-                      const std::string& tls_key) {
+                      const std::string& tls_key, KeydProcess* at = nullptr) {
+    if (at == nullptr) at = keyd.get();
     CommandResult add =
-        keyd->RunKeyctl({"--json", "host", "add", host, "--domain", domain});
-    const size_t at = add.out.find("\"token\":\"");
-    if (add.exit_code != 0 || at == std::string::npos) {
+        at->RunKeyctl({"--json", "host", "add", host, "--domain", domain});
+    const size_t pos = add.out.find("\"token\":\"");
+    if (add.exit_code != 0 || pos == std::string::npos) {
       return absl::InternalError("host add " + host + ": " + add.err);
     }
-    return Keyctl({"enroll", host, "--token", add.out.substr(at + 9, 64),
-                   "--key-dir", dir + "/keys-" + host, "--tls-cert",
-                   Pem(tls_key)});
+    return EnrollWithToken(host, add.out.substr(pos + 9, 64), tls_key, at);
+  }
+  absl::Status EnrollWithToken(const std::string& host, const std::string& token,
+                               const std::string& tls_key, KeydProcess* at) {
+    CommandResult r =
+        at->RunKeyctl({"enroll", host, "--token", token, "--key-dir",
+                       dir + "/keys-" + host, "--tls-cert", Pem(tls_key)});
+    if (r.exit_code != 0) {
+      return absl::InternalError("enroll " + host + ": " + r.err);
+    }
+    return absl::OkStatus();
+  }
+
+  // Makes B's port for `name` present the key `key` from now on.
+  absl::Status Present(const std::string& name, const std::string& key) {
+    for (const char* ext : {".key", ".pem"}) {
+      absl::StatusOr<std::string> bytes = ReadFile(dir + "/" + key + ext);
+      if (!bytes.ok()) return bytes.status();
+      if (absl::Status s = WriteFileAtomically(dir + "/" + name + ext, *bytes, 0644);
+          !s.ok()) {
+        return s;
+      }
+    }
+    return absl::OkStatus();
   }
 
   absl::Status StartPolicyd() {
@@ -173,17 +219,16 @@ struct World {
     chmod(dir.c_str(), 0755);  // Postfix daemons run as postfix
     mkdir((dir + "/reports").c_str(), 0755);
     for (const char* k : {"a", "b", "evil", "m", "r", "rot1", "rot2", "t",
-                          "t-presented", "c", "k", "uncertified", "f"}) {
+                          "t-presented", "c", "k", "uncertified", "f", "frot1",
+                          "frot2", "fk1", "fk2"}) {
       if (absl::Status s = MakeKey(k); !s.ok()) return s;
     }
-    // Port 10029 presents whichever key is in rot-current.{key,pem}.
-    for (const char* ext : {".key", ".pem"}) {
-      std::string key = ReadFile(dir + "/rot1" + ext).value_or("");
-      if (absl::Status s =
-              WriteFileAtomically(dir + "/rot-current" + ext, key, 0644);
-          !s.ok()) {
-        return s;
-      }
+    // Ports 10029, 10034 and 10035 present whichever key is in
+    // rot-current, frot-current and fk-current.{key,pem}.
+    for (const auto& [name, key] : {std::pair{"rot-current", "rot1"},
+                                    std::pair{"frot-current", "frot1"},
+                                    std::pair{"fk-current", "fk1"}}) {
+      if (absl::Status s = Present(name, key); !s.ok()) return s;
     }
     absl::StatusOr<std::unique_ptr<KeydProcess>> k = KeydProcess::Init();
     if (!k.ok()) return k.status();
@@ -213,33 +258,27 @@ struct World {
         !s.ok()) {
       return s;
     }
-    // Org "f" runs its own keyd; a trusts it as a peer for f.test.
+    // Org "f" runs its own keyd; a trusts it as a peer for f.test. Its
+    // answers stay fresh for the default 5 minutes, so a change can only
+    // reach a's sender within the cases' seconds through the feeds.
     absl::StatusOr<std::unique_ptr<KeydProcess>> f = KeydProcess::Init("f");
     if (!f.ok()) return f.status();
     peer_keyd = *std::move(f);
     if (absl::Status s = peer_keyd->Start(
-            {"--listen", absl::StrCat("127.0.0.1:", kPeerKeydPort),
-             "--freshness", "4s"});
+            {"--listen", absl::StrCat("127.0.0.1:", kPeerKeydPort)});
         !s.ok()) {
       return s;
     }
-    {
-      CommandResult add = peer_keyd->RunKeyctl(
-          {"--json", "host", "add", "mx.f.test", "--domain", "f.test"});
-      const size_t at = add.out.find("\"token\":\"");
-      if (add.exit_code != 0 || at == std::string::npos) {
-        return absl::InternalError("f: host add: " + add.err);
+    for (const auto& [host, domain, key] :
+         {std::tuple{"mx.f.test", "f.test", "f"},
+          std::tuple{"mx.rot.f.test", "rot.f.test", "frot1"},
+          std::tuple{"mx.k.f.test", "k.f.test", "fk1"}}) {
+      if (absl::Status s = Enroll(host, domain, key, peer_keyd.get()); !s.ok()) {
+        return s;
       }
-      for (const std::vector<std::string>& args :
-           {std::vector<std::string>{"enroll", "mx.f.test", "--token",
-                                     add.out.substr(at + 9, 64), "--key-dir",
-                                     dir + "/keys-mx.f.test", "--tls-cert",
-                                     Pem("f")},
-            std::vector<std::string>{"policy", "set", "f.test", "--mode",
-                                     "enforce"}}) {
-        CommandResult r = peer_keyd->RunKeyctl(args);
-        if (r.exit_code != 0) return absl::InternalError("f: " + r.err);
-      }
+      CommandResult r =
+          peer_keyd->RunKeyctl({"policy", "set", domain, "--mode", "enforce"});
+      if (r.exit_code != 0) return absl::InternalError("f: " + r.err);
     }
     if (absl::Status s = Keyctl({"peer", "add", "f", "--domain-suffix",
                                  "f.test", "--endpoint",
@@ -256,7 +295,8 @@ struct World {
     // Receiver B: one smtpd per scenario, each with its own TLS key.
     const std::vector<std::pair<int, std::string>> ports = {
         {10026, "b"}, {10027, "evil"}, {10028, "r"}, {10029, "rot-current"},
-        {10030, "t-presented"}, {10031, "c"}, {10032, "k"}, {10033, "f"}};
+        {10030, "t-presented"}, {10031, "c"}, {10032, "k"}, {10033, "f"},
+        {10034, "frot-current"}, {10035, "fk-current"}};
     PostfixConfig bc;
     bc.dir = dir + "/b";
     bc.myhostname = "mx.b.test";
@@ -270,7 +310,7 @@ struct World {
     bc.main_cf = {
         "mynetworks =",
         "virtual_mailbox_domains = b.test m.test r.test rot.test t.test "
-        "c.test k.test f.test",
+        "c.test k.test f.test rot.f.test k.f.test",
         "virtual_mailbox_base = " + dir + "/mail",
         "virtual_mailbox_maps = static:inbox/",
         "virtual_uid_maps = static:65534",
@@ -291,7 +331,8 @@ struct World {
     std::string transport;
     const std::vector<std::pair<std::string, int>> routes = {
         {"b", 10026}, {"m", 10027}, {"r", 10028}, {"rot", 10029},
-        {"t", 10030}, {"c", 10031}, {"k", 10032}, {"f", 10033}};
+        {"t", 10030}, {"c", 10031}, {"k", 10032}, {"f", 10033},
+        {"rot.f", 10034}, {"k.f", 10035}};
     for (const auto& [d, port] : routes) {
       absl::StrAppend(&transport, d, ".test smtp:[mx.", d, ".test]:", port, "\n");
     }
@@ -450,14 +491,8 @@ TEST_F(PostfixE2eTest, RotationToPrePublishedKeyNeverDefers) {
   Send("case4b@rot.test");
   ExpectAStatus("case4b@rot.test", "sent");
   // Cut over: B presents the next key from now on.
-  for (const char* ext : {".key", ".pem"}) {
-    ASSERT_TRUE(WriteFileAtomically(
-                    world_->dir + "/rot-current" + ext,
-                    ReadFile(world_->dir + "/rot2" + ext).value_or(""), 0644)
-                    .ok());
-  }
+  ASSERT_TRUE(world_->Present("rot-current", "rot2").ok());
   ASSERT_TRUE(world_->b->Reload().ok());
-  ASSERT_TRUE(world_->b->WaitForLogLine({"reload"}, kWait).ok());
   Send("case4c@rot.test");
   ExpectAStatus("case4c@rot.test", "sent");
   ExpectDeliveredToB("case4c@rot.test");
@@ -548,6 +583,107 @@ TEST_F(PostfixE2eTest, FederatedDomainIsPinnedAndItsRevocationCrossesOver) {
   EXPECT_THAT(world_->b->Log(), Not(HasSubstr("to=<case9b@f.test>")));
 }
 
+// 10. A peer org's host rotates, and its MTA switches to the new TLS key
+// 3 s later, long before the 5-minute freshness of a's cached answer: the
+// key-change event crosses both feeds, so a's sender never defers. After
+// keyctl rotate --finish the old pin leaves a's policy within 2 s.
+TEST_F(PostfixE2eTest, PeerRotationSwitched3sLaterNeverDefers) {
+  const std::string key = "tlspolicy [mx.rot.f.test]:10034";
+  const std::string old_pin = PinOfPem(world_->Pem("frot1"));
+  const std::string new_pin = PinOfPem(world_->Pem("frot2"));
+  ASSERT_EQ(old_pin.size(), 95u) << old_pin;
+  Send("case10a@rot.f.test");
+  ExpectAStatus("case10a@rot.f.test", "sent");  // a's answer is cached now
+  ASSERT_THAT(AskPolicyd(key), HasSubstr(old_pin));
+
+  CommandResult rotate = world_->peer_keyd->RunKeyctl(
+      {"rotate", "mx.rot.f.test", "--key-dir",
+       world_->dir + "/keys-mx.rot.f.test", "--tls-cert", world_->Pem("frot2")});
+  ASSERT_EQ(rotate.exit_code, 0) << rotate.err;
+  const absl::Time rotated = absl::Now();
+  absl::SleepFor(absl::Seconds(3));
+  ASSERT_TRUE(world_->Present("frot-current", "frot2").ok());
+  ASSERT_TRUE(world_->b->Reload().ok());
+  std::printf("switched B's key %lld ms after keyctl rotate returned\n",
+              static_cast<long long>(
+                  absl::ToInt64Milliseconds(absl::Now() - rotated)));
+  EXPECT_THAT(AskPolicyd(key), HasSubstr(new_pin));
+  Send("case10b@rot.f.test");
+  EXPECT_THAT(ExpectAStatus("case10b@rot.f.test", "sent"),
+              HasSubstr("relay=mx.rot.f.test[127.0.0.1]:10034"));
+  ExpectDeliveredToB("case10b@rot.f.test");
+
+  CommandResult finish = world_->peer_keyd->RunKeyctl(
+      {"rotate", "--finish", "mx.rot.f.test", "--key-dir",
+       world_->dir + "/keys-mx.rot.f.test"});
+  ASSERT_EQ(finish.exit_code, 0) << finish.err;
+  const absl::Time finished = absl::Now();
+  const std::string answer = WaitForAnswer(key, [&](const std::string& a) {
+    return !absl::StrContains(a, old_pin);
+  });
+  const absl::Duration change = absl::Now() - finished;
+  std::printf("rotate --finish at f -> old pin gone from a's policy: %lld ms\n",
+              static_cast<long long>(absl::ToInt64Milliseconds(change)));
+  EXPECT_THAT(answer, StartsWith("OK fingerprint match=" + new_pin));
+  EXPECT_THAT(answer, Not(HasSubstr(old_pin)));
+  EXPECT_LT(change, absl::Seconds(2));
+  Send("case10c@rot.f.test");
+  ExpectAStatus("case10c@rot.f.test", "sent");
+  ExpectDeliveredToB("case10c@rot.f.test");
+  for (const char* to :
+       {"case10a@rot.f.test", "case10b@rot.f.test", "case10c@rot.f.test"}) {
+    absl::StatusOr<std::string> deferral = world_->a->WaitForLogLine(
+        {std::string("to=<") + to + ">", "status=deferred"}, absl::ZeroDuration());
+    EXPECT_FALSE(deferral.ok()) << *deferral;
+  }
+}
+
+// 11. A peer org's host is compromised: revoked (a defers and keeps the
+// mail), then enrolled again with a new TLS key. a's deferred mail goes out
+// within 5 s of the re-enrollment, not when a's cached answer runs out.
+TEST_F(PostfixE2eTest, PeerReEnrollmentAfterCompromiseRestoresDeliveryIn5s) {
+  const std::string key = "tlspolicy [mx.k.f.test]:10035";
+  Send("case11a@k.f.test");
+  ExpectAStatus("case11a@k.f.test", "sent");
+  CommandResult revoke = world_->peer_keyd->RunKeyctl(
+      {"revoke", "mx.k.f.test", "--reason", "key compromise"});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.err;
+  ASSERT_THAT(AnswerAfterChange(key), StartsWith("TEMP "));
+  Send("case11b@k.f.test");
+  ExpectAStatus("case11b@k.f.test", "deferred");
+  EXPECT_THAT(world_->a->QueueJson(), HasSubstr("case11b@k.f.test"));
+
+  // The host's new TLS key, then a new enrollment.
+  ASSERT_TRUE(world_->Present("fk-current", "fk2").ok());
+  ASSERT_TRUE(world_->b->Reload().ok());
+  CommandResult token = world_->peer_keyd->RunKeyctl(
+      {"--json", "token", "create", "mx.k.f.test"});
+  const size_t pos = token.out.find("\"token\":\"");
+  ASSERT_NE(pos, std::string::npos) << token.out << token.err;
+  ASSERT_TRUE(world_
+                  ->EnrollWithToken("mx.k.f.test", token.out.substr(pos + 9, 64),
+                                    "fk2", world_->peer_keyd.get())
+                  .ok());
+  const absl::Time enrolled = absl::Now();
+  const std::string new_pin = PinOfPem(world_->Pem("fk2"));
+  const std::string answer = WaitForAnswer(key, [&](const std::string& a) {
+    return absl::StrContains(a, new_pin);
+  });
+  EXPECT_THAT(answer, StartsWith("OK fingerprint match=" + new_pin));
+  ASSERT_TRUE(world_->a->Flush().ok());
+  absl::StatusOr<std::string> sent = world_->a->WaitForLogLine(
+      {"to=<case11b@k.f.test>", "status=sent"}, absl::Seconds(5));
+  const absl::Duration restored = absl::Now() - enrolled;
+  std::printf("re-enrollment at f -> a delivers the deferred mail: %lld ms\n",
+              static_cast<long long>(absl::ToInt64Milliseconds(restored)));
+  RecordProperty("reenroll_to_delivery_ms",
+                 static_cast<int>(absl::ToInt64Milliseconds(restored)));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_LT(restored, absl::Seconds(5));
+  ExpectDeliveredToB("case11b@k.f.test");
+  EXPECT_THAT(world_->a->Log(), Not(HasSubstr("status=bounced")));
+}
+
 // 7 (last: it stops keyd). keyd down: enforce domains are deferred (TEMP)
 // on the sending side; an unkeyed domain passes A's policy, and B, which can
 // no longer check A's client key, defers it with a 4xx (never a bounce).
@@ -596,7 +732,8 @@ int main(int argc, char** argv) {
   FILE* f = std::fopen(hosts.c_str(), "w");
   if (f != nullptr) {
     std::fputs("127.0.0.1 localhost\n127.0.0.1 mx.a.test mx.b.test mx.m.test "
-               "mx.r.test mx.rot.test mx.t.test mx.c.test mx.k.test mx.f.test\n",
+               "mx.r.test mx.rot.test mx.t.test mx.c.test mx.k.test mx.f.test "
+               "mx.rot.f.test mx.k.f.test\n",
                f);
     std::fclose(f);
     chmod(hosts.c_str(), 0644);

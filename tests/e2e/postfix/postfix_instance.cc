@@ -112,7 +112,28 @@ absl::Status PostfixInstance::Postfix(const std::vector<std::string>& args) cons
   return absl::OkStatus();
 }
 
-absl::Status PostfixInstance::Reload() { return Postfix({"reload"}); }
+absl::Status PostfixInstance::Reload() {
+  // The master logs "reload -- version ..." once it has re-read its
+  // configuration; wait for this reload's line, not an earlier one.
+  const size_t before = CountReloads();
+  if (absl::Status s = Postfix({"reload"}); !s.ok()) return s;
+  for (int i = 0; i < 600; ++i) {
+    if (CountReloads() > before) return absl::OkStatus();
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("postfix reload in ", config_.dir, " logged no reload line"));
+}
+
+size_t PostfixInstance::CountReloads() const {
+  const std::string log = Log();
+  size_t n = 0;
+  for (size_t at = log.find("reload -- version"); at != std::string::npos;
+       at = log.find("reload -- version", at + 1)) {
+    ++n;
+  }
+  return n;
+}
 absl::Status PostfixInstance::Flush() { return Postfix({"flush"}); }
 
 void PostfixInstance::Stop() {

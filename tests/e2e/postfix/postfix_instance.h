@@ -33,6 +33,7 @@ class PostfixInstance {
       PostfixConfig config);
   ~PostfixInstance();
 
+  // `postfix reload`, returning once the master has logged the reload.
   absl::Status Reload();
   // Asks the queue manager to retry deferred mail now.
   absl::Status Flush();
@@ -50,6 +51,7 @@ class PostfixInstance {
  private:
   explicit PostfixInstance(PostfixConfig config) : config_(std::move(config)) {}
   absl::Status Postfix(const std::vector<std::string>& args) const;
+  size_t CountReloads() const;
 
   PostfixConfig config_;
   bool running_ = false;
