@@ -47,15 +47,33 @@ absl::StatusOr<RecertifyProgress> Recertifier::Run() {
   }
   RecertifyProgress total;
   int64_t next_due = std::numeric_limits<int64_t>::max();
+  {
+    MutexLock lock(&mu_);
+    status_.in_progress = true;
+    status_.pass = total;
+  }
   // Bounded: each batch re-signs up to kBatch objects, and a pass can only
   // find as many as exist.
   for (int i = 0; i < 1 << 20; ++i) {
     next_due = std::numeric_limits<int64_t>::max();
-    ASSIGN_OR_RETURN(RecertifyProgress batch, Batch(&next_due));
-    total.certificates += batch.certificates;
-    total.policies += batch.policies;
-    total.pending = batch.pending;
-    if (batch.pending == 0) break;
+    absl::StatusOr<RecertifyProgress> batch = Batch(&next_due);
+    if (!batch.ok()) {
+      MutexLock lock(&mu_);
+      status_.in_progress = false;
+      return batch.status();
+    }
+    total.certificates += batch->certificates;
+    total.policies += batch->policies;
+    total.pending = batch->pending;
+    {
+      MutexLock lock(&mu_);
+      status_.pass = total;
+    }
+    if (batch->pending == 0) break;
+    // A long pass (many hosts after an outage) shows how far it got.
+    LogInfo("re-certification in progress: %d host certificates and %d "
+            "policies re-signed, %d still due",
+            total.certificates, total.policies, total.pending);
   }
   if (total.certificates + total.policies > 0) {
     LogInfo("re-certified %d host certificates and %d policies under issuing "
@@ -66,7 +84,16 @@ absl::StatusOr<RecertifyProgress> Recertifier::Run() {
   MutexLock lock(&mu_);
   scanned_issuer_ = issuer;
   next_due_ = next_due;
+  status_.in_progress = false;
+  status_.last_pass_at = ctx_->now();
+  status_.next_due_at =
+      next_due == std::numeric_limits<int64_t>::max() ? 0 : next_due;
   return total;
+}
+
+RecertifyStatus Recertifier::Status() const {
+  MutexLock lock(&mu_);
+  return status_;
 }
 
 absl::StatusOr<RecertifyProgress> Recertifier::Batch(int64_t* next_due) {

@@ -29,6 +29,15 @@ struct RecertifyProgress {
   size_t pending = 0;       // still due (more batches needed)
 };
 
+// What keyctl org show reports (Admin.GetRenewalStatus).
+struct RecertifyStatus {
+  bool in_progress = false;
+  // The running pass, or the last finished one.
+  RecertifyProgress pass;
+  int64_t last_pass_at = 0;  // when the last pass finished (0: none yet)
+  int64_t next_due_at = 0;   // earliest time anything is due (0: unknown)
+};
+
 class Recertifier {
  public:
   static constexpr size_t kBatch = 256;
@@ -40,13 +49,16 @@ class Recertifier {
   // last pass saw).
   absl::StatusOr<RecertifyProgress> Run();
 
+  RecertifyStatus Status() const;
+
  private:
   absl::StatusOr<RecertifyProgress> Batch(int64_t* next_due);
 
   const KeydContext* ctx_;
-  Mutex mu_;
+  mutable Mutex mu_;
   std::string scanned_issuer_ ABSL_GUARDED_BY(mu_);
   int64_t next_due_ ABSL_GUARDED_BY(mu_) = 0;
+  RecertifyStatus status_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace mxkey

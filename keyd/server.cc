@@ -128,7 +128,8 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
       s->issuer_.get(), clock, options.enrollment_limits);
   s->admin_service_ =
       std::make_unique<AdminService>(&s->ctx_, s->host_admin_.get(),
-                                     s->federation_.get());
+                                     s->federation_.get(),
+                                     s->recertifier_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

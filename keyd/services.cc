@@ -273,4 +273,17 @@ grpc::Status AdminService::RemovePeer(
   return Reply(federation_->RemovePeer(*request), response);
 }
 
+grpc::Status AdminService::GetRenewalStatus(
+    grpc::ServerContext*, const mxkey::v1::GetRenewalStatusRequest*,
+    mxkey::v1::RenewalStatus* response) {
+  const RecertifyStatus status = recertifier_->Status();
+  response->set_in_progress(status.in_progress);
+  response->set_certificates_recertified(status.pass.certificates);
+  response->set_policies_resigned(status.pass.policies);
+  response->set_pending(status.pass.pending);
+  response->set_last_pass_at(status.last_pass_at);
+  response->set_next_due_at(status.next_due_at);
+  return grpc::Status::OK;
+}
+
 }  // namespace mxkey

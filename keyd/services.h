@@ -11,6 +11,7 @@
 #include "keyd/feed_watch.h"
 #include "keyd/issuer.h"
 #include "keyd/rate_limiter.h"
+#include "keyd/recertifier.h"
 #include "keyd/keyd_context.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 
@@ -117,8 +118,12 @@ class EnrollmentService final
 
 class AdminService final : public mxkey::v1::Admin::Service {
  public:
-  AdminService(const KeydContext* ctx, HostAdmin* admin, Federation* federation)
-      : ctx_(ctx), admin_(admin), federation_(federation) {}
+  AdminService(const KeydContext* ctx, HostAdmin* admin, Federation* federation,
+               const Recertifier* recertifier)
+      : ctx_(ctx),
+        admin_(admin),
+        federation_(federation),
+        recertifier_(recertifier) {}
   grpc::Status AddHost(grpc::ServerContext*,
                        const mxkey::v1::AddHostRequest* request,
                        mxkey::v1::TokenResponse* response) override;
@@ -146,11 +151,15 @@ class AdminService final : public mxkey::v1::Admin::Service {
   grpc::Status RemovePeer(grpc::ServerContext*,
                           const mxkey::v1::RemovePeerRequest* request,
                           mxkey::v1::RemovePeerResponse* response) override;
+  grpc::Status GetRenewalStatus(grpc::ServerContext*,
+                                const mxkey::v1::GetRenewalStatusRequest*,
+                                mxkey::v1::RenewalStatus* response) override;
 
  private:
   const KeydContext* ctx_;
   HostAdmin* admin_;
   Federation* federation_;
+  const Recertifier* recertifier_;
 };
 
 }  // namespace mxkey

@@ -187,6 +187,15 @@ TEST_F(CliE2eTest, OrgShowOverAdminSocketAndKeyd) {
   EXPECT_THAT(via_admin.out,
               HasSubstr(absl::StrCat("\"root_fingerprint\":\"",
                                      keyd_->fingerprint(), "\"")));
+  EXPECT_THAT(via_admin.out,
+              HasSubstr("\"recertification\":{\"in_progress\":false,"));
+  admin_only.erase(admin_only.end() - 3);  // without --json
+  CommandResult text = RunCommand(admin_only);
+  EXPECT_THAT(text.out, HasSubstr("re-certification: last pass 0 host "
+                                  "certificates and 0 policies re-signed, 0 "
+                                  "still due"));
+  EXPECT_THAT(text.out, HasSubstr("issuing key: 0 days old"));
+  EXPECT_EQ(text.err, "");
   CommandResult via_keyd = keyd_->RunKeyctl({"org", "show"});
   EXPECT_EQ(via_keyd.exit_code, 0);
   EXPECT_THAT(via_keyd.out, HasSubstr("org: example"));

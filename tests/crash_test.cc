@@ -1,8 +1,10 @@
-// Crash test: keyd is killed with SIGKILL at random points while
+// Crash tests: keyd is killed with SIGKILL at random points while
 // enrollments, rotations and revocations run, then restarted. Every acknowledged
 // operation must be there afterwards, the revocation feed must have no gap,
 // and mdb_stat must read the environment cleanly.
 #include <grpcpp/grpcpp.h>
+#include <glob.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <map>
@@ -14,7 +16,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/strings/match.h"
+#include "client/answer_verifier.h"
 #include "client/host_keys.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 #include "protocol/signed_object.h"
@@ -235,6 +240,120 @@ TEST(CrashTest, AcknowledgedOperationsSurviveKillNine) {
   EXPECT_GT(acked.enrolled.size(), static_cast<size_t>(kCycles));
   EXPECT_GT(acked.rotated.size(), 0u);
   EXPECT_GT(acked.revoked.size(), 0u);
+}
+
+// libfaketime's thread-safe library (Debian's faketime package), or "".
+std::string LibFaketime() {
+  glob_t g;
+  std::string path;
+  if (glob("/usr/lib/*/faketime/libfaketimeMT.so.1", 0, nullptr, &g) == 0 &&
+      g.gl_pathc > 0) {
+    path = g.gl_pathv[0];
+  }
+  globfree(&g);
+  return path;
+}
+
+// Runs a command with its clock `offset` ahead. env execs the command, so
+// the PID the test kills is keyd's own (the faketime wrapper would fork).
+std::vector<std::string> Faketime(const std::string& lib, absl::Duration offset) {
+  return {"/usr/bin/env", "LD_PRELOAD=" + lib,
+          absl::StrCat("FAKETIME=+", absl::ToInt64Seconds(offset))};
+}
+
+// Re-certification of many hosts, killed part-way: keyd comes back under
+// libfaketime 45 minutes later each cycle, when every host certificate (1 h
+// validity) is due and the older ones have already expired, and is killed
+// with SIGKILL while it re-certifies them at its start, before it serves.
+// A final clean start must leave every host verifiable at keyd's time with
+// a valid certificate, and the database readable.
+TEST(CrashTest, KillNineDuringRecertificationLeavesEveryHostVerifiable) {
+  const std::string libfaketime = LibFaketime();
+  ASSERT_FALSE(libfaketime.empty()) << "libfaketime missing: run tools/install-deps";
+  auto keyd_or = KeydProcess::Init();
+  ASSERT_TRUE(keyd_or.ok()) << keyd_or.status();
+  KeydProcess& keyd = **keyd_or;
+  std::vector<std::string> args = kNoEnrollLimits;
+  args.insert(args.end(), {"--cert-validity", "1h"});
+  ASSERT_TRUE(keyd.Start(args).ok()) << keyd.log();
+  Acked acked;
+  {
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> workers;
+    for (int w = 0; w < 4; ++w) {
+      workers.emplace_back(EnrollLoop, std::cref(keyd), w, 0, &stop, &acked);
+    }
+    for (auto& w : workers) w.join();
+  }
+  ASSERT_EQ(acked.enrolled.size(), 2000u) << keyd.log();
+  ASSERT_EQ(keyd.Stop(), 0);
+
+  const unsigned seed = static_cast<unsigned>(absl::ToUnixNanos(absl::Now()));
+  std::mt19937 rng(seed);
+  std::cerr << "re-certification crash seed " << seed << "\n";
+  int interrupted = 0, batches_before_kill = 0;
+  absl::Duration offset;
+  for (int cycle = 0; cycle < 12; ++cycle) {
+    offset = absl::Minutes(45) * (cycle + 1);
+    ASSERT_TRUE(keyd.Spawn(args, Faketime(libfaketime, offset)).ok());
+    // Kill once the first batch is durable (or at a random point before).
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    const bool wait_for_batch = rng() % 4 != 0;
+    while (wait_for_batch && absl::Now() < deadline &&
+           !absl::StrContains(keyd.log(), "re-certification in progress") &&
+           !absl::StrContains(keyd.log(), "re-certified")) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    absl::SleepFor(absl::Microseconds(rng() % 40000));
+    keyd.Kill();
+    const std::string log = keyd.log();
+    if (!absl::StrContains(log, "re-certified ")) ++interrupted;
+    for (size_t at = log.find("re-certification in progress");
+         at != std::string::npos;
+         at = log.find("re-certification in progress", at + 1)) {
+      ++batches_before_kill;
+    }
+    CommandResult stat = RunCommand(
+        {"/usr/bin/mdb_stat", "-a", "-e", keyd.dir() + "/db"});
+    ASSERT_EQ(stat.exit_code, 0) << stat.err;
+  }
+  // At the last cycle's time: what that cycle re-certified is not due
+  // again, the rest (expired meanwhile) is finished now.
+  ASSERT_TRUE(keyd.Start(args, Faketime(libfaketime, offset)).ok()) << keyd.log();
+  EXPECT_THAT(keyd.log(), ::testing::HasSubstr("re-certified "));
+  std::cerr << "re-certification passes interrupted by kill -9: "
+            << interrupted << " of 12, after " << batches_before_kill
+            << " durable batches in all\n";
+  EXPECT_GT(interrupted, 0) << "no kill landed inside a re-certification";
+  EXPECT_GT(batches_before_kill, 0) << "no kill landed after a durable batch";
+
+  auto channel =
+      grpc::CreateChannel(keyd.address(), grpc::InsecureChannelCredentials());
+  auto directory = v1::KeyDirectory::NewStub(channel);
+  v1::OrgInfo org;
+  ASSERT_TRUE(directory->GetOrgInfo(Ctx().get(), {}, &org).ok());
+  absl::StatusOr<AnswerVerifier> verifier =
+      AnswerVerifier::Create(keyd.fingerprint(), org.root_public_key());
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  const absl::Time keyd_now = absl::Now() + offset;
+  int verified = 0;
+  for (const auto& [host, serial] : acked.enrolled) {
+    v1::GetHostKeysRequest req;
+    req.set_hostname(host);
+    v1::KeyAnswer answer;
+    ASSERT_TRUE(directory->GetHostKeys(Ctx().get(), req, &answer).ok());
+    absl::StatusOr<VerifiedAnswer> v =
+        verifier->Verify(answer, host, v1::LOOKUP_KIND_HOST, keyd_now);
+    ASSERT_TRUE(v.ok()) << host << ": " << v.status();
+    ASSERT_EQ(v->certificates.size(), 1u) << host;
+    EXPECT_EQ(v->certificates[0].state, VerifiedCertState::kActive) << host;
+    EXPECT_EQ(v->certificates[0].body.serial(), serial) << host;
+    EXPECT_GT(v->certificates[0].body.not_after(),
+              absl::ToUnixSeconds(keyd_now) + 30 * 60)
+        << host << " was not re-certified";
+    ++verified;
+  }
+  EXPECT_EQ(verified, 2000);
 }
 
 }  // namespace

@@ -31,20 +31,32 @@ KeydProcess::~KeydProcess() {
   RunCommand({"/bin/rm", "-rf", dir_.substr(0, dir_.rfind('/'))});
 }
 
-absl::Status KeydProcess::Start(const std::vector<std::string>& extra_args) {
-  std::vector<std::string> argv = {RunfilePath("keyd/keyd"), "serve",
-                                   "--data-dir", dir_};
+absl::Status KeydProcess::Spawn(const std::vector<std::string>& extra_args,
+                                const std::vector<std::string>& wrapper) {
+  std::vector<std::string> argv = wrapper;
+  argv.insert(argv.end(),
+              {RunfilePath("keyd/keyd"), "serve", "--data-dir", dir_});
   if (std::find(extra_args.begin(), extra_args.end(), "--listen") ==
       extra_args.end()) {
     argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
   }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  std::string log_path = absl::StrCat(dir_, "/../keyd.", ++starts_, ".log");
   absl::StatusOr<std::unique_ptr<Subprocess>> p =
-      Subprocess::Start(argv, log_path);
+      Subprocess::Start(argv, LogPath(++starts_));
   if (!p.ok()) return p.status();
   process_ = *std::move(p);
-  absl::StatusOr<int> port = WaitForListeningPort(log_path, absl::Seconds(20));
+  return absl::OkStatus();
+}
+
+std::string KeydProcess::LogPath(int start) const {
+  return absl::StrCat(dir_, "/../keyd.", start, ".log");
+}
+
+absl::Status KeydProcess::Start(const std::vector<std::string>& extra_args,
+                                const std::vector<std::string>& wrapper) {
+  if (absl::Status s = Spawn(extra_args, wrapper); !s.ok()) return s;
+  absl::StatusOr<int> port =
+      WaitForListeningPort(LogPath(starts_), absl::Seconds(20));
   if (!port.ok()) return port.status();
   port_ = *port;
   return absl::OkStatus();
@@ -70,8 +82,7 @@ std::string KeydProcess::address() const {
 }
 
 std::string KeydProcess::log() const {
-  return ReadFile(absl::StrCat(dir_, "/../keyd.", starts_, ".log"), 16 << 20)
-      .value_or("");
+  return ReadFile(LogPath(starts_), 16 << 20).value_or("");
 }
 
 std::vector<std::string> KeydProcess::Keyctl(

@@ -21,8 +21,13 @@ class KeydProcess {
   ~KeydProcess();
 
   // Starts `keyd serve` and waits until it listens (on 127.0.0.1:0 unless
-  // `extra_args` has a --listen of its own).
-  absl::Status Start(const std::vector<std::string>& extra_args = {});
+  // `extra_args` has a --listen of its own). `wrapper` runs keyd under
+  // another command, e.g. {"/usr/bin/faketime", "-f", "+45m"}.
+  absl::Status Start(const std::vector<std::string>& extra_args = {},
+                     const std::vector<std::string>& wrapper = {});
+  // Starts it without waiting (to kill it during its start).
+  absl::Status Spawn(const std::vector<std::string>& extra_args = {},
+                     const std::vector<std::string>& wrapper = {});
   // SIGTERM, then wait; returns the exit code.
   int Stop();
   // SIGKILL, no cleanup (crash tests).
@@ -41,6 +46,7 @@ class KeydProcess {
 
  private:
   KeydProcess() = default;
+  std::string LogPath(int start) const;
   std::string dir_;
   std::string fingerprint_;
   int port_ = 0;

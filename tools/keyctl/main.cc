@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/escaping.h"
@@ -168,26 +169,75 @@ int OrgShow() {
       issuing.not_after() - (issuing.not_after() - issuing.not_before()) / 3;
   const int64_t age_days = (now - issuing.not_before()) / 86400;
   const bool expiring = issuing.not_after() - now < 7 * 86400;
+  // Re-certification progress is the admin's business: only on the socket.
+  std::optional<mxkey::v1::RenewalStatus> renewal;
+  if (use_admin) {
+    mxkey::v1::RenewalStatus r;
+    auto rctx = Context();
+    if (Call(mxkey::v1::Admin::NewStub(AdminChannel())
+                 ->GetRenewalStatus(rctx.get(), {}, &r),
+             g.admin_socket)
+            .ok()) {
+      renewal = r;
+    }
+  }
   if (g.json) {
-    std::cout << JsonObject()
-                     .Str("org", info.org())
-                     .Str("root_fingerprint", info.root_fingerprint())
-                     .Str("issuing_not_before", FormatUnixTime(issuing.not_before()))
-                     .Str("issuing_not_after", FormatUnixTime(issuing.not_after()))
-                     .Str("issuing_renews_at", FormatUnixTime(renews_at))
-                     .Int("issuing_age_days", age_days)
-                     .Build()
-              << "\n";
+    JsonObject json;
+    json.Str("org", info.org())
+        .Str("root_fingerprint", info.root_fingerprint())
+        .Str("issuing_not_before", FormatUnixTime(issuing.not_before()))
+        .Str("issuing_not_after", FormatUnixTime(issuing.not_after()))
+        .Str("issuing_renews_at", FormatUnixTime(renews_at))
+        .Int("issuing_age_days", age_days);
+    if (renewal) {
+      json.Raw("recertification",
+               JsonObject()
+                   .Raw("in_progress", renewal->in_progress() ? "true" : "false")
+                   .Int("certificates_recertified",
+                        static_cast<int64_t>(renewal->certificates_recertified()))
+                   .Int("policies_resigned",
+                        static_cast<int64_t>(renewal->policies_resigned()))
+                   .Int("pending", static_cast<int64_t>(renewal->pending()))
+                   .Int("last_pass_at", renewal->last_pass_at())
+                   .Int("next_due_at", renewal->next_due_at())
+                   .Build());
+    }
+    std::cout << json.Build() << "\n";
   } else {
     std::cout << "org: " << info.org() << "\nroot_fingerprint: "
               << info.root_fingerprint() << "\nissuing key: "
               << age_days << " days old, valid until "
               << FormatUnixTime(issuing.not_after()) << ", renewed by keyd at "
               << FormatUnixTime(renews_at) << "\n";
+    if (renewal) {
+      std::cout << "re-certification: "
+                << (renewal->in_progress() ? "in progress, " : "last pass ")
+                << renewal->certificates_recertified()
+                << " host certificates and " << renewal->policies_resigned()
+                << " policies re-signed, " << renewal->pending()
+                << " still due";
+      if (!renewal->in_progress() && renewal->last_pass_at() != 0) {
+        std::cout << ", finished " << FormatUnixTime(renewal->last_pass_at());
+      }
+      if (renewal->next_due_at() != 0) {
+        std::cout << "; next due " << FormatUnixTime(renewal->next_due_at());
+      }
+      std::cout << "\n";
+    }
   }
   if (expiring) {
     std::cerr << "keyctl: warning: the issuing key expires within 7 days and "
                  "keyd has not renewed it: is keyd running?\n";
+  }
+  // keyd re-scans every minute once something is due: a pass that ended
+  // with work left, or a due time long past, means renewal is failing.
+  if (renewal && !renewal->in_progress() &&
+      (renewal->pending() > 0 ||
+       (renewal->next_due_at() != 0 && renewal->next_due_at() < now - 300))) {
+    std::cerr << "keyctl: warning: re-certification is behind ("
+              << renewal->pending()
+              << " still due): host certificates will expire; look for "
+                 "re-certification errors in keyd's log\n";
   }
   return kOk;
 }
