@@ -188,6 +188,15 @@ EnrolledTestHost InProcessKeyd::Rotate(const EnrolledTestHost& current) {
   return out;
 }
 
+void InProcessKeyd::FinishRotation(const EnrolledTestHost& next) {
+  auto req = MakeFinishRotationRequest(next.hostname, next.cert.serial(),
+                                       next.keys.identity, clock_->Now());
+  ASSERT_TRUE(req.ok()) << req.status();
+  v1::EnrollResponse resp;
+  grpc::Status st = enrollment_->FinishRotation(Ctx().get(), *req, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
 EnrolledTestHost InProcessKeyd::EnrollWithToken(
     const std::string& host, const std::string& token,
     const std::vector<std::string>& pins) {

@@ -59,6 +59,8 @@ class InProcessKeyd {
   // Pre-publishes a next certificate for `current`'s host, authorized by
   // its current key (what `keyctl rotate` does).
   EnrolledTestHost Rotate(const EnrolledTestHost& current);
+  // keyctl rotate --finish for a host `Rotate` returned; expects success.
+  void FinishRotation(const EnrolledTestHost& next);
   // Enrolls an already registered host again, with a new token.
   EnrolledTestHost ReEnroll(const std::string& host);
   // Admin AddPeer on this keyd: trust `org` for `suffixes` at `endpoint`,
