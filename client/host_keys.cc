@@ -187,16 +187,10 @@ absl::StatusOr<bool> PromoteNextKeysIfActive(const std::string& dir,
   ASSIGN_OR_RETURN(auto body, ParseBody<mxkey::v1::HostCertificateBody>(
                                   next->certificate()));
   if (absl::ToUnixSeconds(now) < body.active_from()) return false;
-  RETURN_IF_ERROR(PromoteNextKeys(dir));
-  return true;
-}
-
-absl::Status PromoteNextKeys(const std::string& dir) {
-  ASSIGN_OR_RETURN(mxkey::v1::EnrollResponse next, LoadCertificate(dir, "next"));
   ASSIGN_OR_RETURN(HostKeys keys, LoadHostKeys(dir, "next"));
-  RETURN_IF_ERROR(SaveHostKeys(dir, "", keys, &next));
+  RETURN_IF_ERROR(SaveHostKeys(dir, "", keys, &*next));
   RemoveHostKeys(dir, "next");
-  return absl::OkStatus();
+  return true;
 }
 
 }  // namespace mxkey

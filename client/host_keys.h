@@ -71,8 +71,6 @@ absl::StatusOr<mxkey::v1::EnrollResponse> LoadCertificate(
 // Returns true if it did.
 absl::StatusOr<bool> PromoteNextKeysIfActive(const std::string& dir,
                                              absl::Time now);
-// Makes next/ the current keys now (after keyctl rotate --finish).
-absl::Status PromoteNextKeys(const std::string& dir);
 
 }  // namespace mxkey
 

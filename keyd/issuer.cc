@@ -163,14 +163,10 @@ absl::StatusOr<IssuedCertificate> StoreCertificate(
 absl::StatusOr<int64_t> RotationOverlap(const KeydOptions& options,
                                         int64_t requested) {
   if (requested == 0) return absl::ToInt64Seconds(options.rotation_overlap);
-  const int64_t least = absl::ToInt64Seconds(options.prepublish());
-  const int64_t most =
-      absl::ToInt64Seconds(KeydOptions::kMaxRotationOverlap);
-  if (requested < least || requested > most) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "overlap_seconds must be between ", least,
-        " (twice the freshness period) and ", most, " (90 days), got ",
-        requested));
+  absl::Status allowed = CheckRotationOverlap(options, absl::Seconds(requested));
+  if (!allowed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("overlap_seconds: ", allowed.message()));
   }
   return requested;
 }
@@ -186,6 +182,20 @@ absl::StatusOr<mxkey::v1::EnrollResponse> AwaitResult(
 }
 
 }  // namespace
+
+absl::Status CheckRotationOverlap(const KeydOptions& options,
+                                  absl::Duration overlap) {
+  const int64_t least = absl::ToInt64Seconds(options.prepublish());
+  const int64_t most = absl::ToInt64Seconds(KeydOptions::kMaxRotationOverlap);
+  const int64_t given = absl::ToInt64Seconds(overlap);
+  if (given < least || given > most) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the overlap must be between ", least,
+        " s (twice the freshness period) and ", most, " s (90 days), got ",
+        given, " s"));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<mxkey::v1::EnrollResponse> Issuer::Enroll(
     const mxkey::v1::EnrollRequest& request) {

@@ -34,6 +34,11 @@
 
 namespace mxkey {
 
+// OK if `overlap` is a rotation overlap keyd allows: 2 x freshness to
+// KeydOptions::kMaxRotationOverlap. INVALID_ARGUMENT says the range.
+absl::Status CheckRotationOverlap(const KeydOptions& options,
+                                  absl::Duration overlap);
+
 class Issuer {
  public:
   explicit Issuer(const KeydContext* ctx) : ctx_(ctx) {}

@@ -25,6 +25,7 @@
 #include "base/files.h"
 #include "base/log.h"
 #include "crypto/random.h"
+#include "keyd/issuer.h"
 #include "keyd/server.h"
 
 namespace mxkey {
@@ -194,10 +195,11 @@ int main(int argc, char** argv) {
     if (options.keyd.cert_validity < absl::Hours(1)) {
       return absl::InvalidArgumentError("--cert-validity must be at least 1h");
     }
-    if (options.keyd.rotation_overlap < options.keyd.prepublish() ||
-        options.keyd.rotation_overlap > mxkey::KeydOptions::kMaxRotationOverlap) {
+    absl::Status overlap = mxkey::CheckRotationOverlap(
+        options.keyd, options.keyd.rotation_overlap);
+    if (!overlap.ok()) {
       return absl::InvalidArgumentError(
-          "--rotation-overlap must be between twice --freshness and 90d");
+          absl::StrCat("--rotation-overlap: ", overlap.message()));
     }
     return absl::OkStatus();
   }();

@@ -554,12 +554,12 @@ int RotateFinish(const std::string& host, const std::string& key_dir) {
       MakeFinishRotationRequest(*name, body->serial(), next->identity,
                                 absl::Now());
   if (!req.ok()) return Fail(req.status(), "rotate --finish");
+  // The next keys become the current ones, with the re-signed certificate.
   absl::StatusOr<mxkey::v1::HostCertificateBody> cert =
       IssueAndSave(&mxkey::v1::Enrollment::Stub::FinishRotation, *req, *next,
-                   key_dir, "next");
+                   key_dir, "");
   if (!cert.ok()) return Fail(cert.status(), "rotate --finish");
-  absl::Status promoted = PromoteNextKeys(key_dir);
-  if (!promoted.ok()) return Fail(promoted, "rotate --finish");
+  RemoveHostKeys(key_dir, "next");
   std::cout << "rotation of " << *name << " finished: serial "
             << cert->serial() << " is active since "
             << FormatUnixTime(cert->active_from())
