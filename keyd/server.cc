@@ -50,8 +50,26 @@ absl::Status SecureAdminSocket(const std::string& path,
           absl::StrCat("admin group ", group, " does not exist"));
     }
     if (chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
-      return absl::InternalError(
-          absl::StrCat("cannot chown ", path, ": ", strerror(errno)));
+      const int error = errno;
+      return absl::InternalError(absl::StrCat(
+          "cannot give ", path, " to group ", group, ": ", strerror(error),
+          error == EPERM ? absl::StrCat(" (keyd's user must be a member of ",
+                                        group,
+                                        ": usermod -aG, or SupplementaryGroups= "
+                                        "in the unit)")
+                         : ""));
+    }
+    // The group needs to reach the socket, not only to own it: a socket in
+    // a 0700 data directory is unusable for anyone but keyd's user.
+    const std::string dir = path.substr(0, path.rfind('/') + 1);
+    struct stat st;
+    if (!dir.empty() && stat(dir.c_str(), &st) == 0 &&
+        (st.st_mode & S_IXOTH) == 0 &&
+        !(st.st_gid == g->gr_gid && (st.st_mode & S_IXGRP) != 0)) {
+      LogWarning("admin socket %s is in %s, which group %s cannot enter: "
+                 "its members cannot administer; put it in a directory of "
+                 "its own (e.g. --admin-socket /run/mxkey/admin.sock)",
+                 path, dir, group);
     }
   }
   if (chmod(path.c_str(), 0660) != 0) {
