@@ -1,5 +1,5 @@
 // Exports of a domain's verified keys for the DNS world, so DANE and
-// MTA-STS senders see the same truth as mxkey peers (DESIGN.md §8).
+// MTA-STS senders see the same truth as mxkey peers (docs/PROTOCOL.md §11).
 //
 // Both take a verified domain answer (KeyClient::LookupDomain) and never
 // fail: a domain with no usable pins yields no TLSA records, and an MTA-STS

@@ -1,5 +1,5 @@
 // The peer organizations a client trusts, from its own root's signed
-// federation bundle (DESIGN.md §3).
+// federation bundle (docs/PROTOCOL.md §7.6).
 //
 // Verify checks the bundle against the own root public key (never an
 // issuing key), its validity, and that its version is not below the highest

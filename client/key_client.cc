@@ -12,6 +12,8 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "base/grpc_status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_join.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "base/time_format.h"
@@ -255,9 +257,23 @@ grpc::Status KeyClient::CallKeyd(
     ctx.set_deadline(std::chrono::system_clock::now() +
                      absl::ToChronoMilliseconds(options_.rpc_timeout));
     st = call(*stub, ctx);
-    if (!Unreachable(st)) return st;
+    if (!Unreachable(st)) break;
   }
+  NoteReachability(st);
   return st;
+}
+
+void KeyClient::NoteReachability(const grpc::Status& st) {
+  const int now = Unreachable(st) ? 0 : 1;
+  const int before = reachable_.exchange(now);
+  if (before == now) return;
+  const std::string endpoints = absl::StrJoin(options_.endpoints, ",");
+  if (now == 0) {
+    LogWarning("keyd=%s state=unreachable error=\"%s\"", endpoints,
+               absl::CHexEscape(st.error_message()));
+  } else if (before == 0) {
+    LogInfo("keyd=%s state=reachable", endpoints);
+  }
 }
 
 absl::StatusOr<std::shared_ptr<const AnswerVerifier>> KeyClient::Verifier() {

@@ -19,6 +19,7 @@
 #ifndef MXKEY_CLIENT_KEY_CLIENT_H_
 #define MXKEY_CLIENT_KEY_CLIENT_H_
 
+#include <atomic>
 #include <grpcpp/grpcpp.h>
 
 #include <deque>
@@ -149,6 +150,10 @@ class KeyClient {
   // watch start back to that time, when the watch began after it.
   absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>> CoverFeedSince(
       absl::Time made_at);
+  // Logs when keyd becomes unreachable and when it is back (once each).
+  void NoteReachability(const grpc::Status& st);
+  // -1 unknown (no call yet), 0 unreachable, 1 reachable.
+  std::atomic<int> reachable_{-1};
   grpc::Status CallKeyd(
       const std::function<grpc::Status(mxkey::v1::KeyDirectory::Stub&,
                                        grpc::ClientContext&)>& call);

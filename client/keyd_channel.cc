@@ -138,8 +138,16 @@ std::shared_ptr<grpc::Channel> KeydChannel(
     const std::string& endpoint, KeydTransport transport,
     const std::string& root_fingerprint, Clock* clock,
     std::function<void(const std::string& root)> on_root) {
+  // gRPC's default reconnect backoff grows to 120 s: after a keyd restart
+  // a client would keep failing for up to that long. Capped at 2 s, a
+  // restart costs at most 2 s of lookups.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   if (!UsesTls(endpoint, transport)) {
-    return grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials());
+    return grpc::CreateCustomChannel(
+        endpoint, grpc::InsecureChannelCredentials(), args);
   }
   grpc::experimental::TlsChannelCredentialsOptions options;
   // Not the Web PKI: the certificate is checked against the org root only.
@@ -150,8 +158,8 @@ std::shared_ptr<grpc::Channel> KeydChannel(
           KeydCertificateVerifier>(root_fingerprint,
                                    clock ? clock : Clock::Real(),
                                    std::move(on_root)));
-  return grpc::CreateChannel(endpoint,
-                             grpc::experimental::TlsCredentials(options));
+  return grpc::CreateCustomChannel(
+      endpoint, grpc::experimental::TlsCredentials(options), args);
 }
 
 }  // namespace mxkey

@@ -61,7 +61,11 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetHostKeys(
   // Read before the store: a write after this point invalidates the answer.
   const uint64_t generation = ctx_->store->generation();
   const std::string key = absl::StrCat("h:", name);
-  if (auto reused = ReuseAnswer(key, generation)) return *std::move(reused);
+  if (auto reused = ReuseAnswer(key, generation)) {
+    ctx_->metrics->answer_cache_hits()->Add();
+    return *std::move(reused);
+  }
+  ctx_->metrics->answer_cache_misses()->Add();
   mxkey::v1::KeyAnswer answer;
   answer.set_name(name);
   Position at;
@@ -144,7 +148,11 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetDomainPolicy(
   ASSIGN_OR_RETURN(std::string name, ValidName(domain, "mail domain"));
   const uint64_t generation = ctx_->store->generation();
   const std::string key = absl::StrCat("d:", name);
-  if (auto reused = ReuseAnswer(key, generation)) return *std::move(reused);
+  if (auto reused = ReuseAnswer(key, generation)) {
+    ctx_->metrics->answer_cache_hits()->Add();
+    return *std::move(reused);
+  }
+  ctx_->metrics->answer_cache_misses()->Add();
   mxkey::v1::KeyAnswer answer;
   answer.set_name(name);
   Position at;
@@ -324,6 +332,7 @@ absl::StatusOr<mxkey::v1::SignedObject> Directory::CachedSign(
   }
   ASSIGN_OR_RETURN(mxkey::v1::SignedObject object,
                    ctx_->keys->Sign(type, make_body(now)));
+  ctx_->metrics->signatures()->Add();
   MutexLock lock(&shard.mu);
   // Bounded: a flood of distinct names costs signatures, not memory.
   if (shard.entries.size() >= kMaxEntriesPerShard) shard.entries.clear();

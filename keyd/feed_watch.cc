@@ -19,6 +19,9 @@ FeedWatch::FeedWatch(const KeydContext* ctx, uint64_t from_seq,
       stopping_(stopping),
       waker_(std::make_shared<Waker>(this)),
       seen_(from_seq) {
+  ctx_->metrics->watchers()->Add(1);
+  ctx_->metrics->Rpc(KeydRpc::kWatchRevocations, grpc::StatusCode::OK,
+                     absl::ZeroDuration());
   // Subscribe before the first read, so no head move can be missed.
   subscription_ = ctx_->feed->Subscribe(waker_);
   Action action;
@@ -127,6 +130,7 @@ void FeedWatch::OnDone() {
     waker_->watch_ = nullptr;
   }
   ctx_->feed->Unsubscribe(subscription_);
+  ctx_->metrics->watchers()->Add(-1);
   delete this;
 }
 

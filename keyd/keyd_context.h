@@ -7,6 +7,7 @@
 #include "base/clock.h"
 #include "client/keyd_channel.h"
 #include "keyd/feed_notifier.h"
+#include "keyd/keyd_metrics.h"
 #include "keyd/org_keys.h"
 #include "keyd/store.h"
 
@@ -44,6 +45,8 @@ struct KeydContext {
   Clock* clock;
   FeedNotifier* feed;
   KeydOptions options;
+  // Never null: the server's metrics, or a test's.
+  KeydMetrics* metrics;
 
   int64_t now() const { return absl::ToUnixSeconds(clock->Now()); }
 };

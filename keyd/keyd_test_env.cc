@@ -20,7 +20,8 @@ KeydTestEnv::KeydTestEnv() : clock(absl::FromUnixSeconds(1790000000)) {
   absl::Status st = OrgKeys::Init(dir, "example", pass, options, &clock);
   EXPECT_TRUE(st.ok()) << st;
   keys = *OrgKeys::Load(dir, pass, options, &clock);
-  ctx = KeydContext{&tracked, keys.get(), &clock, &feed, KeydOptions{}};
+  ctx = KeydContext{&tracked, keys.get(), &clock, &feed, KeydOptions{},
+                   &metrics};
   ctx.options.freshness = absl::Seconds(60);
   admin = std::make_unique<HostAdmin>(&ctx);
   issuer = std::make_unique<Issuer>(&ctx);

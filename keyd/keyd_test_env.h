@@ -86,6 +86,8 @@ class KeydTestEnv {
   ReadCountingStore counted{&store};
   ChangeTrackingStore tracked{&counted};
   FeedNotifier feed;
+  MetricsRegistry metrics_registry;
+  KeydMetrics metrics{&metrics_registry};
   std::unique_ptr<OrgKeys> keys;
   KeydContext ctx;
   std::unique_ptr<HostAdmin> admin;

@@ -263,7 +263,10 @@ void LmdbStore::CommitBatch(std::deque<PendingWrite*>& batch) {
     mdb_txn_abort(parent);
     return;
   }
-  rc = mdb_txn_commit(parent);  // fsyncs data, then meta page
+  {
+    ScopedLatency timed(options_.commit_latency);
+    rc = mdb_txn_commit(parent);  // fsyncs data, then meta page
+  }
   if (rc != MDB_SUCCESS) {
     absl::Status st = LmdbStatus(rc, "commit");
     // LMDB reports a short write as EIO, and that is how a full file

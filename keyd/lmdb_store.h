@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "base/mutex.h"
+#include "base/metrics.h"
 #include "keyd/store.h"
 
 namespace mxkey {
@@ -34,6 +35,8 @@ struct LmdbOptions {
   unsigned max_readers = 1024;
   // How many writes one commit takes at most.
   size_t max_batch = 1024;
+  // Observes each durable commit's time when set (keyd's metrics).
+  Histogram* commit_latency = nullptr;
 };
 
 // Maps an LMDB return code to a Status naming `what` failed.

@@ -1,11 +1,21 @@
 // keyd: the mxkey key daemon.
 //
 //   keyd init  --data-dir DIR --org ORG [--passphrase-file F]
-//   keyd serve --data-dir DIR [--listen 127.0.0.1:7700] [--admin-socket PATH]
-//              [--admin-group GROUP] [--passphrase-file F] [--freshness 5m]
-//              [--cert-validity 30d] [--rotation-overlap 7d] [--tls auto]
+//   keyd [--config /etc/mxkey/keyd.toml] serve --data-dir DIR
+//              [--listen 127.0.0.1:7700] [--admin-socket PATH]
+//              [--admin-group GROUP] [--metrics-listen HOST:PORT]
+//              [--passphrase-file F] [--freshness 5m] [--cert-validity 30d]
+//              [--rotation-overlap 7d] [--tls auto] [--enroll-limit 60]
+//              [--enroll-failure-limit 10]
+//   keyd [--config F] check-config [serve's flags]
+//   keyd --version
 //
-// Exit codes: 0 clean shutdown, 1 error, 2 usage.
+// Every serve flag is also a key of the config file (packaging/keyd.toml
+// is the commented example). SIGTERM/SIGINT stop keyd cleanly; SIGHUP
+// re-checks the config and logs what a restart would change.
+//
+// Exit codes: 0 clean shutdown (check-config: valid), 1 error (check-config:
+// invalid), 2 usage.
 #include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -15,8 +25,15 @@
 #include <iostream>
 #include <thread>
 
+#include <systemd/sd-daemon.h>
+
+#include <string.h>
+
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_join.h"
+#include "base/config_file.h"
 #include "base/duration_flag.h"
+#include "base/version.h"
 #include "base/status_macros.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -75,16 +92,106 @@ int Init(const std::string& dir, const std::string& org,
   return 0;
 }
 
-int Serve(ServerOptions options, const std::string& passphrase_file) {
+// The serve flags, as given on the command line and in the config file.
+struct ServeFlags {
+  ServerOptions options;
+  std::string passphrase_file;
+  std::string freshness = "5m";
+  std::string cert_validity = "30d";
+  std::string rotation_overlap = "7d";
+  std::string tls = "auto";
+  int enroll_limit = 60;
+  int failure_limit = 10;
+};
+
+// One list of serve settings for `serve` and `check-config`; each is also a
+// key of the config file (base/config_file.h).
+void AddServeFlags(CLI::App* cmd, ServeFlags* f) {
+  ServerOptions& o = f->options;
+  cmd->add_option("--data-dir", o.data_dir, "data directory")->required();
+  cmd->add_option("--listen", o.listen,
+                  "public HOST:PORT (default 127.0.0.1:7700; port 0 picks)")
+      ->check(HostPortCheck());
+  cmd->add_option("--admin-socket", o.admin_socket,
+                  "admin Unix socket (default DATA_DIR/admin.sock)");
+  cmd->add_option("--admin-group", o.admin_group,
+                  "group allowed on the admin socket (keyd's user must be a "
+                  "member)");
+  cmd->add_option("--metrics-listen", o.metrics_listen,
+                  "HOST:PORT serving Prometheus /metrics (default: off)")
+      ->check(HostPortCheck());
+  cmd->add_option("--passphrase-file", f->passphrase_file,
+                  "key-file passphrase (default DATA_DIR/passphrase)");
+  cmd->add_option("--freshness", f->freshness,
+                  "validity of freshness statements (default 5m)")
+      ->check(DurationCheck());
+  cmd->add_option("--cert-validity", f->cert_validity,
+                  "validity of host certificates; keyd re-certifies them "
+                  "when a third is left (default 30d, at least 1h)")
+      ->check(DurationCheck());
+  cmd->add_option("--rotation-overlap", f->rotation_overlap,
+                  "how long a rotated host's old key stays in use beside "
+                  "the next one unless the host runs keyctl rotate "
+                  "--finish (default 7d; 2x freshness to 90d)")
+      ->check(DurationCheck());
+  cmd->add_option("--tls", f->tls,
+                  "TLS on the public endpoint and to peers, keyd's TLS key "
+                  "certified by the org root: auto (TLS unless the address "
+                  "is loopback), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  cmd->add_option("--enroll-limit", f->enroll_limit,
+                  "Enroll/Rotate requests per minute per source address, "
+                  "bursts of half that (default 60; 0: no limit)")
+      ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--enroll-failure-limit", f->failure_limit,
+                  "rejected Enroll/Rotate requests per 10 minutes per "
+                  "source address before it is refused (default 10; 0: no "
+                  "limit)")
+      ->check(CLI::Range(0, 1000000));
+}
+
+// The checks that span flags; turns the text flags into options.
+absl::Status Finalize(ServeFlags* f) {
+  ServerOptions& o = f->options;
+  ASSIGN_OR_RETURN(o.keyd.freshness,
+                   ParseDurationFlag(f->freshness, "--freshness"));
+  ASSIGN_OR_RETURN(o.keyd.cert_validity,
+                   ParseDurationFlag(f->cert_validity, "--cert-validity"));
+  ASSIGN_OR_RETURN(o.keyd.rotation_overlap,
+                   ParseDurationFlag(f->rotation_overlap, "--rotation-overlap"));
+  if (o.keyd.cert_validity < absl::Hours(1)) {
+    return absl::InvalidArgumentError("--cert-validity must be at least 1h");
+  }
+  absl::Status overlap = CheckRotationOverlap(o.keyd, o.keyd.rotation_overlap);
+  if (!overlap.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--rotation-overlap: ", overlap.message()));
+  }
+  o.tls = *ParseKeydTransport(f->tls);  // checked by IsMember
+  o.enrollment_limits.requests = {static_cast<double>(f->enroll_limit),
+                                  std::max(1.0, f->enroll_limit / 2.0)};
+  o.enrollment_limits.failures = {f->failure_limit / 10.0,
+                                  static_cast<double>(f->failure_limit)};
+  return absl::OkStatus();
+}
+
+// The command line, parsed again: what SIGHUP checks. Errors as text.
+absl::StatusOr<ServeFlags> Reparse(int argc, char** argv);
+// The settings that differ ("freshness,tls"), or "none".
+std::string DescribeChanges(const ServeFlags& running, const ServeFlags& next);
+
+int Serve(ServeFlags flags, int argc, char** argv) {
+  const ServerOptions& options = flags.options;
   absl::StatusOr<SecretBytes> pass =
-      LoadPassphrase(options.data_dir, passphrase_file);
+      LoadPassphrase(options.data_dir, flags.passphrase_file);
   if (!pass.ok()) return Fail(pass.status());
 
-  // Block the shutdown signals in every thread; one thread waits for them.
+  // Block the signals in every thread; one thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   absl::StatusOr<std::unique_ptr<KeydServer>> server =
@@ -92,18 +199,117 @@ int Serve(ServerOptions options, const std::string& passphrase_file) {
   if (!server.ok()) return Fail(server.status());
   std::string host = options.listen.substr(0, options.listen.rfind(':'));
   LogInfo("listening on %s:%d", host, (*server)->port());
+  sd_notify(0, "READY=1");
 
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    LogInfo("signal %d: shutting down", sig);
-    (*server)->Shutdown();
+    for (;;) {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (sig != SIGHUP) {
+        LogInfo("signal=SIG%s action=shutdown", sigabbrev_np(sig));
+        sd_notify(0, "STOPPING=1");
+        (*server)->Shutdown();
+        return;
+      }
+      // Nothing keyd holds can change under it safely (keys, listeners,
+      // limits are read at start), so a reload checks the file and says
+      // what a restart would change; it never stops keyd.
+      absl::StatusOr<ServeFlags> next = Reparse(argc, argv);
+      if (!next.ok()) {
+        LogWarning("signal=SIGHUP action=none config_error=\"%s\": keeping "
+                   "the running settings",
+                   absl::CHexEscape(next.status().message()));
+        continue;
+      }
+      LogInfo("signal=SIGHUP action=checked config=ok restart_needed=%s",
+              DescribeChanges(flags, *next));
+    }
   });
   (*server)->Wait();
   waiter.join();
   server->reset();
   LogInfo("keyd stopped");
   return 0;
+}
+
+// The whole command line of keyd, for main and for SIGHUP's re-check.
+struct Commands {
+  CLI::App app{"keyd: issues, publishes and revokes MTA host keys"};
+  CLI::App* init = nullptr;
+  CLI::App* serve = nullptr;
+  CLI::App* check = nullptr;
+  std::string data_dir, org, passphrase_file;
+  int kdf_log2n = 15;
+  ServeFlags flags;
+
+  Commands() {
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("keyd ") + kVersion);
+    init = app.add_subcommand("init", "create the org root and keys");
+    init->add_option("--data-dir", data_dir, "data directory")->required();
+    init->add_option("--org", org, "organization name")->required();
+    init->add_option("--passphrase-file", passphrase_file,
+                     "file holding the key-file passphrase");
+    init->add_option("--kdf-cost", kdf_log2n,
+                     "scrypt cost as log2(N) (default 15)")
+        ->check(CLI::Range(1, 20));
+    serve = app.add_subcommand("serve", "serve the key directory");
+    AddServeFlags(serve, &flags);
+    check = app.add_subcommand(
+        "check-config",
+        "check the config file and flags as serve would, without starting; "
+        "exit 0 if they are valid, 1 if not");
+    AddServeFlags(check, &flags);
+    AddConfigFile(app, kDefaultConfig, {serve, check});
+  }
+  static constexpr const char* kDefaultConfig = "/etc/mxkey/keyd.toml";
+
+  // Parses; -1 when parsed, else CLI11's exit code after it printed the
+  // help, the version or the error.
+  int Parse(int argc, char** argv) {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      return app.exit(e);
+    }
+    return -1;
+  }
+};
+
+absl::StatusOr<ServeFlags> Reparse(int argc, char** argv) {
+  Commands again;
+  try {
+    again.app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  RETURN_IF_ERROR(Finalize(&again.flags));
+  return again.flags;
+}
+
+std::string DescribeChanges(const ServeFlags& running, const ServeFlags& next) {
+  std::vector<std::string> changed;
+  auto differs = [&](const char* name, const std::string& a,
+                     const std::string& b) {
+    if (a != b) changed.push_back(name);
+  };
+  const ServerOptions& a = running.options;
+  const ServerOptions& b = next.options;
+  differs("data-dir", a.data_dir, b.data_dir);
+  differs("listen", a.listen, b.listen);
+  differs("admin-socket", a.admin_socket, b.admin_socket);
+  differs("admin-group", a.admin_group, b.admin_group);
+  differs("metrics-listen", a.metrics_listen, b.metrics_listen);
+  differs("passphrase-file", running.passphrase_file, next.passphrase_file);
+  differs("freshness", running.freshness, next.freshness);
+  differs("cert-validity", running.cert_validity, next.cert_validity);
+  differs("rotation-overlap", running.rotation_overlap, next.rotation_overlap);
+  differs("tls", running.tls, next.tls);
+  differs("enroll-limit", absl::StrCat(running.enroll_limit),
+          absl::StrCat(next.enroll_limit));
+  differs("enroll-failure-limit", absl::StrCat(running.failure_limit),
+          absl::StrCat(next.failure_limit));
+  return changed.empty() ? "none" : absl::StrJoin(changed, ",");
 }
 
 }  // namespace
@@ -121,96 +327,30 @@ int main(int argc, char** argv) {
   // soak test's finding). Two arenas for two cores keep it flat; small
   // allocations still come from per-thread caches without a lock.
   mallopt(M_ARENA_MAX, 2);
-  CLI::App app{"keyd: issues, publishes and revokes MTA host keys"};
-  app.require_subcommand(1);
-
-  std::string data_dir, org, passphrase_file;
-  int kdf_log2n = 15;
-  auto* init = app.add_subcommand("init", "create the org root and keys");
-  init->add_option("--data-dir", data_dir, "data directory")->required();
-  init->add_option("--org", org, "organization name")->required();
-  init->add_option("--passphrase-file", passphrase_file,
-                   "file holding the key-file passphrase");
-  init->add_option("--kdf-cost", kdf_log2n,
-                   "scrypt cost as log2(N) (default 15)")
-      ->check(CLI::Range(1, 20));
-
-  mxkey::ServerOptions options;
-  std::string freshness = "5m";
-  auto* serve = app.add_subcommand("serve", "serve the key directory");
-  serve->add_option("--data-dir", options.data_dir, "data directory")
-      ->required();
-  serve->add_option("--listen", options.listen,
-                    "public HOST:PORT (default 127.0.0.1:7700; port 0 picks)");
-  serve->add_option("--admin-socket", options.admin_socket,
-                    "admin Unix socket (default DATA_DIR/admin.sock)");
-  serve->add_option("--admin-group", options.admin_group,
-                    "group allowed on the admin socket");
-  serve->add_option("--passphrase-file", passphrase_file,
-                    "key-file passphrase (default DATA_DIR/passphrase)");
-  serve->add_option("--freshness", freshness,
-                    "validity of freshness statements (default 5m)");
-  std::string cert_validity = "30d", rotation_overlap = "7d";
-  serve->add_option("--cert-validity", cert_validity,
-                    "validity of host certificates; keyd re-certifies them "
-                    "when a third is left (default 30d, at least 1h)");
-  serve->add_option("--rotation-overlap", rotation_overlap,
-                    "how long a rotated host's old key stays in use beside "
-                    "the next one unless the host runs keyctl rotate "
-                    "--finish (default 7d; 2x freshness to 90d)");
-  std::string tls = "auto";
-  serve->add_option("--tls", tls,
-                    "TLS on the public endpoint and to peers, keyd's TLS key "
-                    "certified by the org root: auto (TLS unless the address "
-                    "is loopback), on, off")
-      ->check(CLI::IsMember({"auto", "on", "off"}));
-  int enroll_limit = 60, failure_limit = 10;
-  serve->add_option("--enroll-limit", enroll_limit,
-                    "Enroll/Rotate requests per minute per source address, "
-                    "bursts of half that (default 60; 0: no limit)")
-      ->check(CLI::Range(0, 1000000));
-  serve->add_option("--enroll-failure-limit", failure_limit,
-                    "rejected Enroll/Rotate requests per 10 minutes per "
-                    "source address before it is refused (default 10; 0: no "
-                    "limit)")
-      ->check(CLI::Range(0, 1000000));
-
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+  mxkey::Commands commands;
+  const int parsed = commands.Parse(argc, argv);
+  if (parsed >= 0) {
+    // --help and --version exit 0; a bad flag or config file is a usage
+    // error (2), except for check-config, whose answer is 0 or 1.
+    if (parsed == 0) return 0;
+    return commands.check->parsed() ? 1 : 2;
   }
-  if (init->parsed()) {
-    return mxkey::Init(data_dir, org, passphrase_file, kdf_log2n);
+  if (commands.init->parsed()) {
+    return mxkey::Init(commands.data_dir, commands.org,
+                       commands.passphrase_file, commands.kdf_log2n);
   }
-  absl::Status durations = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(options.keyd.freshness,
-                     mxkey::ParseDurationFlag(freshness, "--freshness"));
-    ASSIGN_OR_RETURN(options.keyd.cert_validity,
-                     mxkey::ParseDurationFlag(cert_validity, "--cert-validity"));
-    ASSIGN_OR_RETURN(
-        options.keyd.rotation_overlap,
-        mxkey::ParseDurationFlag(rotation_overlap, "--rotation-overlap"));
-    if (options.keyd.cert_validity < absl::Hours(1)) {
-      return absl::InvalidArgumentError("--cert-validity must be at least 1h");
-    }
-    absl::Status overlap = mxkey::CheckRotationOverlap(
-        options.keyd, options.keyd.rotation_overlap);
-    if (!overlap.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--rotation-overlap: ", overlap.message()));
-    }
-    return absl::OkStatus();
-  }();
-  if (!durations.ok()) {
-    std::cerr << "keyd: " << durations.message() << "\n";
-    return 2;
+  absl::Status valid = mxkey::Finalize(&commands.flags);
+  if (!valid.ok()) {
+    std::cerr << "keyd: " << valid.message() << "\n";
+    return commands.check->parsed() ? 1 : 2;
   }
-  options.tls = *mxkey::ParseKeydTransport(tls);  // checked by IsMember
-  options.enrollment_limits.requests = {static_cast<double>(enroll_limit),
-                                        std::max(1.0, enroll_limit / 2.0)};
-  options.enrollment_limits.failures = {failure_limit / 10.0,
-                                        static_cast<double>(failure_limit)};
-  return mxkey::Serve(options, passphrase_file);
+  if (commands.check->parsed()) {
+    const CLI::Option* config = commands.app.get_config_ptr();
+    std::cout << "keyd: configuration is valid ("
+              << (config->count() > 0 ? config->results().front()
+                                      : "flags only; no config file")
+              << ")\n";
+    return 0;
+  }
+  return mxkey::Serve(commands.flags, argc, argv);
 }

@@ -159,7 +159,9 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
     }
     absl::StatusOr<std::vector<v1::RevocationEventBody>> events =
         verifier->VerifyFeedBatch(batch, *last, ctx_->clock->Now());
+    ctx_->metrics->PeerFeedPosition(peer.org(), *last, batch.head_seq());
     if (!events.ok()) {
+      ctx_->metrics->PeerFeedError(peer.org());
       // A gap: resynchronize at the head. A batch that does not verify:
       // retry from the same place later (backoff), never from 0.
       const std::string why(events.status().message());
@@ -217,6 +219,7 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
       break;
     }
     *last = taken;
+    ctx_->metrics->PeerFeedPosition(peer.org(), *last, batch.head_seq());
     if (head != 0) ctx_->feed->Publish(head);
     for (const auto& e : in_scope) {
       if (!e.policy_domain().empty()) {
@@ -229,6 +232,9 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
     }
   }
   grpc::Status st = reader->Finish();
+  if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
+    ctx_->metrics->PeerFeedError(peer.org());
+  }
   if (st.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
     LogWarning("peer %s feed was reset (%s); continuing from its head",
                peer.org(), st.error_message());

@@ -174,6 +174,7 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::Lookup(const Peer& peer,
     grpc::Status rpc_status;
     auto fetched = Fetch(peer, name, is_domain, &rpc_status);
     if (!fetched.ok()) {
+      ctx_->metrics->RelayError(peer.peer.org());
       if (rpc_status.error_code() == grpc::StatusCode::UNAVAILABLE ||
           rpc_status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
         // The client judges the held answer's freshness itself.
@@ -287,6 +288,7 @@ absl::StatusOr<v1::KeyAnswer> PeerRelay::FindByTlsPin(
     rpc.AddMetadata(kRelayedHeader, "1");
     grpc::Status st = peer->stub->FindByTlsPin(&rpc, req, &answer);
     auto open = [&](absl::string_view why) {
+      ctx_->metrics->RelayError(peer->peer.org());
       if (unanswered.empty()) {
         unanswered = absl::StrCat("peer ", peer->peer.org(), ": ", why);
       }

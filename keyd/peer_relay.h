@@ -1,7 +1,8 @@
 // Answers lookups for names under a peer organization's domain suffixes by
-// asking that peer's keyd (DESIGN.md §6): the answer is verified against the
-// peer's root, cached until its freshness statement runs out, and returned
-// untouched, with the peer's signatures, so a relaying keyd cannot forge.
+// asking that peer's keyd (docs/PROTOCOL.md §8.1, "Relaying"): the answer is
+// verified against the peer's root, cached until its freshness statement runs
+// out, and returned untouched, with the peer's signatures, so a relaying keyd
+// cannot forge.
 //
 // For(name) is nullptr when the name belongs to no peer (the longest
 // matching suffix on a label boundary decides). Lookup errors: UNAVAILABLE

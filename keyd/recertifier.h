@@ -2,7 +2,7 @@
 // signed by the current issuing key and within its validity, with no action
 // on the hosts: their keys do not change, only the signature and the
 // validity (the serial stays, so a certificate and its renewal are one key;
-// docs/PROTOCOL.md §9.3). keyd runs it at start (after a long outage too)
+// docs/PROTOCOL.md §9.1). keyd runs it at start (after a long outage too)
 // and from its renewal loop.
 //
 // A certificate is due when it is unrevoked, is its host's current key (the

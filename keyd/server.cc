@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
 #include "base/log.h"
+#include "base/metrics_http.h"
 #include "base/time_format.h"
 #include "base/status_macros.h"
 #include "keyd/records.h"
@@ -109,20 +110,27 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
     Clock* clock) {
   std::unique_ptr<KeydServer> s(new KeydServer());
   ASSIGN_OR_RETURN(s->lock_fd_, LockDataDir(options.data_dir));
+  s->metrics_registry_ = std::make_unique<MetricsRegistry>();
+  s->metrics_ = std::make_unique<KeydMetrics>(s->metrics_registry_.get());
+  LmdbOptions lmdb = options.lmdb;
+  lmdb.commit_latency = s->metrics_->store_commit_latency();
   ASSIGN_OR_RETURN(s->keys_, OrgKeys::Load(options.data_dir, passphrase,
                                            options.org_keys, clock));
   ASSIGN_OR_RETURN(s->store_, LmdbStore::Open(absl::StrCat(options.data_dir,
                                                            "/db"),
-                                              options.lmdb));
+                                              lmdb));
   uint64_t head = 0;
   RETURN_IF_ERROR(s->store_->Read([&](ReadTxn& txn) -> absl::Status {
     ASSIGN_OR_RETURN(head, GetCounter(txn, kFeedHeadCounter));
     return absl::OkStatus();
   }));
   s->feed_ = std::make_unique<FeedNotifier>(head);
+  s->metrics_registry_->SetGaugeFunction(
+      "mxkey_keyd_feed_head", "Sequence number of the newest feed event.", {},
+      [feed = s->feed_.get()] { return static_cast<double>(feed->head()); });
   s->tracked_store_ = std::make_unique<ChangeTrackingStore>(s->store_.get());
   s->ctx_ = KeydContext{s->tracked_store_.get(), s->keys_.get(), clock,
-                        s->feed_.get(), options.keyd};
+                        s->feed_.get(), options.keyd, s->metrics_.get()};
   s->ctx_.options.peer_transport = options.tls;
   s->directory_ = std::make_unique<Directory>(&s->ctx_);
   s->tracked_store_->AddListener([d = s->directory_.get()](
@@ -143,7 +151,7 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   s->directory_service_ = std::make_unique<KeyDirectoryService>(
       &s->ctx_, s->directory_.get(), s->federation_.get(), s->relay_.get());
   s->enrollment_service_ = std::make_unique<EnrollmentService>(
-      s->issuer_.get(), clock, options.enrollment_limits);
+      s->issuer_.get(), clock, options.enrollment_limits, s->metrics_.get());
   s->admin_service_ =
       std::make_unique<AdminService>(&s->ctx_, s->host_admin_.get(),
                                      s->federation_.get(),
@@ -209,6 +217,12 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   }
   RETURN_IF_ERROR(SecureAdminSocket(s->admin_socket_, options.admin_group));
 
+  if (!options.metrics_listen.empty()) {
+    ASSIGN_OR_RETURN(s->metrics_server_,
+                     MetricsServer::Start(options.metrics_listen,
+                                          s->metrics_registry_.get()));
+    LogInfo("metrics on http://%s/metrics", options.metrics_listen);
+  }
   s->renewal_ = std::thread([raw = s.get()] { raw->RenewalLoop(); });
   s->peer_feeds_ = std::make_unique<PeerFeedFollower>(&s->ctx_, s->relay_.get());
   s->peer_feeds_->Start();
@@ -285,6 +299,7 @@ void KeydServer::Shutdown() {
 }
 
 KeydServer::~KeydServer() {
+  metrics_server_.reset();
   Shutdown();
   if (renewal_.joinable()) renewal_.join();
   if (public_server_) public_server_->Wait();

@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "base/metrics.h"
+#include "base/metrics_http.h"
 #include "keyd/change_tracking_store.h"
 #include "keyd/directory.h"
 #include "keyd/host_admin.h"
@@ -39,6 +41,9 @@ struct ServerOptions {
   std::string admin_socket;
   // Group that may use the admin socket; empty keeps the process's group.
   std::string admin_group;
+  // HOST:PORT for Prometheus' /metrics (keyd serve --metrics-listen); empty:
+  // no metrics endpoint.
+  std::string metrics_listen;
   KeydOptions keyd;
   OrgKeysOptions org_keys;
   LmdbOptions lmdb;
@@ -81,6 +86,9 @@ class KeydServer {
   KeydServer() = default;
 
   int lock_fd_ = -1;
+  // First to be made and last to go: every component records into it.
+  std::unique_ptr<MetricsRegistry> metrics_registry_;
+  std::unique_ptr<KeydMetrics> metrics_;
   int port_ = 0;
   std::string admin_socket_;
   std::unique_ptr<OrgKeys> keys_;
@@ -103,6 +111,7 @@ class KeydServer {
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<grpc::Server> public_server_;
   std::unique_ptr<grpc::Server> admin_server_;
+  std::unique_ptr<MetricsServer> metrics_server_;
 
   // Renews the issuing key while serving (checked every minute).
   void RenewalLoop();

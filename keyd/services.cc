@@ -21,13 +21,26 @@ grpc::Status Reply(absl::StatusOr<T> result, T* out) {
 
 }  // namespace
 
+// One RPC being answered, for its metrics: which, and since when.
+struct Call {
+  KeydMetrics* metrics;
+  KeydRpc rpc;
+  absl::Time start = absl::Now();
+
+  grpc::Status Done(grpc::Status status) const {
+    metrics->Rpc(rpc, status.error_code(), absl::Now() - start);
+    return status;
+  }
+};
+
 // Lookups never block (a short read, at most one signature), so they run
 // on gRPC's own threads and finish at once.
 template <typename T>
-grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
+grpc::ServerUnaryReactor* Answer(const Call& call,
+                                 grpc::CallbackServerContext* context,
                                  absl::StatusOr<T> result, T* out) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(Reply(std::move(result), out));
+  reactor->Finish(call.Done(Reply(std::move(result), out)));
   return reactor;
 }
 
@@ -88,7 +101,8 @@ grpc::ServerUnaryReactor* KeyDirectoryService::GetHostKeys(
     grpc::CallbackServerContext* context,
     const mxkey::v1::GetHostKeysRequest* request,
     mxkey::v1::KeyAnswer* response) {
-  return Answer(context, Lookup(request->hostname(), false, Relayed(context)),
+  const Call call{ctx_->metrics, KeydRpc::kGetHostKeys};
+  return Answer(call, context, Lookup(request->hostname(), false, Relayed(context)),
                 response);
 }
 
@@ -96,7 +110,8 @@ grpc::ServerUnaryReactor* KeyDirectoryService::GetDomainPolicy(
     grpc::CallbackServerContext* context,
     const mxkey::v1::GetDomainPolicyRequest* request,
     mxkey::v1::KeyAnswer* response) {
-  return Answer(context, Lookup(request->domain(), true, Relayed(context)),
+  const Call call{ctx_->metrics, KeydRpc::kGetDomainPolicy};
+  return Answer(call, context, Lookup(request->domain(), true, Relayed(context)),
                 response);
 }
 
@@ -104,44 +119,46 @@ grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
     grpc::CallbackServerContext* context,
     const mxkey::v1::FindByTlsPinRequest* request,
     mxkey::v1::KeyAnswer* response) {
+  const Call call{ctx_->metrics, KeydRpc::kFindByTlsPin};
   const std::string& pin = request->tls_spki_sha256();
   absl::StatusOr<mxkey::v1::KeyAnswer> own = directory_->FindByTlsPin(pin);
   if (!own.ok() && !absl::IsNotFound(own.status())) {
-    return Answer(context, std::move(own), response);
+    return Answer(call, context, std::move(own), response);
   }
   // An own host that no longer holds the pin usably (revoked, expired) must
   // not shadow a peer's host that does: ask the peers, then fall back to
   // the own answer (it says "revoked"), then to a signed denial.
   if (own.ok() && AnswerHasUsablePin(*own, pin, ctx_->now())) {
-    return Answer(context, std::move(own), response);
+    return Answer(call, context, std::move(own), response);
   }
   absl::StatusOr<mxkey::v1::KeyAnswer> peer =
       absl::NotFoundError("relayed calls are not relayed again");
   bool peer_usable = false;
   if (!Relayed(context)) peer = relay_->FindByTlsPin(pin, &peer_usable);
-  if (peer.ok() && peer_usable) return Answer(context, std::move(peer), response);
-  if (own.ok()) return Answer(context, std::move(own), response);
-  if (peer.ok()) return Answer(context, std::move(peer), response);
+  if (peer.ok() && peer_usable) return Answer(call, context, std::move(peer), response);
+  if (own.ok()) return Answer(call, context, std::move(own), response);
+  if (peer.ok()) return Answer(call, context, std::move(peer), response);
   // A peer could not be asked: no signed denial (it would speak for it).
   if (absl::IsUnavailable(peer.status())) {
-    return Answer(context, std::move(peer), response);
+    return Answer(call, context, std::move(peer), response);
   }
   // A signed "no such pin" would speak for the peers, which a relayed call
   // did not ask: it gets an error, never a denial.
   if (Relayed(context)) {
-    return Answer(context,
+    return Answer(call, context,
                   absl::StatusOr<mxkey::v1::KeyAnswer>(absl::FailedPreconditionError(
                       "no host of this organization is certified with that "
                       "TLS pin (a relayed call gets no signed denial)")),
                   response);
   }
-  return Answer(context, directory_->PinDenial(pin), response);
+  return Answer(call, context, directory_->PinDenial(pin), response);
 }
 
 grpc::ServerUnaryReactor* KeyDirectoryService::GetOrgInfo(
     grpc::CallbackServerContext* context, const mxkey::v1::GetOrgInfoRequest*,
     mxkey::v1::OrgInfo* response) {
-  return Answer(context, absl::StatusOr<mxkey::v1::OrgInfo>(
+  const Call call{ctx_->metrics, KeydRpc::kGetOrgInfo};
+  return Answer(call, context, absl::StatusOr<mxkey::v1::OrgInfo>(
                              directory_->GetOrgInfo()),
                 response);
 }
@@ -150,7 +167,8 @@ grpc::ServerUnaryReactor* KeyDirectoryService::GetFederationBundle(
     grpc::CallbackServerContext* context,
     const mxkey::v1::GetFederationBundleRequest*,
     mxkey::v1::FederationBundle* response) {
-  return Answer(context, federation_->Bundle(), response->mutable_bundle());
+  const Call call{ctx_->metrics, KeydRpc::kGetFederationBundle};
+  return Answer(call, context, federation_->Bundle(), response->mutable_bundle());
 }
 
 grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsResponse>*
@@ -161,18 +179,19 @@ KeyDirectoryService::WatchRevocations(
 }
 
 grpc::ServerUnaryReactor* EnrollmentService::Limited(
-    grpc::CallbackServerContext* context,
+    KeydRpc rpc, grpc::CallbackServerContext* context,
     const std::function<void(Issuer::Done)>& start,
     mxkey::v1::EnrollResponse* response) {
+  const Call call{metrics_, rpc};
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   std::string source = SourceAddress(context->peer());
   absl::Status allowed = failures_.Check(source, "failed enrollments");
   if (allowed.ok()) allowed = requests_.Take(source, "enrollment requests");
   if (!allowed.ok()) {
-    reactor->Finish(ToGrpcStatus(allowed));
+    reactor->Finish(call.Done(ToGrpcStatus(allowed)));
     return reactor;
   }
-  start([this, reactor, response, source = std::move(source)](
+  start([this, call, reactor, response, source = std::move(source)](
             absl::StatusOr<mxkey::v1::EnrollResponse> result) {
     const absl::StatusCode code = result.status().code();
     if (code == absl::StatusCode::kPermissionDenied ||
@@ -181,7 +200,7 @@ grpc::ServerUnaryReactor* EnrollmentService::Limited(
       // An empty failure bucket only matters for the next request.
       (void)failures_.Take(source, "failed enrollments");
     }
-    reactor->Finish(Reply(std::move(result), response));
+    reactor->Finish(call.Done(Reply(std::move(result), response)));
   });
   return reactor;
 }
@@ -191,7 +210,7 @@ grpc::ServerUnaryReactor* EnrollmentService::Enroll(
     const mxkey::v1::EnrollRequest* request,
     mxkey::v1::EnrollResponse* response) {
   return Limited(
-      context,
+      KeydRpc::kEnroll, context,
       [&](Issuer::Done done) { issuer_->EnrollAsync(*request, std::move(done)); },
       response);
 }
@@ -201,7 +220,7 @@ grpc::ServerUnaryReactor* EnrollmentService::Rotate(
     const mxkey::v1::RotateRequest* request,
     mxkey::v1::EnrollResponse* response) {
   return Limited(
-      context,
+      KeydRpc::kRotate, context,
       [&](Issuer::Done done) { issuer_->RotateAsync(*request, std::move(done)); },
       response);
 }
@@ -211,7 +230,7 @@ grpc::ServerUnaryReactor* EnrollmentService::FinishRotation(
     const mxkey::v1::FinishRotationRequest* request,
     mxkey::v1::EnrollResponse* response) {
   return Limited(
-      context,
+      KeydRpc::kFinishRotation, context,
       [&](Issuer::Done done) {
         issuer_->FinishRotationAsync(*request, std::move(done));
       },
@@ -221,56 +240,65 @@ grpc::ServerUnaryReactor* EnrollmentService::FinishRotation(
 grpc::Status AdminService::AddHost(grpc::ServerContext*,
                                    const mxkey::v1::AddHostRequest* request,
                                    mxkey::v1::TokenResponse* response) {
-  return Reply(admin_->AddHost(*request), response);
+  const Call call{ctx_->metrics, KeydRpc::kAddHost};
+  return call.Done(Reply(admin_->AddHost(*request), response));
 }
 
 grpc::Status AdminService::RemoveHost(
     grpc::ServerContext*, const mxkey::v1::RemoveHostRequest* request,
     mxkey::v1::RemoveHostResponse* response) {
-  return Reply(admin_->RemoveHost(*request), response);
+  const Call call{ctx_->metrics, KeydRpc::kAdmin};
+  return call.Done(Reply(admin_->RemoveHost(*request), response));
 }
 
 grpc::Status AdminService::ListHosts(grpc::ServerContext*,
                                      const mxkey::v1::ListHostsRequest*,
                                      mxkey::v1::ListHostsResponse* response) {
-  return Reply(admin_->ListHosts(), response);
+  const Call call{ctx_->metrics, KeydRpc::kAdmin};
+  return call.Done(Reply(admin_->ListHosts(), response));
 }
 
 grpc::Status AdminService::CreateEnrollmentToken(
     grpc::ServerContext*,
     const mxkey::v1::CreateEnrollmentTokenRequest* request,
     mxkey::v1::TokenResponse* response) {
-  return Reply(admin_->CreateToken(*request), response);
+  const Call call{ctx_->metrics, KeydRpc::kAdmin};
+  return call.Done(Reply(admin_->CreateToken(*request), response));
 }
 
 grpc::Status AdminService::Revoke(grpc::ServerContext*,
                                   const mxkey::v1::RevokeRequest* request,
                                   mxkey::v1::RevokeResponse* response) {
-  return Reply(mxkey::Revoke(*ctx_, *request), response);
+  const Call call{ctx_->metrics, KeydRpc::kRevoke};
+  return call.Done(Reply(mxkey::Revoke(*ctx_, *request), response));
 }
 
 grpc::Status AdminService::SetDomainPolicy(
     grpc::ServerContext*, const mxkey::v1::SetDomainPolicyRequest* request,
     mxkey::v1::SetDomainPolicyResponse* response) {
-  return Reply(admin_->SetDomainPolicy(*request), response);
+  const Call call{ctx_->metrics, KeydRpc::kSetDomainPolicy};
+  return call.Done(Reply(admin_->SetDomainPolicy(*request), response));
 }
 
 grpc::Status AdminService::AddPeer(grpc::ServerContext*,
                                    const mxkey::v1::AddPeerRequest* request,
                                    mxkey::v1::PeerInfo* response) {
-  return Reply(federation_->AddPeer(*request), response);
+  const Call call{ctx_->metrics, KeydRpc::kAdmin};
+  return call.Done(Reply(federation_->AddPeer(*request), response));
 }
 
 grpc::Status AdminService::ListPeers(grpc::ServerContext*,
                                      const mxkey::v1::ListPeersRequest*,
                                      mxkey::v1::ListPeersResponse* response) {
-  return Reply(federation_->ListPeers(), response);
+  const Call call{ctx_->metrics, KeydRpc::kAdmin};
+  return call.Done(Reply(federation_->ListPeers(), response));
 }
 
 grpc::Status AdminService::RemovePeer(
     grpc::ServerContext*, const mxkey::v1::RemovePeerRequest* request,
     mxkey::v1::RemovePeerResponse* response) {
-  return Reply(federation_->RemovePeer(*request), response);
+  const Call call{ctx_->metrics, KeydRpc::kAdmin};
+  return call.Done(Reply(federation_->RemovePeer(*request), response));
 }
 
 grpc::Status AdminService::GetRenewalStatus(

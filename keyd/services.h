@@ -88,8 +88,10 @@ struct EnrollmentLimits {
 class EnrollmentService final
     : public mxkey::v1::Enrollment::CallbackService {
  public:
-  EnrollmentService(Issuer* issuer, Clock* clock, EnrollmentLimits limits)
+  EnrollmentService(Issuer* issuer, Clock* clock, EnrollmentLimits limits,
+                    KeydMetrics* metrics)
       : issuer_(issuer),
+        metrics_(metrics),
         requests_(clock, limits.requests),
         failures_(clock, limits.failures) {}
   grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* context,
@@ -107,11 +109,12 @@ class EnrollmentService final
   // Applies both limits around `start`, which calls the Issuer, and counts
   // a rejection.
   grpc::ServerUnaryReactor* Limited(
-      grpc::CallbackServerContext* context,
+      KeydRpc rpc, grpc::CallbackServerContext* context,
       const std::function<void(Issuer::Done)>& start,
       mxkey::v1::EnrollResponse* response);
 
   Issuer* issuer_;
+  KeydMetrics* metrics_;
   RateLimiter requests_;
   RateLimiter failures_;
 };

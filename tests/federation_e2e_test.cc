@@ -149,7 +149,7 @@ std::vector<int64_t> RevocationLatencies(const KeydProcess& origin,
 
 // Revocation propagation over 100 revocations each, real processes:
 // within org a (a's keyd -> a's client) and across (b's keyd -> a's keyd ->
-// a's client). DESIGN.md's goal: every peer within 2 s.
+// a's client). The goal (docs/ARCHITECTURE.md §7.4): every peer within 2 s.
 TEST_F(FederationE2eTest, RevocationPropagationWithinAndAcrossOrgs) {
   const std::vector<std::string> no_limits = {"--enroll-limit", "0",
                                               "--enroll-failure-limit", "0"};

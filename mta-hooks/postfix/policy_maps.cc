@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
@@ -82,7 +83,34 @@ PolicyMaps::PolicyMaps(KeyClient* client, PolicyMapsOptions options)
       options_(std::move(options)),
       enforce_(options_.state_dir),
       decide_(client, &enforce_),
-      reports_(options_.report_dir, options_.clock) {
+      reports_(options_.report_dir, options_.clock),
+      own_metrics_(options_.metrics ? nullptr
+                                    : std::make_unique<MetricsRegistry>()),
+      metrics_(options_.metrics ? options_.metrics : own_metrics_.get()) {
+  static const char* const kMaps[] = {"tlspolicy", "ccert", "other"};
+  static const char* const kResults[] = {"OK", "NOTFOUND", "TEMP", "PERM"};
+  for (int m = 0; m < 3; ++m) {
+    for (int r = 0; r < 4; ++r) {
+      answers_[m][r] = metrics_->GetCounter(
+          "mxkey_policyd_answers_total",
+          "Socketmap answers by map and result.",
+          {{"map", kMaps[m]}, {"result", kResults[r]}});
+    }
+    latency_[m] = metrics_->GetHistogram(
+        "mxkey_policyd_request_duration_seconds",
+        "Time to answer one socketmap request.", {{"map", kMaps[m]}});
+  }
+  would_refuse_ = metrics_->GetCounter(
+      "mxkey_policyd_testing_would_refuse_total",
+      "Testing-mode deliveries that enforce mode would have refused.");
+  static const char* const kProbes[] = {"matched", "not_pinned", "failed"};
+  for (int i = 0; i < 3; ++i) {
+    probe_results_[i] = metrics_->GetCounter(
+        "mxkey_policyd_testing_probes_total",
+        "Testing-mode STARTTLS probes by result: the presented key matched "
+        "a pin, was not pinned, or the probe failed.",
+        {{"result", kProbes[i]}});
+  }
   if (options_.probe_testing) prober_ = std::thread([this] { ProbeLoop(); });
 }
 
@@ -127,26 +155,46 @@ void PolicyMaps::ProbeLoop() {
     absl::StatusOr<std::string> presented =
         ProbeSmtpTlsPin(d.host, d.port, options_.probe_timeout);
     if (!presented.ok()) {
+      probe_results_[2]->Add();
+      would_refuse_->Add();
       reports_.Write({p.memory_key, d.host, "validation-failure",
                       absl::StrCat("STARTTLS probe of ", d.host, ":", d.port,
                                    ": ", presented.status().message())});
     } else if (std::find(p.pins.begin(), p.pins.end(), *presented) ==
                p.pins.end()) {
+      probe_results_[1]->Add();
+      would_refuse_->Add();
       reports_.Write({p.memory_key, d.host, "certificate-not-trusted",
                       absl::StrCat(d.host, ":", d.port,
                                    " presented TLS key sha256 ",
                                    ColonHex(*presented),
                                    ", which no usable certificate pins")});
+    } else {
+      // "Clean" must be told apart from "never probed": a success is a
+      // record too (RFC 8460 counts successful sessions beside failures).
+      probe_results_[0]->Add();
+      reports_.Write({p.memory_key, d.host, "success",
+                      absl::StrCat(d.host, ":", d.port,
+                                   " presented a pinned TLS key")});
     }
     lock.lock();
   }
 }
 
 std::string PolicyMaps::Lookup(const std::string& map, const std::string& key) {
-  if (map == "tlspolicy") return TlsPolicy(key);
-  if (map == "ccert") return Ccert(key);
-  return absl::StrCat("PERM unknown map \"", map,
-                      "\"; mxkey-policyd serves tlspolicy and ccert");
+  const int m = map == "tlspolicy" ? 0 : map == "ccert" ? 1 : 2;
+  ScopedLatency timed(latency_[m]);
+  std::string reply =
+      m == 0   ? TlsPolicy(key)
+      : m == 1 ? Ccert(key)
+               : absl::StrCat("PERM unknown map \"", absl::CHexEscape(map),
+                              "\"; mxkey-policyd serves tlspolicy and ccert");
+  const int r = absl::StartsWith(reply, "OK")         ? 0
+                : absl::StartsWith(reply, "NOTFOUND") ? 1
+                : absl::StartsWith(reply, "TEMP")     ? 2
+                                                      : 3;
+  answers_[m][r]->Add();
+  return reply;
 }
 
 std::string PolicyMaps::Reply(const std::string& memory_key,
@@ -162,6 +210,7 @@ std::string PolicyMaps::Reply(const std::string& memory_key,
       return absl::StrCat("TEMP mxkey: ", d.why);
     case SenderDecision::Action::kTesting: {
       if (!d.why.empty()) {
+        would_refuse_->Add();
         reports_.Write({memory_key, "", "validation-failure", d.why});
         return "NOTFOUND ";
       }
@@ -204,18 +253,29 @@ std::string PolicyMaps::TlsPolicy(const std::string& key) {
 std::string PolicyMaps::Ccert(const std::string& key) {
   absl::StatusOr<std::string> pin = ParseColonHexPin(key);
   if (!pin.ok()) return absl::StrCat("PERM ccert key: ", pin.status().message());
+  const std::string remembered = absl::StrCat("ccert:", ColonHex(*pin));
   absl::StatusOr<AnswerRef> host = client_->LookupByTlsPin(*pin);
-  if (host.ok()) return absl::StrCat("OK ", options_.ccert_action);
+  if (host.ok()) {
+    enforce_.Record(remembered, true, std::nullopt);
+    return absl::StrCat("OK ", options_.ccert_action);
+  }
   switch (LookupFailureOf(host.status())) {
     case LookupFailure::kUnknown:
     case LookupFailure::kRevoked:
     case LookupFailure::kExpired:
+      enforce_.Record(remembered, false, std::nullopt);
       return "NOTFOUND ";
     case LookupFailure::kInvalidName:
       return absl::StrCat("PERM ", host.status().message());
     default:
-      LogWarning("ccert: %s", host.status().message());
-      return absl::StrCat("TEMP mxkey: ", host.status().message());
+      // keyd unreachable, stale, or an answer that does not verify: only
+      // a client mxkey certified before waits; for the rest the map stays
+      // out of the way, as it would without mxkey.
+      if (enforce_.IsEnforced(remembered)) {
+        LogWarning("ccert: %s", host.status().message());
+        return absl::StrCat("TEMP mxkey: ", host.status().message());
+      }
+      return "NOTFOUND ";
   }
 }
 

@@ -28,11 +28,17 @@
 //               or broken answer, and never bounce because of one
 // ccert (check_ccert_access, search_order = pubkey_fingerprint), keyed by
 //   the client key's SHA-256 in colon hex: "OK <action>" if a usable
-//   certificate of the org carries it, "NOTFOUND " if none does, "TEMP ..."
-//   while keyd is unreachable and nothing fresh is held.
+//   certificate of the org carries it, "NOTFOUND " if none does. While keyd
+//   is unreachable and nothing fresh is held it degrades like tlspolicy:
+//   "TEMP ..." only for a key last seen certified (remembered as
+//   "ccert:HEX" in EnforceMemory, so the sender retries rather than being
+//   treated as uncertified), "NOTFOUND " for every other client, which
+//   mxkey never promised anything.
 // Malformed keys and unknown maps get "PERM ...".
 #ifndef MXKEY_MTA_HOOKS_POSTFIX_POLICY_MAPS_H_
 #define MXKEY_MTA_HOOKS_POSTFIX_POLICY_MAPS_H_
+
+#include "base/metrics.h"
 
 #include <condition_variable>
 #include <deque>
@@ -61,6 +67,9 @@ struct PolicyMapsOptions {
   absl::Duration probe_interval = absl::Minutes(10);
   absl::Duration probe_timeout = absl::Seconds(10);
   Clock* clock = Clock::Real();
+  // Where the maps count their answers (mxkey-policyd --metrics-listen);
+  // null: a registry of their own, never served.
+  MetricsRegistry* metrics = nullptr;
 };
 
 // A parsed tlspolicy key.
@@ -104,8 +113,19 @@ class PolicyMaps {
   void QueueProbe(Probe probe);
   void ProbeLoop();
 
+  // Counts one answer by map and result (its first word).
+  void Count(const std::string& map, const std::string& reply);
+
   KeyClient* const client_;
   const PolicyMapsOptions options_;
+  std::unique_ptr<MetricsRegistry> own_metrics_;
+  MetricsRegistry* const metrics_;
+  // answers_[map][result]: map tlspolicy, ccert, other; result OK,
+  // NOTFOUND, TEMP, PERM.
+  Counter* answers_[3][4];
+  Histogram* latency_[3];
+  Counter* would_refuse_;
+  Counter* probe_results_[3];  // matched, not pinned, failed
   EnforceMemory enforce_;
   SenderPolicy decide_;
   TlsReportWriter reports_;

@@ -1,5 +1,5 @@
 // Byte streams for the keyed session and its framing: each Noise message on
-// the wire is preceded by its length as 2 bytes, big-endian (DESIGN §7).
+// the wire is preceded by its length as 2 bytes, big-endian (PROTOCOL.md §10).
 //
 // Errors: INVALID_ARGUMENT for a message longer than 65,535 bytes (nothing
 // is written), UNAVAILABLE when the stream fails or closes (DATA_LOSS if it

@@ -1,6 +1,6 @@
 // Test-only access to NoiseHandshake: fixes the next ephemeral key so the
 // published vectors can be reproduced. Not part of any production target or
-// of the C ABI (DESIGN §7).
+// of the C ABI (PROTOCOL.md §10).
 #ifndef MXKEY_MTA_HOOKS_SESSION_NOISE_HANDSHAKE_TEST_ACCESS_H_
 #define MXKEY_MTA_HOOKS_SESSION_NOISE_HANDSHAKE_TEST_ACCESS_H_
 

@@ -1,4 +1,4 @@
-// Rejects replayed or out-of-window first handshake messages (DESIGN §7).
+// Rejects replayed or out-of-window first handshake messages (PROTOCOL.md §10).
 //
 // An initiator's hello timestamp must lie within `window` of the
 // responder's clock and be greater than any earlier accepted timestamp of

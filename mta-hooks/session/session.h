@@ -1,5 +1,5 @@
 // The mxkey keyed session: Noise_IK_25519_ChaChaPoly_SHA256 with the mxkey
-// profile (DESIGN §7), over a framed byte stream.
+// profile (PROTOCOL.md §10), over a framed byte stream.
 //
 //   prologue   "mxkey/1" || responder hostname
 //   message 1  initiator -> responder, payload SessionHello{hostname,

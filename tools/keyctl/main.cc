@@ -1,7 +1,7 @@
 // keyctl: the mxkey admin and host CLI. See README.md for every command.
 //
-// Exit codes (DESIGN.md §6): 0 ok/valid, 1 error, 2 usage, 3 no valid key,
-// 4 verification failed, 5 stale.
+// Exit codes (docs/ARCHITECTURE.md §4): 0 ok/valid, 1 error, 2 usage, 3 no
+// valid key, 4 verification failed, 5 stale.
 #include <sys/stat.h>
 #include <unistd.h>
 

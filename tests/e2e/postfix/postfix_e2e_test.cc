@@ -464,7 +464,8 @@ TEST_F(PostfixE2eTest, RevocationDefersTheNextDelivery) {
   RecordProperty("revoke_to_policy_change_ms",
                  static_cast<int>(absl::ToInt64Milliseconds(change)));
   EXPECT_THAT(answer, StartsWith("TEMP "));
-  // DESIGN.md's promise is 2 s to every peer; the goal is 1 s.
+  // The promise is 2 s to every peer (docs/ARCHITECTURE.md §7.4); the
+  // issue's goal is 1 s.
   EXPECT_LT(change, absl::Seconds(2));
   Send("case3b@r.test");
   ExpectAStatus("case3b@r.test", "deferred");
