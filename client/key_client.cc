@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/grpc_status.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
 #include "base/log.h"
 #include "base/status_macros.h"
@@ -160,13 +161,23 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
     client->channels_.push_back(std::move(channel));
   }
   std::optional<uint64_t> feed_position;
+  std::string feed_digest;
   if (!client->options_.cache_dir.empty()) {
     ASSIGN_OR_RETURN(client->disk_,
                      PersistentCache::Open(client->options_.cache_dir));
     ASSIGN_OR_RETURN(std::optional<std::string> seq,
                      client->disk_->Get(kFeedKey));
+    // "SEQ" or "SEQ DIGEST-HEX": the digest lets keyd tell a client that
+    // resumes there that its feed was rewound meanwhile.
     uint64_t n = 0;
-    if (seq && absl::SimpleAtoi(*seq, &n)) feed_position = n;
+    std::vector<std::string> parts =
+        seq ? absl::StrSplit(*seq, ' ') : std::vector<std::string>();
+    if (!parts.empty() && absl::SimpleAtoi(parts[0], &n)) {
+      feed_position = n;
+      if (parts.size() == 2 && parts[1].size() == 64) {
+        feed_digest = absl::HexStringToBytes(parts[1]);
+      }
+    }
     // Answers cached by a watching client are only trustworthy together
     // with the feed position they were cached at.
     if (!feed_position && client->options_.watch_revocations) {
@@ -206,6 +217,7 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
     RevocationWatcherOptions w;
     w.channels = client->channels_;
     w.start_after = feed_position;
+    w.start_digest = feed_digest;
     if (feed_position) {
       // Resumed: what was cached on disk is current up to this event.
       MutexLock lock(&client->apply_mu_);
@@ -227,7 +239,8 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
       c->covered_from_.reset();  // set again at the new position
       c->recent_.clear();        // numbered by a feed we no longer follow
     };
-    w.on_position = [c](std::optional<uint64_t> seq) {
+    w.on_position = [c](std::optional<uint64_t> seq,
+                        const std::string& digest) {
       {
         // Where the watch began: events after it are all seen; answers
         // made before it need the events in between (CoverFeedFrom).
@@ -238,8 +251,13 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
         }
       }
       if (!c->disk_) return;
-      absl::Status st = seq ? c->disk_->Put(kFeedKey, absl::StrCat(*seq))
-                            : c->disk_->Delete(kFeedKey);
+      absl::Status st =
+          seq ? c->disk_->Put(kFeedKey,
+                              digest.empty()
+                                  ? absl::StrCat(*seq)
+                                  : absl::StrCat(*seq, " ",
+                                                 absl::BytesToHexString(digest)))
+              : c->disk_->Delete(kFeedKey);
       if (!st.ok()) LogWarning("key cache: %s", st.message());
     };
     client->watcher_ = std::make_unique<RevocationWatcher>(std::move(w));

@@ -7,6 +7,7 @@
 
 #include "base/grpc_status.h"
 #include "base/log.h"
+#include "crypto/sha256.h"
 
 namespace mxkey {
 
@@ -58,7 +59,9 @@ absl::StatusOr<std::vector<mxkey::v1::RevocationEventBody>> ReadFeedRange(
 }
 
 RevocationWatcher::RevocationWatcher(RevocationWatcherOptions options)
-    : options_(std::move(options)), position_(options_.start_after) {}
+    : options_(std::move(options)),
+      position_(options_.start_after),
+      position_digest_(options_.start_digest) {}
 
 RevocationWatcher::~RevocationWatcher() { Stop(); }
 
@@ -100,13 +103,17 @@ void RevocationWatcher::Unsubscribe(int id) {
   listeners_.erase(id);
 }
 
-void RevocationWatcher::SetPosition(std::optional<uint64_t> seq) {
+void RevocationWatcher::SetPosition(std::optional<uint64_t> seq,
+                                    std::string digest) {
   {
     MutexLock lock(&mu_);
-    if (position_ == seq) return;
+    if (position_ == seq && (digest.empty() || digest == position_digest_)) {
+      return;
+    }
     position_ = seq;
+    position_digest_ = digest;
   }
-  if (options_.on_position) options_.on_position(seq);
+  if (options_.on_position) options_.on_position(seq, digest);
 }
 
 void RevocationWatcher::Run() {
@@ -138,15 +145,18 @@ bool RevocationWatcher::WatchOnce(const std::shared_ptr<grpc::Channel>& channel,
                                   const AnswerVerifier& verifier) {
   grpc::ClientContext ctx;
   std::optional<uint64_t> start;
+  std::string digest;
   {
     MutexLock lock(&mu_);
     if (stopping_) return false;
     active_ = &ctx;
     start = position_;
+    digest = position_digest_;
   }
   auto stub = mxkey::v1::KeyDirectory::NewStub(channel);
   mxkey::v1::WatchRevocationsRequest request;
   request.set_from_seq(start.value_or(0));
+  if (start.has_value()) request.set_from_digest(digest);
   auto reader = stub->WatchRevocations(&ctx, request);
   mxkey::v1::WatchRevocationsResponse batch;
   bool progressed = false;
@@ -156,7 +166,7 @@ bool RevocationWatcher::WatchOnce(const std::shared_ptr<grpc::Channel>& channel,
     if (!start.has_value()) {
       // Starting at the head: the backlog is already reflected in every
       // answer fetched from now on.
-      SetPosition(batch.head_seq());
+      SetPosition(batch.head_seq(), batch.head_digest());
       ctx.TryCancel();
       break;
     }
@@ -173,7 +183,7 @@ bool RevocationWatcher::WatchOnce(const std::shared_ptr<grpc::Channel>& channel,
         last_failure_ = why;
       }
       options_.on_resync();
-      SetPosition(batch.head_seq());
+      SetPosition(batch.head_seq(), batch.head_digest());
       ctx.TryCancel();
       break;
     }
@@ -184,7 +194,7 @@ bool RevocationWatcher::WatchOnce(const std::shared_ptr<grpc::Channel>& channel,
     }
     seq = events->back().seq();
     options_.on_events(*events, seq);
-    SetPosition(seq);
+    SetPosition(seq, Sha256(batch.events(batch.events_size() - 1).body()));
     std::vector<RevocationListener> listeners;
     {
       MutexLock lock(&mu_);

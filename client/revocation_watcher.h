@@ -38,6 +38,8 @@ struct RevocationWatcherOptions {
   // Resume after this event; nullopt starts at the feed head (a client with
   // nothing cached has nothing to evict from the backlog).
   std::optional<uint64_t> start_after;
+  // SHA-256 of the body of event start_after, if known.
+  std::string start_digest;
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
   Clock* clock = Clock::Real();
@@ -51,7 +53,8 @@ struct RevocationWatcherOptions {
       on_events;
   std::function<void()> on_resync;
   // Called whenever the position becomes known or moves (after on_events).
-  std::function<void(std::optional<uint64_t>)> on_position;
+  std::function<void(std::optional<uint64_t>, const std::string& digest)>
+      on_position;
 };
 
 // Reads the verified feed events after `from` up to and including `to`
@@ -85,11 +88,16 @@ class RevocationWatcher {
   // backoff).
   bool WatchOnce(const std::shared_ptr<grpc::Channel>& channel,
                  const AnswerVerifier& verifier);
-  void SetPosition(std::optional<uint64_t> seq);
+  // `digest`: SHA-256 of the body of event `seq` (empty when the position
+  // came from a head, not an event).
+  void SetPosition(std::optional<uint64_t> seq, std::string digest = "");
 
   RevocationWatcherOptions options_;
   mutable Mutex mu_;
   std::optional<uint64_t> position_ ABSL_GUARDED_BY(mu_);
+  // What keyd must still have at position_ (WatchRevocationsRequest
+  // from_digest), so that a rewound feed is noticed.
+  std::string position_digest_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::map<int, RevocationListener> listeners_ ABSL_GUARDED_BY(mu_);

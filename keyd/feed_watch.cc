@@ -1,5 +1,7 @@
 #include "keyd/feed_watch.h"
 
+#include "crypto/sha256.h"
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "base/grpc_status.h"
@@ -14,11 +16,13 @@ constexpr size_t kFeedBatch = 256;
 }  // namespace
 
 FeedWatch::FeedWatch(const KeydContext* ctx, uint64_t from_seq,
+                     std::string from_digest,
                      const std::atomic<bool>* stopping)
     : ctx_(ctx),
       stopping_(stopping),
       waker_(std::make_shared<Waker>(this)),
-      seen_(from_seq) {
+      seen_(from_seq),
+      from_digest_(std::move(from_digest)) {
   ctx_->metrics->watchers()->Add(1);
   ctx_->metrics->Rpc(KeydRpc::kWatchRevocations, grpc::StatusCode::OK,
                      absl::ZeroDuration());
@@ -71,9 +75,35 @@ FeedWatch::Action FeedWatch::Next() {
                      slice->head, "; drop cached answers and resynchronize at the "
                      "head (open the feed again with from_seq 0 to learn it)")));
   }
+  if (first_ && !from_digest_.empty() && seen_ > 0) {
+    // The client's event from_seq must be ours: after a restore of an older
+    // copy, keyd writes new events under numbers a client already holds,
+    // and a client resuming there would never see them.
+    absl::StatusOr<FeedSlice> at = ReadFeed(*ctx_->store, seen_ - 1, 1);
+    if (!at.ok()) return FinishWith(ToGrpcStatus(at.status()));
+    if (at->events.empty() || Sha256(at->events[0].body()) != from_digest_) {
+      return FinishWith(grpc::Status(
+          grpc::StatusCode::OUT_OF_RANGE,
+          absl::StrCat("the feed diverged at seq ", seen_,
+                       " (this keyd's event there is another one: its data "
+                       "was restored from an older copy); drop cached "
+                       "answers and resynchronize at the head")));
+    }
+  }
   if (!first_ && slice->events.empty()) return Action();  // wait for Wake
   response_.Clear();
   response_.set_head_seq(slice->head);
+  if (slice->head > 0) {
+    // The head event is in this batch, or read once more.
+    if (!slice->events.empty() && seen_ + slice->events.size() == slice->head) {
+      response_.set_head_digest(Sha256(slice->events.back().body()));
+    } else if (first_) {
+      absl::StatusOr<FeedSlice> at = ReadFeed(*ctx_->store, slice->head - 1, 1);
+      if (at.ok() && !at->events.empty()) {
+        response_.set_head_digest(Sha256(at->events[0].body()));
+      }
+    }
+  }
   // The current issuing certificate, and those of older issuing keys that
   // signed events of this batch (before a renewal).
   *response_.add_issuing_keys() = ctx_->keys->issuing_cert();

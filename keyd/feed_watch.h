@@ -24,8 +24,10 @@ namespace mxkey {
 class FeedWatch : public grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsResponse> {
  public:
   // The reactor deletes itself once gRPC is done with it.
+  // `from_digest`: SHA-256 of the body of event `from_seq` as the client
+  // holds it (empty: unchecked).
   FeedWatch(const KeydContext* ctx, uint64_t from_seq,
-            const std::atomic<bool>* stopping);
+            std::string from_digest, const std::atomic<bool>* stopping);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -55,6 +57,7 @@ class FeedWatch : public grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsRes
   std::shared_ptr<Waker> waker_;
   int subscription_ = 0;
   uint64_t seen_;
+  std::string from_digest_;
   bool first_ = true;
   bool writing_ = false;
   bool finished_ = false;

@@ -229,8 +229,11 @@ absl::StatusOr<mxkey::v1::SetDomainPolicyResponse> HostAdmin::SetDomainPolicy(
     return absl::OkStatus();
   }));
   ctx_->feed->Publish(head);
-  LogInfo("policy set: %s mode=%s", *domain,
-          mxkey::v1::PolicyMode_Name(request.mode()));
+  const char* mode = request.mode() == mxkey::v1::POLICY_MODE_ENFORCE ? "enforce"
+                     : request.mode() == mxkey::v1::POLICY_MODE_TESTING
+                         ? "testing"
+                         : "none";
+  LogInfo("policy set: domain=%s mode=%s", *domain, mode);
   return response;
 }
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
+#include "base/time_format.h"
 #include "base/status_macros.h"
 #include "crypto/ed25519.h"
 #include "crypto/sha256.h"
@@ -378,10 +379,10 @@ void Issuer::RotateAsync(const mxkey::v1::RotateRequest& request, Done done) {
       [r, ctx, done = std::move(done)](absl::Status st) {
         if (!st.ok()) return done(st);
         if (r->head != 0) ctx->feed->Publish(r->head);
-        LogInfo("rotation of %s: next serial=%d identity=%s active_from=%d",
+        LogInfo("rotation of %s: next serial=%d identity=%s active_from=%s",
                 r->kr.hostname, r->issued.body.serial(),
                 KeyFingerprint(r->kr.identity_key),
-                r->issued.body.active_from());
+                FormatUnixTime(r->issued.body.active_from()));
         done(std::move(r->issued.response));
       });
 }

@@ -260,6 +260,9 @@ struct Commands {
         "check the config file and flags as serve would, without starting; "
         "exit 0 if they are valid, 1 if not");
     AddServeFlags(check, &flags);
+    // `keyd serve --config F` as well as `keyd --config F serve`.
+    serve->fallthrough();
+    check->fallthrough();
     AddConfigFile(app, kDefaultConfig, {serve, check});
   }
   static constexpr const char* kDefaultConfig = "/etc/mxkey/keyd.toml";

@@ -140,6 +140,7 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
   }
   v1::WatchRevocationsRequest request;
   request.set_from_seq(*last);
+  request.set_from_digest(f->last_digest);
   auto reader = stub->WatchRevocations(&call, request);
   v1::WatchRevocationsResponse batch;
   while (reader->Read(&batch)) {
@@ -149,6 +150,7 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
       // history again.
       if (relay_ != nullptr) relay_->DropPeerAnswers(peer.org());
       *last = batch.head_seq();
+      f->last_digest = batch.head_digest();
       absl::Status st = ctx_->store->Write([&](WriteTxn& txn) {
         return SetCounter(txn, SeqCounter(peer.org()), *last);
       });
@@ -179,6 +181,11 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
     if (events->empty()) continue;
     std::vector<v1::RevocationEventBody> in_scope;
     for (const auto& e : *events) {
+      // The peer republishing another org's event (ours echoed back under
+      // mutual peering, or a third org's): that org speaks for itself on
+      // its own feed, so it is skipped without a warning. The peer's own
+      // events carry no peer_org.
+      if (!e.peer_org().empty()) continue;
       // Only names the peer owns: inside its suffixes and under no other
       // peer's longer one (it may not revoke a nested peer's hosts).
       const std::string& name =
@@ -219,6 +226,7 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
       break;
     }
     *last = taken;
+    f->last_digest = Sha256(batch.events(batch.events_size() - 1).body());
     ctx_->metrics->PeerFeedPosition(peer.org(), *last, batch.head_seq());
     if (head != 0) ctx_->feed->Publish(head);
     for (const auto& e : in_scope) {

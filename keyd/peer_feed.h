@@ -49,6 +49,10 @@ class PeerFeedFollower {
     grpc::ClientContext* call ABSL_GUARDED_BY(mu) = nullptr;
     std::string last_failure;  // its thread's only: logged once per cause
     bool skip_to_head = false;  // its thread's only: after a gap or reset
+    // SHA-256 of the body of the peer's event at the position taken (its
+    // thread's only; empty after a start or a skip to the head), sent back
+    // on resume so that a rewound peer feed is noticed.
+    std::string last_digest;
   };
   // Starts and stops followers as peers are added, changed and removed.
   void Reconcile();

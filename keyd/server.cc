@@ -221,7 +221,9 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
     ASSIGN_OR_RETURN(s->metrics_server_,
                      MetricsServer::Start(options.metrics_listen,
                                           s->metrics_registry_.get()));
-    LogInfo("metrics on http://%s/metrics", options.metrics_listen);
+    LogInfo("metrics on http://%s:%d/metrics",
+            options.metrics_listen.substr(0, options.metrics_listen.rfind(':')),
+            s->metrics_server_->port());
   }
   s->renewal_ = std::thread([raw = s.get()] { raw->RenewalLoop(); });
   s->peer_feeds_ = std::make_unique<PeerFeedFollower>(&s->ctx_, s->relay_.get());

@@ -175,7 +175,8 @@ grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsResponse>*
 KeyDirectoryService::WatchRevocations(
     grpc::CallbackServerContext*,
     const mxkey::v1::WatchRevocationsRequest* request) {
-  return new FeedWatch(ctx_, request->from_seq(), &stopping_);
+  return new FeedWatch(ctx_, request->from_seq(), request->from_digest(),
+                       &stopping_);
 }
 
 grpc::ServerUnaryReactor* EnrollmentService::Limited(

@@ -63,10 +63,20 @@ TEST_F(FederationE2eTest, PeerAddedWithItsFingerprintIsInTheSignedBundle) {
   EXPECT_EQ(wrong.exit_code, 4);
   EXPECT_THAT(wrong.err, HasSubstr("peer root fingerprint mismatch"));
   EXPECT_THAT(wrong.err, HasSubstr(b_->fingerprint()));
+  // The old flag name still works, with a warning.
+  EXPECT_THAT(wrong.err, HasSubstr("--root-fingerprint is deprecated"));
+  CommandResult none = a_->RunKeyctl({"peer", "add", name, "--domain-suffix",
+                                      "b.example", "--endpoint",
+                                      b_->address()});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_THAT(none.err, HasSubstr("--peer-root-fingerprint"));
 
   CommandResult added = a_->RunKeyctl(
       {"--json", "peer", "add", name, "--domain-suffix", "b.example",
-       "--endpoint", b_->address(), "--root-fingerprint", b_->fingerprint()});
+       "--endpoint", b_->address(), "--peer-root-fingerprint",
+       b_->fingerprint()});
+  // RunKeyctl puts the global --root-fingerprint (a's own root) before the
+  // command: the two no longer clash.
   ASSERT_EQ(added.exit_code, 0) << added.err;
   EXPECT_THAT(added.out, HasSubstr(b_->fingerprint()));
   auto trust = BundleOfA(1);
@@ -158,8 +168,8 @@ TEST_F(FederationE2eTest, RevocationPropagationWithinAndAcrossOrgs) {
   ASSERT_TRUE(a_->Start(no_limits).ok());
   ASSERT_TRUE(b_->Start(no_limits).ok());
   ASSERT_EQ(a_->RunKeyctl({"peer", "add", "b", "--domain-suffix", "b.example",
-                           "--endpoint", b_->address(), "--root-fingerprint",
-                           b_->fingerprint()})
+                           "--endpoint", b_->address(),
+                           "--peer-root-fingerprint", b_->fingerprint()})
                 .exit_code,
             0);
   const auto own = EnrollHosts(*a_, "a.example", 100);

@@ -48,6 +48,8 @@ class InProcessKeyd {
   ~InProcessKeyd();
 
   std::string endpoint() const;
+  // The data directory (in process: the one KeydServer serves).
+  const std::string& data_dir() const { return dir_; }
   const std::string& root_fingerprint() const { return fingerprint_; }
   const std::string& root_public_key() const { return root_; }
 

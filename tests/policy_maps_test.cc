@@ -135,6 +135,7 @@ TEST_F(PolicyMapsTest, CcertAcceptsOnlyCertifiedKeys) {
 TEST_F(PolicyMapsTest, KeydDownFailsClosedOnlyForEnforceNextHops) {
   ASSERT_THAT(maps_->Lookup("tlspolicy", "example.org"), StartsWith("OK "));
   ASSERT_EQ(maps_->Lookup("tlspolicy", "c.test"), "NOTFOUND ");
+  ASSERT_EQ(maps_->Lookup("ccert", ColonHex(kPin1)), "OK OK");
   keyd_->Stop();
   // Fresh answers are still served while keyd is away.
   EXPECT_THAT(maps_->Lookup("tlspolicy", "example.org"), StartsWith("OK "));
@@ -143,10 +144,19 @@ TEST_F(PolicyMapsTest, KeydDownFailsClosedOnlyForEnforceNextHops) {
               StartsWith("TEMP mxkey: example.org is in enforce mode"));
   EXPECT_EQ(maps_->Lookup("tlspolicy", "c.test"), "NOTFOUND ");
   EXPECT_EQ(maps_->Lookup("tlspolicy", "never-seen.example"), "NOTFOUND ");
+  // ccert degrades the same way: a client key last seen certified waits
+  // (TEMP), any other client is none of mxkey's business (NOTFOUND), so a
+  // keyd outage never refuses senders that have nothing to do with mxkey.
   EXPECT_THAT(maps_->Lookup("ccert", ColonHex(kPin1)), StartsWith("TEMP "));
-  // A restarted policyd remembers which next-hops were in enforce mode.
+  EXPECT_EQ(maps_->Lookup("ccert", ColonHex(std::string(32, '\x55'))),
+            "NOTFOUND ");
+  // A restarted policyd remembers which next-hops were in enforce mode, and
+  // which client keys were certified.
   StartMaps();
   EXPECT_THAT(maps_->Lookup("tlspolicy", "example.org"), StartsWith("TEMP "));
+  EXPECT_THAT(maps_->Lookup("ccert", ColonHex(kPin1)), StartsWith("TEMP "));
+  EXPECT_EQ(maps_->Lookup("ccert", ColonHex(std::string(32, '\x56'))),
+            "NOTFOUND ");
 }
 
 }  // namespace

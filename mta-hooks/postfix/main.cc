@@ -164,7 +164,9 @@ int Run(const Flags& f, int argc, char** argv) {
       return 1;
     }
     metrics_server = *std::move(m);
-    LogInfo("metrics on http://%s/metrics", f.metrics_listen);
+    LogInfo("metrics on http://%s:%d/metrics",
+            f.metrics_listen.substr(0, f.metrics_listen.rfind(':')),
+            metrics_server->port());
   }
   LogInfo("mxkey-policyd listening on %s", absl::StrJoin(server.bound(), " "));
   sd_notify(0, "READY=1");

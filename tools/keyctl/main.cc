@@ -2,16 +2,20 @@
 //
 // Exit codes (docs/ARCHITECTURE.md §4): 0 ok/valid, 1 error, 2 usage, 3 no
 // valid key, 4 verification failed, 5 stale.
+#include <errno.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
 
 #include "CLI/CLI.hpp"
+#include "base/version.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -86,8 +90,30 @@ std::shared_ptr<grpc::Channel> AdminChannel() {
                              grpc::InsecureChannelCredentials());
 }
 
+// Why the admin socket cannot be used, in words, or "" if it can be opened.
+std::string AdminSocketProblem() {
+  if (access(g.admin_socket.c_str(), R_OK | W_OK) == 0) return "";
+  const int error = errno;
+  if (error == EACCES) {
+    return absl::StrCat("permission denied on ", g.admin_socket,
+                        " (administering needs membership of keyd's "
+                        "--admin-group, or keyd's own user)");
+  }
+  if (error == ENOENT) {
+    return absl::StrCat("no admin socket at ", g.admin_socket,
+                        " (is keyd running? give --admin-socket or "
+                        "$MXKEY_ADMIN_SOCKET)");
+  }
+  return absl::StrCat("cannot use ", g.admin_socket, ": ", strerror(error));
+}
+
 absl::Status Call(const grpc::Status& st, absl::string_view where) {
   if (st.ok()) return absl::OkStatus();
+  if (st.error_code() == grpc::StatusCode::UNAVAILABLE &&
+      where == g.admin_socket) {
+    const std::string problem = AdminSocketProblem();
+    if (!problem.empty()) return absl::UnavailableError(problem);
+  }
   if (st.error_code() == grpc::StatusCode::UNAVAILABLE) {
     return absl::UnavailableError(absl::StrCat(
         "cannot reach keyd at ", where, ": ", st.error_message()));
@@ -152,7 +178,12 @@ int PrintTokenResponse(const mxkey::v1::TokenResponse& r) {
 
 int OrgShow() {
   // The admin socket serves lookups too; use it unless --keyd was given.
+  // A socket that exists but cannot be opened is an answer in itself (not
+  // a reason to try TCP and report "connection refused" there).
   bool use_admin = !g.keyd_given && access(g.admin_socket.c_str(), F_OK) == 0;
+  if (use_admin && !AdminSocketProblem().empty()) {
+    return Fail(absl::PermissionDeniedError(AdminSocketProblem()), "org show");
+  }
   auto stub = mxkey::v1::KeyDirectory::NewStub(use_admin ? AdminChannel()
                                                          : KeydChannel());
   mxkey::v1::OrgInfo info;
@@ -627,6 +658,26 @@ int Export(const std::string& kind, const std::string& domain,
   return 0;
 }
 
+// The org's hosts that serve mail domain `domain` (admin socket), sorted;
+// empty if the socket cannot be asked.
+std::vector<std::string> HostsServing(const std::string& domain) {
+  mxkey::v1::ListHostsResponse resp;
+  auto ctx = Context();
+  std::vector<std::string> out;
+  if (!mxkey::v1::Admin::NewStub(AdminChannel())
+           ->ListHosts(ctx.get(), {}, &resp)
+           .ok()) {
+    return out;
+  }
+  for (const auto& h : resp.hosts()) {
+    for (const auto& d : h.mail_domains()) {
+      if (d == domain) out.push_back(h.hostname());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 int Lookup(const std::string& input, bool is_domain) {
   const char* what = is_domain ? "policy show" : "lookup";
   if (!HaveRootFingerprint(what)) return kUsage;
@@ -648,8 +699,15 @@ int Lookup(const std::string& input, bool is_domain) {
   absl::Status usable =
       is_domain ? absl::OkStatus() : (*client)->LookupHost(name).status();
 
+  // A domain without a published policy is answered with a signed
+  // "unkeyed" denial: say so, and (for an admin) which hosts serve it.
+  const bool unkeyed = is_domain && !(*verified)->policy;
+  std::vector<std::string> enrolled;
+  if (unkeyed && AdminSocketProblem().empty()) enrolled = HostsServing(name);
   std::string status = is_domain
-                           ? ((*verified)->HasValidKey() ? "valid" : "unknown")
+                           ? ((*verified)->HasValidKey() ? "valid"
+                              : unkeyed                  ? "unkeyed"
+                                                         : "unknown")
                            : usable.ok() ? "valid"
                                          : std::string(LookupFailureName(
                                                LookupFailureOf(usable)));
@@ -666,6 +724,13 @@ int Lookup(const std::string& input, bool is_domain) {
     JsonObject out;
     out.Str(is_domain ? "domain" : "hostname", name).Str("status", status);
     if (is_domain) out.Str("mode", mode);
+    if (unkeyed) {
+      std::vector<std::string> hosts;
+      for (const std::string& h : enrolled) {
+        hosts.push_back(JsonObject().Str("hostname", h).Build());
+      }
+      out.Raw("enrolled_hosts", JsonArray(hosts));
+    }
     out.Raw("certificates", JsonArray(certs))
         .Int("feed_head", static_cast<int64_t>((*verified)->freshness.feed_head()))
         .Str("fresh_until", FormatUnixTime((*verified)->freshness.valid_until()));
@@ -674,6 +739,14 @@ int Lookup(const std::string& input, bool is_domain) {
     std::cout << name << ": " << status;
     if (is_domain) std::cout << " (mode " << mode << ")";
     std::cout << "\n";
+    if (unkeyed) {
+      std::cout << "  no policy is published, so peers see no hosts for it; "
+                   "keyctl policy set "
+                << name << " --mode testing publishes them\n";
+      for (const std::string& h : enrolled) {
+        std::cout << "  enrolled host " << h << "\n";
+      }
+    }
     for (const auto& c : (*verified)->certificates) {
       std::cout << "  serial " << c.body.serial() << " " << StateName(c.state)
                 << (is_domain ? absl::StrCat(" host ", c.body.hostname()) : "")
@@ -780,9 +853,14 @@ int Watch(uint64_t from, int count) {
       }
     }
   }
+  // A watch ends only when asked (--count): any other end is keyd going
+  // away, and a script must not mistake it for a clean finish.
   absl::Status st = Call(reader->Finish(), g.keyd);
-  if (!st.ok()) return Fail(st, "watch");
-  return kOk;
+  std::cerr << "keyctl: watch: keyd ended the stream after seq " << last
+            << (st.ok() ? " (keyd stopped or restarted?)"
+                        : absl::StrCat(": ", st.message()))
+            << "; resume with keyctl watch --from " << last << "\n";
+  return kError;
 }
 
 }  // namespace
@@ -793,6 +871,7 @@ int main(int argc, char** argv) {
   umask(077);
   CLI::App app{"keyctl: administer mxkey and enroll hosts"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("keyctl ") + mxkey::kVersion);
   // Global flags may follow the subcommand too (keyctl lookup H --json).
   app.fallthrough();
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -893,9 +972,16 @@ int main(int argc, char** argv) {
   peer_add->add_option("--endpoint", peer_endpoint,
                        "the peer keyd's public HOST:PORT")
       ->required();
-  peer_add->add_option("--root-fingerprint", peer_fingerprint,
-                       "the peer root's sha256:HEX, obtained out of band")
-      ->required();
+  peer_add->add_option("--peer-root-fingerprint", peer_fingerprint,
+                       "the peer root's sha256:HEX, obtained out of band "
+                       "(required)");
+  // The old name clashed with the global --root-fingerprint (keyctl's own
+  // trust anchor) when that was given before the command. Kept, hidden.
+  std::string peer_fingerprint_old;
+  peer_add
+      ->add_option("--root-fingerprint", peer_fingerprint_old,
+                   "deprecated: --peer-root-fingerprint")
+      ->group("");
   auto* peer_list = peer->add_subcommand("list", "list peers");
   auto* peer_show = peer->add_subcommand("show", "show one peer");
   peer_show->add_option("ORG", peer_org)->required();
@@ -949,6 +1035,17 @@ int main(int argc, char** argv) {
   if (policy_show->parsed()) return mxkey::Lookup(hostname, true);
   if (watch->parsed()) return mxkey::Watch(from, count);
   if (peer_add->parsed()) {
+    if (!peer_fingerprint_old.empty()) {
+      std::cerr << "keyctl: warning: peer add --root-fingerprint is "
+                   "deprecated, use --peer-root-fingerprint (a global "
+                   "--root-fingerprint is keyctl's own trust anchor)\n";
+      if (peer_fingerprint.empty()) peer_fingerprint = peer_fingerprint_old;
+    }
+    if (peer_fingerprint.empty()) {
+      std::cerr << "keyctl: peer add: --peer-root-fingerprint sha256:HEX is "
+                   "required (the peer's root, obtained out of band)\n";
+      return 2;
+    }
     return mxkey::PeerAdd(peer_org, peer_suffixes, peer_endpoint,
                           peer_fingerprint);
   }

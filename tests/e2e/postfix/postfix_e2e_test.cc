@@ -283,7 +283,7 @@ struct World {
     if (absl::Status s = Keyctl({"peer", "add", "f", "--domain-suffix",
                                  "f.test", "--endpoint",
                                  absl::StrCat("127.0.0.1:", kPeerKeydPort),
-                                 "--root-fingerprint",
+                                 "--peer-root-fingerprint",
                                  peer_keyd->fingerprint()});
         !s.ok()) {
       return s;
