@@ -12,6 +12,7 @@ namespace mxkey {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // The token value of keyctl --json output {"hostname":..,"token":"HEX",..}.
 std::string TokenFromJson(const std::string& json) {
@@ -229,7 +230,20 @@ TEST_F(CliE2eTest, AdminSocketIsGroupOnlyAndRefusesOthers) {
   CommandResult as_nobody = RunCommand(argv);
   EXPECT_NE(as_nobody.exit_code, 0);
   EXPECT_THAT(as_nobody.err, HasSubstr("host list"));
-  EXPECT_THAT(as_nobody.err, HasSubstr("Permission denied"));
+  // Named as what it is, not as a TCP fallback's "connection refused".
+  EXPECT_THAT(as_nobody.err,
+              HasSubstr("permission denied on " + keyd_->admin_socket()));
+  EXPECT_THAT(as_nobody.err, Not(HasSubstr("127.0.0.1")));
+  std::vector<std::string> show = {"/usr/bin/setpriv", "--reuid=65534",
+                                   "--regid=65534", "--clear-groups"};
+  std::vector<std::string> org_show = keyd_->Keyctl({"org", "show"});
+  // Without --keyd, org show picks the socket: it must not fall back.
+  org_show.erase(org_show.begin() + 1, org_show.begin() + 3);
+  show.insert(show.end(), org_show.begin(), org_show.end());
+  CommandResult show_as_nobody = RunCommand(show);
+  EXPECT_NE(show_as_nobody.exit_code, 0);
+  EXPECT_THAT(show_as_nobody.err,
+              HasSubstr("permission denied on " + keyd_->admin_socket()));
   CommandResult as_root = keyd_->RunKeyctl({"host", "list"});
   EXPECT_EQ(as_root.exit_code, 0) << as_root.err;
 }
@@ -291,6 +305,38 @@ TEST_F(CliE2eTest, SigtermShutsDownCleanly) {
   // And it comes back with its data.
   ASSERT_TRUE(keyd_->Start().ok());
   EXPECT_EQ(keyd_->RunKeyctl({"host", "list"}).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace mxkey
+
+namespace mxkey {
+namespace {
+
+// An operator's papercuts: policy show right after enrolling a host for a
+// domain without a policy, and a watch that keyd ends.
+TEST_F(CliE2eTest, PolicyShowOfAnUnkeyedDomainNamesItsEnrolledHosts) {
+  std::string token = AddHost("mx1.example.org");
+  ASSERT_EQ(keyd_->RunKeyctl({"enroll", "mx1.example.org", "--token", token,
+                              "--key-dir", key_dir_})
+                .exit_code,
+            0);
+  CommandResult show = keyd_->RunKeyctl({"policy", "show", "example.org"});
+  EXPECT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_THAT(show.out, HasSubstr("example.org: unkeyed (mode none)"));
+  EXPECT_THAT(show.out, HasSubstr("enrolled host mx1.example.org"));
+  EXPECT_THAT(show.out, HasSubstr("keyctl policy set example.org"));
+}
+
+TEST_F(CliE2eTest, WatchSaysSoAndFailsWhenKeydEndsIt) {
+  const std::string log = keyd_->dir() + "/../watch.log";
+  auto watch = Subprocess::Start(keyd_->Keyctl({"watch"}), log);
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  absl::SleepFor(absl::Milliseconds(500));  // the stream is open
+  EXPECT_EQ(keyd_->Stop(), 0);
+  EXPECT_EQ((*watch)->Wait(absl::Seconds(20)), 1);
+  EXPECT_THAT(ReadFile(log, 1 << 20).value_or(""),
+              HasSubstr("keyd ended the stream after seq 0"));
 }
 
 }  // namespace
