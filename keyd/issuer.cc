@@ -362,7 +362,8 @@ void Issuer::RotateAsync(const mxkey::v1::RotateRequest& request, Done done) {
           return absl::FailedPreconditionError(absl::StrCat(
               "a next certificate (serial ", next->body.serial(),
               ") is already pre-published; it becomes active at ",
-              next->body.active_from()));
+              FormatUnixTime(next->body.active_from()),
+              " unless the host runs keyctl rotate --finish first"));
         }
         RETURN_IF_ERROR(ClaimKeys(txn, kr));
         int64_t active_from = ctx->now() + r->overlap_seconds;

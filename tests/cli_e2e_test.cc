@@ -94,10 +94,11 @@ TEST_F(CliE2eTest, RotateThenFinishWithdrawsTheOldKey) {
                               "--key-dir", key_dir_})
                 .exit_code,
             0);
+  // Nothing to finish is not an error (a deploy hook may run it anytime).
   CommandResult no_rotation = keyd_->RunKeyctl(
       {"rotate", "--finish", "mx1.example.org", "--key-dir", key_dir_});
-  EXPECT_EQ(no_rotation.exit_code, 1);
-  EXPECT_THAT(no_rotation.err, HasSubstr("no rotation in progress"));
+  EXPECT_EQ(no_rotation.exit_code, 0) << no_rotation.err;
+  EXPECT_THAT(no_rotation.out, HasSubstr("nothing to do"));
   CommandResult bad_overlap = keyd_->RunKeyctl(
       {"rotate", "mx1.example.org", "--key-dir", key_dir_, "--overlap", "1s"});
   EXPECT_EQ(bad_overlap.exit_code, 1);
@@ -112,6 +113,20 @@ TEST_F(CliE2eTest, RotateThenFinishWithdrawsTheOldKey) {
   ASSERT_EQ(rotate.exit_code, 0) << rotate.err;
   EXPECT_THAT(rotate.out, HasSubstr("both keys are in use until"));
   EXPECT_THAT(rotate.out, HasSubstr("rotate --finish"));
+  // Begin twice (a hook that runs twice): the second is a no-op, not a
+  // third certificate.
+  CommandResult rotate_again =
+      keyd_->RunKeyctl({"rotate", "mx1.example.org", "--key-dir", key_dir_});
+  EXPECT_EQ(rotate_again.exit_code, 0) << rotate_again.err;
+  EXPECT_THAT(rotate_again.out, HasSubstr("already begun: next serial 2"));
+  // Other pins while one is pending: refused, and nothing changes.
+  CommandResult other = keyd_->RunKeyctl(
+      {"rotate", "mx1.example.org", "--key-dir", key_dir_, "--tls-cert",
+       keyd_->dir() + "/../tls.pem"});
+  if (access((keyd_->dir() + "/../tls.pem").c_str(), F_OK) == 0) {
+    EXPECT_EQ(other.exit_code, 1);
+    EXPECT_THAT(other.err, HasSubstr("with other TLS pins is pending"));
+  }
   CommandResult lookup =
       keyd_->RunKeyctl({"--json", "lookup", "mx1.example.org"});
   EXPECT_THAT(lookup.out, HasSubstr("\"state\":\"active\""));
@@ -131,6 +146,11 @@ TEST_F(CliE2eTest, RotateThenFinishWithdrawsTheOldKey) {
   EXPECT_THAT(lookup.out, HasSubstr("\"serial\":2"));
   EXPECT_THAT(lookup.out, ::testing::Not(HasSubstr("\"serial\":1")));
   EXPECT_THAT(lookup.out, ::testing::Not(HasSubstr("\"state\":\"next\"")));
+  // Finish twice: done is done.
+  CommandResult finish_again = keyd_->RunKeyctl(
+      {"rotate", "--finish", "mx1.example.org", "--key-dir", key_dir_});
+  EXPECT_EQ(finish_again.exit_code, 0) << finish_again.err;
+  EXPECT_THAT(finish_again.out, HasSubstr("serial 2 is the current key"));
   // The host's key directory now holds the next keys as its current ones.
   EXPECT_EQ(ReadFile(key_dir_ + "/identity.key").value_or(""), next_identity);
   struct stat st;

@@ -538,6 +538,33 @@ int Rotate(const std::string& host, const std::string& key_dir,
     if (!d.ok()) return Fail(d.status(), "rotate");
     overlap = *d;
   }
+  // Begun already (a hook that runs twice): the same request again is done,
+  // another one must wait for the finish.
+  absl::StatusOr<mxkey::v1::EnrollResponse> pending =
+      LoadCertificate(key_dir, "next");
+  if (pending.ok()) {
+    absl::StatusOr<mxkey::v1::HostCertificateBody> next_body =
+        ParseBody<mxkey::v1::HostCertificateBody>(pending->certificate());
+    if (!next_body.ok()) return Fail(next_body.status(), "rotate");
+    const std::vector<std::string> next_pins(
+        next_body->tls_spki_sha256().begin(), next_body->tls_spki_sha256().end());
+    if (next_body->hostname() == *name && next_pins == *pins) {
+      std::cout << "rotation of " << *name << " already begun: next serial "
+                << next_body->serial() << " is pre-published; both keys are "
+                << "in use until " << FormatUnixTime(next_body->active_from())
+                << ". Switch the MTA to the new TLS key, then run keyctl "
+                   "rotate --finish "
+                << *name << " --key-dir " << key_dir << "\n";
+      return kOk;
+    }
+    std::cerr << "keyctl: rotate: a rotation of "
+              << absl::CHexEscape(next_body->hostname())
+              << " with other TLS pins is pending in " << key_dir
+              << " (next serial " << next_body->serial()
+              << "); finish it first (keyctl rotate --finish), or wait until "
+              << FormatUnixTime(next_body->active_from()) << "\n";
+    return kError;
+  }
   absl::StatusOr<HostKeys> next = HostKeys::Generate();
   if (!next.ok()) return Fail(next.status(), "rotate");
   absl::StatusOr<mxkey::v1::RotateRequest> req =
@@ -565,9 +592,19 @@ int RotateFinish(const std::string& host, const std::string& key_dir) {
   absl::StatusOr<mxkey::v1::EnrollResponse> next_cert =
       LoadCertificate(key_dir, "next");
   if (absl::IsNotFound(next_cert.status())) {
-    std::cerr << "keyctl: rotate --finish: no rotation in progress in "
-              << key_dir << " (no next keys); run keyctl rotate first\n";
-    return kError;
+    // Finished already (a hook that runs twice), or never begun: either
+    // way the current keys are the ones in use and nothing is left to do.
+    absl::StatusOr<mxkey::v1::EnrollResponse> current =
+        LoadCertificate(key_dir, "");
+    if (!current.ok()) return Fail(current.status(), "rotate --finish");
+    absl::StatusOr<mxkey::v1::HostCertificateBody> body =
+        ParseBody<mxkey::v1::HostCertificateBody>(current->certificate());
+    if (!body.ok()) return Fail(body.status(), "rotate --finish");
+    std::cout << "no rotation of " << *name << " is pending in " << key_dir
+              << ": serial " << body->serial()
+              << " is the current key (finished already, or never begun); "
+                 "nothing to do\n";
+    return kOk;
   }
   if (!next_cert.ok()) return Fail(next_cert.status(), "rotate --finish");
   absl::StatusOr<mxkey::v1::HostCertificateBody> body =

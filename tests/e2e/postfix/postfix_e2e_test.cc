@@ -319,7 +319,12 @@ struct World {
         "smtpd_tls_ask_ccert = yes",
         "smtpd_tls_loglevel = 1",
         "smtpd_tls_fingerprint_digest = sha256",
-        "smtpd_recipient_restrictions = check_ccert_access { " + map +
+        // As docs/OPERATIONS.md §3 shows it: after reject_unauth_destination,
+        // with no relay restrictions of their own, so that only the order
+        // of this list keeps a certified peer from relaying.
+        "smtpd_relay_restrictions =",
+        "smtpd_recipient_restrictions = reject_unauth_destination, "
+        "check_ccert_access { " + map +
             ":ccert, { search_order = pubkey_fingerprint } }, reject",
     };
     absl::StatusOr<std::unique_ptr<PostfixInstance>> b_or =
@@ -551,6 +556,21 @@ TEST_F(PostfixE2eTest, ReceiverRejectsUncertifiedClientKey) {
   ExpectDeliveredToB("case8ok@b.test");
 }
 
+// 8b. A certified client key grants no relaying: a certified peer host
+// trying B as a relay to a third domain is refused (OPERATIONS.md §3 puts
+// check_ccert_access after reject_unauth_destination; with the line first,
+// as that section once said, this message was accepted for relay).
+TEST_F(PostfixE2eTest, CertifiedPeerHostCannotRelayToAThirdDomain) {
+  CommandResult relay = RunCommand(
+      {"/usr/bin/swaks", "--to", "victim@third.example", "--from", "x@a.test",
+       "--server", "127.0.0.1:10026", "--tls", "--tls-cert", world_->Pem("a"),
+       "--tls-key", world_->Key("a")},
+      absl::Seconds(30));
+  EXPECT_NE(relay.exit_code, 0) << relay.out;
+  EXPECT_THAT(relay.out, HasSubstr("554 5.7.1 <victim@third.example>: Relay "
+                                   "access denied"));
+}
+
 // 9. Federation: f.test belongs to org "f", a peer of a's org. A's Postfix
 // pins f's key through a's keyd (relayed, verified against f's root), and a
 // revocation at f reaches a's mxkey-policyd through the feeds and defers
@@ -683,6 +703,52 @@ TEST_F(PostfixE2eTest, PeerReEnrollmentAfterCompromiseRestoresDeliveryIn5s) {
   EXPECT_LT(restored, absl::Seconds(5));
   ExpectDeliveredToB("case11b@k.f.test");
   EXPECT_THAT(world_->a->Log(), Not(HasSubstr("status=bounced")));
+}
+
+// 10. A rotates its own client key (the one receivers check with ccert):
+// rotate, switch smtp_tls_chain_files, finish. B accepts both keys during
+// the overlap, only the new one after --finish; no message waits.
+TEST_F(PostfixE2eTest, ClientKeyRotationSwitchesSmtpTlsChainFiles) {
+  ASSERT_TRUE(world_->MakeKey("a2").ok());
+  const std::string keys = world_->dir + "/keys-mx.a.test";
+  ASSERT_TRUE(world_->Keyctl({"rotate", "mx.a.test", "--key-dir", keys,
+                              "--tls-cert", world_->Pem("a2")})
+                  .ok());
+  // Switch Postfix's client key (OPERATIONS.md §2: smtp_tls_chain_files).
+  CommandResult switched = RunCommand(
+      {"/usr/sbin/postconf", "-c", world_->dir + "/a/conf", "-e",
+       "smtp_tls_chain_files = " + world_->Key("a2") + " " +
+           world_->Pem("a2")});
+  ASSERT_EQ(switched.exit_code, 0) << switched.err;
+  ASSERT_TRUE(world_->a->Reload().ok());
+  Send("case10a@b.test");
+  ExpectAStatus("case10a@b.test", "sent");
+  ExpectDeliveredToB("case10a@b.test");
+  ASSERT_TRUE(world_->Keyctl({"rotate", "--finish", "mx.a.test", "--key-dir",
+                              keys})
+                  .ok());
+  // The old client key is refused once the finish is known (a feed event).
+  std::string refused;
+  for (int i = 0; i < 50; ++i) {
+    CommandResult old = RunCommand(
+        {"/usr/bin/swaks", "--to", "case10x@b.test", "--from", "x@a.test",
+         "--server", "127.0.0.1:10026", "--tls", "--tls-cert",
+         world_->Pem("a"), "--tls-key", world_->Key("a")},
+        absl::Seconds(30));
+    refused = old.out;
+    if (absl::StrContains(refused, "554 5.7.1 <case10x@b.test>")) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_THAT(refused, HasSubstr("554 5.7.1 <case10x@b.test>"));
+  Send("case10b@b.test");
+  ExpectAStatus("case10b@b.test", "sent");
+  ExpectDeliveredToB("case10b@b.test");
+  for (const char* to : {"case10a@b.test", "case10b@b.test"}) {
+    absl::StatusOr<std::string> deferral = world_->a->WaitForLogLine(
+        {std::string("to=<") + to + ">", "status=deferred"},
+        absl::ZeroDuration());
+    EXPECT_FALSE(deferral.ok()) << *deferral;
+  }
 }
 
 // 7 (last: it stops keyd). keyd down: enforce domains are deferred (TEMP)
