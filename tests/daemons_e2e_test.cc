@@ -363,5 +363,56 @@ TEST_F(DaemonsE2eTest, PrometheusScrapesBothDaemonsAndCountsLookups) {
   EXPECT_EQ(keyd_->Stop(), 0);
 }
 
+// An operator saw mxkey-policyd stay "unreachable" ~45 s after a keyd
+// restart (gRPC's reconnect backoff) and log nothing about it. Now it says
+// when keyd goes and comes back, and is back within a few seconds.
+TEST_F(DaemonsE2eTest, PolicydLogsKeydOutageAndIsBackSoonAfterARestart) {
+  const int keyd_port = FreePort();
+  const std::string listen = absl::StrCat("127.0.0.1:", keyd_port);
+  ASSERT_TRUE(keyd_->Start({"--listen", listen}).ok()) << keyd_->log();
+  CommandResult add = keyd_->RunKeyctl(
+      {"--json", "host", "add", "mx1.example.org", "--domain", "example.org"});
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  const std::string dir = config_dir_;
+  const std::string log = dir + "/policyd-restart.log";
+  const std::string empty = Write(dir + "/empty.toml", "");
+  std::unique_ptr<Subprocess> policyd = *Subprocess::Start(
+      {Policyd(), "--config", empty, "--keyd", listen, "--root-fingerprint",
+       keyd_->fingerprint(), "--listen", "inet:127.0.0.1:0"},
+      log);
+  absl::StatusOr<int> port = WaitForListeningPort(log, absl::Seconds(20));
+  ASSERT_TRUE(port.ok());
+  auto policyd_log = [&] { return ReadFile(log, 1 << 20).value_or(""); };
+  // An unknown host: keyd's signed denial, NOTFOUND, keyd is reachable.
+  EXPECT_EQ(Socketmap(*port, "tlspolicy", "[mx9.example.org]"), "NOTFOUND ");
+  ASSERT_EQ(keyd_->Stop(), 0);
+  // Names it never asked about: no answer held, keyd is down, for 8 s of
+  // lookups (long enough for gRPC's default backoff to grow past 5 s).
+  const absl::Time down = absl::Now();
+  for (int i = 0; absl::Now() - down < absl::Seconds(8) && i < 200; ++i) {
+    Socketmap(*port, "tlspolicy", absl::StrCat("[mx", i, ".down.example.org]"));
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(WaitFor(policyd_log, "state=unreachable", absl::Seconds(10)))
+      << policyd_log();
+  ASSERT_TRUE(keyd_->Start({"--listen", listen}).ok()) << keyd_->log();
+  const absl::Time restarted = absl::Now();
+  // Back within gRPC's capped reconnect backoff (2 s) plus a lookup.
+  bool back = false;
+  while (absl::Now() - restarted < absl::Seconds(10)) {
+    Socketmap(*port, "tlspolicy", "[mx7.example.org]");
+    if (policyd_log().find("state=reachable") != std::string::npos) {
+      back = true;
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  const absl::Duration took = absl::Now() - restarted;
+  EXPECT_TRUE(back) << policyd_log();
+  EXPECT_LT(took, absl::Seconds(5)) << "reconnect took " << took;
+  policyd->Signal(SIGTERM);
+  EXPECT_EQ(policyd->Wait(absl::Seconds(20)), 0);
+}
+
 }  // namespace
 }  // namespace mxkey
