@@ -4,6 +4,9 @@
 // one list of settings, one set of checks, and flags on the command line
 // win over the file.
 //
+// Files are printable ASCII (toml++ 3.3 has undefined behaviour on some
+// non-ASCII input; every setting is ASCII anyway).
+//
 // How it fails: a syntax error, an unknown key, a table, a value of the
 // wrong TOML type or one an option's check refuses (a bad duration, address
 // or enum) is a CLI::ConfigError whose message is

@@ -178,3 +178,33 @@ TEST(ParseTomlConfigTest, OversizedInputIsRefusedBeforeParsing) {
 
 }  // namespace
 }  // namespace mxkey
+
+namespace mxkey {
+namespace {
+
+// base:config_file_fuzzer's finds: table headers whose key starts with a
+// character no key may start with made toml++ assert (abort).
+TEST(ParseTomlConfigTest, ControlCharactersAreRefusedWithTheirPosition) {
+  CLI::App app{"t"};
+  std::string text("ok = 1\n[\x0e\x0eserv\0\0", 17);
+  absl::StatusOr<std::vector<CLI::ConfigItem>> items =
+      ParseTomlConfig(text, "c.toml", app, {});
+  ASSERT_FALSE(items.ok());
+  EXPECT_THAT(std::string(items.status().message()),
+              ::testing::HasSubstr("c.toml:2:2: control character 0x0e"));
+  // toml++ reached __builtin_unreachable on U+FEFC where whitespace may be.
+  absl::StatusOr<std::vector<CLI::ConfigItem>> bom =
+      ParseTomlConfig("\nlit\xef\xbb\xbctlim = 4", "c.toml", app, {});
+  ASSERT_FALSE(bom.ok());
+  EXPECT_THAT(std::string(bom.status().message()),
+              ::testing::HasSubstr("c.toml:2:4: non-ASCII byte 0xef (config "
+                                   "files are ASCII)"));
+  absl::StatusOr<std::vector<CLI::ConfigItem>> at =
+      ParseTomlConfig("[@ervE]\nx0 = 1\n", "c.toml", app, {});
+  ASSERT_FALSE(at.ok());
+  EXPECT_THAT(std::string(at.status().message()),
+              ::testing::HasSubstr("c.toml:1:2: not valid TOML"));
+}
+
+}  // namespace
+}  // namespace mxkey
