@@ -66,6 +66,39 @@ absl::StatusOr<mxkey::v1::RevocationEventBody> VerifiedEvent(
   return body;
 }
 
+// What a signed certificate body must hold to be used at all (PROTOCOL.md
+// §7.2): a signature proves who made it, not that it is well formed, and a
+// dishonest peer org signs what it likes. Every key and pin has its exact
+// size, so that no caller copies past the end of one (a 17-byte
+// agreement_key was copied as 32 bytes by the C ABI).
+absl::Status CheckCertificateBody(const mxkey::v1::HostCertificateBody& b,
+                                  absl::string_view what) {
+  auto bad = [&](absl::string_view why) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        what, " serial ", b.serial(), " is malformed: ", why));
+  };
+  if (b.identity_key().size() != kCertifiedKeyBytes) {
+    return bad(absl::StrCat("identity_key has ", b.identity_key().size(),
+                            " bytes, not ", kCertifiedKeyBytes));
+  }
+  if (b.agreement_key().size() != kCertifiedKeyBytes) {
+    return bad(absl::StrCat("agreement_key has ", b.agreement_key().size(),
+                            " bytes, not ", kCertifiedKeyBytes));
+  }
+  if (b.tls_spki_sha256_size() > kMaxCertifiedTlsPins) {
+    return bad(absl::StrCat(b.tls_spki_sha256_size(), " TLS pins, more than ",
+                            kMaxCertifiedTlsPins));
+  }
+  for (const auto& pin : b.tls_spki_sha256()) {
+    if (pin.size() != kCertifiedKeyBytes) {
+      return bad(absl::StrCat("a TLS pin has ", pin.size(), " bytes, not ",
+                              kCertifiedKeyBytes));
+    }
+  }
+  if (b.not_after() <= b.not_before()) return bad("empty validity");
+  return absl::OkStatus();
+}
+
 absl::Status WrongName(absl::string_view what, absl::string_view got,
                        absl::string_view want) {
   return absl::UnauthenticatedError(absl::StrCat(
@@ -232,6 +265,7 @@ absl::StatusOr<VerifiedAnswer> AnswerVerifier::Verify(
                      VerifiedBody<mxkey::v1::HostCertificateBody>(
                          issuers, c, ObjectType::kHostCertificate,
                          "host certificate", {SignerValidity::kAny}));
+    RETURN_IF_ERROR(CheckCertificateBody(body, "host certificate"));
     bool name_ok = false;
     if (is_domain) {
       for (const auto& d : body.mail_domains()) name_ok |= d == expected_name;
@@ -331,9 +365,14 @@ absl::StatusOr<mxkey::v1::HostCertificateBody> AnswerVerifier::VerifyEnrollment(
   IssuerMap issuers{{KeyId(issuer.public_key()),
                      {issuer.public_key(), issuer.not_before() - skew,
                       issuer.not_after() + skew}}};
-  return VerifiedBody<mxkey::v1::HostCertificateBody>(
-      issuers, response.certificate(), ObjectType::kHostCertificate,
-      "issued certificate", {SignerValidity::kNow, absl::ToUnixSeconds(now)});
+  ASSIGN_OR_RETURN(
+      auto body,
+      VerifiedBody<mxkey::v1::HostCertificateBody>(
+          issuers, response.certificate(), ObjectType::kHostCertificate,
+          "issued certificate",
+          {SignerValidity::kNow, absl::ToUnixSeconds(now)}));
+  RETURN_IF_ERROR(CheckCertificateBody(body, "issued certificate"));
+  return body;
 }
 
 }  // namespace mxkey

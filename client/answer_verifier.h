@@ -28,6 +28,13 @@
 
 namespace mxkey {
 
+// Sizes every verified host certificate has (else it is refused as
+// malformed): Ed25519 and X25519 keys and SHA-256 TLS pins are 32 bytes,
+// and a certificate carries at most 8 pins (keyd's limit).
+inline constexpr size_t kCertifiedKeyBytes = 32;
+inline constexpr int kMaxCertifiedTlsPins = 8;
+
+
 enum class VerifiedCertState { kActive, kNext, kRevoked, kExpired };
 
 struct VerifiedCert {

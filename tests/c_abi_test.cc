@@ -160,6 +160,11 @@ TEST_F(CAbiTest, CallbackHandshakeEncryptRekeyAndExport) {
   EXPECT_EQ(mxkey_session_decrypt(a, sealed, sealed_len, opened, sizeof opened,
                                   &opened_len),
             MXKEY_E_SESSION_CLOSED);
+  // A failed session gives no keys either (issue: export succeeded).
+  uint8_t as[32], ar[32];
+  uint64_t asn = 0, arn = 0;
+  EXPECT_EQ(mxkey_session_export_keys(a, as, &asn, ar, &arn),
+            MXKEY_E_SESSION_CLOSED);
 
   // Export: b's send key is a's receive key; b is closed afterwards.
   uint8_t bs[32], br[32];

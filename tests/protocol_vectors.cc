@@ -254,6 +254,18 @@ absl::StatusOr<std::vector<ProtocolVector>> ProtocolVectors() {
                    Freshness(issuing, context_swap, 0, t + 60));
   bytes("invalid.wrong_context", context_swap.SerializeAsString());
 
+  // Well signed but malformed (a dishonest peer org): a 17-byte agreement
+  // key, which a C caller's 32-byte buffer would be filled past.
+  v1::HostCertificateBody short_key_body = host_body;
+  short_key_body.set_agreement_key(agreement.public_key().substr(0, 17));
+  v1::KeyAnswer short_key = host_answer;
+  ASSIGN_OR_RETURN(*short_key.mutable_certificates(0),
+                   SignObject(issuing, ObjectType::kHostCertificate,
+                              short_key_body.SerializeAsString()));
+  ASSIGN_OR_RETURN(*short_key.mutable_freshness(),
+                   Freshness(issuing, short_key, 0, t + 60));
+  bytes("invalid.short_agreement_key", short_key.SerializeAsString());
+
   // Attacks with genuine signatures: answers to one lookup offered for
   // another, and denials the client must not take as "no key".
   v1::DenialBody host_denial_body;
@@ -337,6 +349,8 @@ std::vector<AnswerCheck> ProtocolAnswerChecks() {
       {"invalid.certificate_removed", kHost, kH, fresh,
        "does not cover this answer"},
       {"invalid.wrong_context", kHost, kH, fresh, "signature check failed"},
+      {"invalid.short_agreement_key", kHost, kH, fresh,
+       "agreement_key has 17 bytes, not 32"},
       // A host answer offered for a domain lookup and the reverse.
       {"attack.host_denial_named_like_the_domain", kDomain, kD, fresh,
        "answers a LOOKUP_KIND_HOST lookup"},

@@ -143,6 +143,11 @@ mxkey_status CheckSession(mxkey_session* s) {
     return Fail(MXKEY_E_SESSION_CLOSED,
                 "the session's keys were exported; it is closed");
   }
+  // The header promises a failed session stays closed: also for key export,
+  // which would otherwise hand out the keys of a session that broke.
+  if (s->session->failed()) {
+    return Fail(MXKEY_E_SESSION_CLOSED, "the session failed earlier; it is closed");
+  }
   return MXKEY_OK;
 }
 
@@ -236,6 +241,11 @@ mxkey_status mxkey_lookup_host(mxkey_client* client, const char* hostname,
       }
     }
     if (chosen == nullptr) return Fail(MXKEY_E_UNKNOWN_HOST, "no usable key");
+    // The verifier refuses other sizes; the boundary checks again, since
+    // the caller's buffer is exactly MXKEY_KEY_SIZE.
+    if (chosen->body.agreement_key().size() != MXKEY_KEY_SIZE) {
+      return Fail(MXKEY_E_VERIFICATION, "certified agreement key has a bad size");
+    }
     std::memcpy(agreement_key, chosen->body.agreement_key().data(),
                 MXKEY_KEY_SIZE);
     if (serial != nullptr) *serial = chosen->body.serial();

@@ -83,6 +83,8 @@ class Session {
   absl::Status RekeyReceive();
 
   bool authenticated() const { return authenticated_; }
+  // True once any operation failed: the session is closed for good.
+  bool failed() const { return failed_; }
   const std::string& peer_hostname() const { return peer_hostname_; }
   uint64_t peer_serial() const { return peer_serial_; }
   const std::string& handshake_hash() const { return handshake_hash_; }
