@@ -1,5 +1,7 @@
 #include "keyd/federation.h"
 
+#include <algorithm>
+
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -115,7 +117,12 @@ absl::StatusOr<v1::PeerInfo> Federation::AddPeer(
       return absl::InvalidArgumentError(
           absl::StrCat("domain suffix: ", suffix.status().message()));
     }
-    peer.add_domain_suffixes(*suffix);
+    // Canonical and once each: "b.example" and "B.Example." are one suffix,
+    // and a bundle listing it twice is one every client rejects.
+    if (std::find(peer.domain_suffixes().begin(), peer.domain_suffixes().end(),
+                  *suffix) == peer.domain_suffixes().end()) {
+      peer.add_domain_suffixes(*suffix);
+    }
   }
   if (request.endpoint().empty() ||
       request.endpoint().find(':') == std::string::npos) {

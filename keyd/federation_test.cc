@@ -134,3 +134,25 @@ TEST_F(FederationTest, RemovalAndRenewalBumpTheVersion) {
 
 }  // namespace
 }  // namespace mxkey
+
+namespace mxkey {
+namespace {
+
+// Issue (trust core III, #11): `peer add ... --domain-suffix b.example
+// --domain-suffix B.Example.` signed a bundle every client rejected.
+TEST_F(FederationTest, DuplicateSuffixesAreOneSuffix) {
+  v1::AddPeerRequest req = PeerB();
+  req.add_domain_suffixes("b.example.");
+  req.add_domain_suffixes("b.EXAMPLE");
+  auto info = federation_.AddPeer(req);
+  ASSERT_TRUE(info.ok()) << info.status();
+  ASSERT_EQ(info->domain_suffixes_size(), 1);
+  EXPECT_EQ(info->domain_suffixes(0), "b.example");
+  auto trust = Trust(info->bundle_version());
+  ASSERT_TRUE(trust.ok()) << "clients must accept the bundle: "
+                          << trust.status();
+  EXPECT_NE(trust->PeerFor("mx1.b.example"), nullptr);
+}
+
+}  // namespace
+}  // namespace mxkey
