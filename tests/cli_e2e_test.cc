@@ -47,7 +47,7 @@ TEST_F(CliE2eTest, AddEnrollLookupRotateRevokeLookup) {
   ASSERT_EQ(token.size(), 64u);
 
   CommandResult enroll = keyd_->RunKeyctl(
-      {"enroll", "mx1.example.org", "--token", token, "--key-dir", key_dir_});
+      {"enroll", "mx1.example.org", "--token-file", TokenFile(keyd_->dir() + "/..", token), "--key-dir", key_dir_});
   ASSERT_EQ(enroll.exit_code, 0) << enroll.err;
   struct stat st;
   ASSERT_EQ(stat((key_dir_ + "/identity.key").c_str(), &st), 0);
@@ -90,7 +90,7 @@ TEST_F(CliE2eTest, AddEnrollLookupRotateRevokeLookup) {
 // which withdraws the old one at once; the host's key directory follows.
 TEST_F(CliE2eTest, RotateThenFinishWithdrawsTheOldKey) {
   std::string token = AddHost("mx1.example.org");
-  ASSERT_EQ(keyd_->RunKeyctl({"enroll", "mx1.example.org", "--token", token,
+  ASSERT_EQ(keyd_->RunKeyctl({"enroll", "mx1.example.org", "--token-file", TokenFile(keyd_->dir() + "/..", token),
                               "--key-dir", key_dir_})
                 .exit_code,
             0);
@@ -166,7 +166,7 @@ TEST_F(CliE2eTest, RotateThenFinishWithdrawsTheOldKey) {
 
 TEST_F(CliE2eTest, LookupWithWrongRootFingerprintFails) {
   std::string token = AddHost("mx1.example.org");
-  ASSERT_EQ(keyd_->RunKeyctl({"enroll", "mx1.example.org", "--token", token,
+  ASSERT_EQ(keyd_->RunKeyctl({"enroll", "mx1.example.org", "--token-file", TokenFile(keyd_->dir() + "/..", token),
                               "--key-dir", key_dir_})
                 .exit_code,
             0);
@@ -194,7 +194,8 @@ TEST_F(CliE2eTest, UnknownHostAndUsageErrors) {
   EXPECT_EQ(no_anchor.exit_code, 2);
   EXPECT_THAT(no_anchor.err, HasSubstr("--root-fingerprint"));
   CommandResult token = keyd_->RunKeyctl(
-      {"enroll", "mx1.example.org", "--token", "nothex", "--key-dir", key_dir_});
+      {"enroll", "mx1.example.org", "--token-file",
+       TokenFile(keyd_->dir() + "/..", "nothex"), "--key-dir", key_dir_});
   EXPECT_EQ(token.exit_code, 1);
   EXPECT_THAT(token.err, HasSubstr("64 hex digits"));
 }
@@ -279,7 +280,7 @@ TEST_F(CliE2eTest, ExportTlsaMatchesIndependentToolsAndMtaStsFollowsPolicy) {
        "-subj", "/CN=mx1.example.org", "-days", "30"});
   ASSERT_EQ(gen.exit_code, 0) << gen.err;
   std::string token = AddHost("mx1.example.org");
-  ASSERT_EQ(keyd_->RunKeyctl({"enroll", "mx1.example.org", "--token", token,
+  ASSERT_EQ(keyd_->RunKeyctl({"enroll", "mx1.example.org", "--token-file", TokenFile(keyd_->dir() + "/..", token),
                               "--key-dir", key_dir_, "--tls-cert", cert})
                 .exit_code,
             0);
@@ -337,7 +338,7 @@ namespace {
 // domain without a policy, and a watch that keyd ends.
 TEST_F(CliE2eTest, PolicyShowOfAnUnkeyedDomainNamesItsEnrolledHosts) {
   std::string token = AddHost("mx1.example.org");
-  ASSERT_EQ(keyd_->RunKeyctl({"enroll", "mx1.example.org", "--token", token,
+  ASSERT_EQ(keyd_->RunKeyctl({"enroll", "mx1.example.org", "--token-file", TokenFile(keyd_->dir() + "/..", token),
                               "--key-dir", key_dir_})
                 .exit_code,
             0);
@@ -357,6 +358,40 @@ TEST_F(CliE2eTest, WatchSaysSoAndFailsWhenKeydEndsIt) {
   EXPECT_EQ((*watch)->Wait(absl::Seconds(20)), 1);
   EXPECT_THAT(ReadFile(log, 1 << 20).value_or(""),
               HasSubstr("keyd ended the stream after seq 0"));
+}
+
+}  // namespace
+}  // namespace mxkey
+
+namespace mxkey {
+namespace {
+
+// Trust core III #5: a token on keyctl's command line is readable by every
+// local user (/proc/PID/cmdline), who could enroll first. keyctl refuses
+// it there and takes it from stdin, a private file or the environment.
+TEST_F(CliE2eTest, EnrollmentTokenNeverOnTheCommandLine) {
+  std::string token = AddHost("mx1.example.org");
+  CommandResult on_argv = keyd_->RunKeyctl(
+      {"enroll", "mx1.example.org", "--token", token, "--key-dir", key_dir_});
+  EXPECT_EQ(on_argv.exit_code, 2) << on_argv.out;
+  EXPECT_THAT(on_argv.err, HasSubstr("refusing a token on the command line"));
+  // A file others can read is refused too, and the token stays unused.
+  const std::string open_file = keyd_->dir() + "/../open.token";
+  ASSERT_TRUE(WriteFileAtomically(open_file, token + "\n", 0644).ok());
+  CommandResult readable = keyd_->RunKeyctl({"enroll", "mx1.example.org",
+                                             "--token-file", open_file,
+                                             "--key-dir", key_dir_});
+  EXPECT_EQ(readable.exit_code, 2);
+  EXPECT_THAT(readable.err, HasSubstr("is readable by others (mode 0644)"));
+  // On stdin it works.
+  std::vector<std::string> argv = keyd_->Keyctl(
+      {"enroll", "mx1.example.org", "--token", "-", "--key-dir", key_dir_});
+  std::string command;
+  for (const std::string& a : argv) absl::StrAppend(&command, "'", a, "' ");
+  CommandResult on_stdin = RunCommand(
+      {"/bin/sh", "-c", "echo " + token + " | " + command});
+  EXPECT_EQ(on_stdin.exit_code, 0) << on_stdin.err;
+  EXPECT_THAT(on_stdin.out, HasSubstr("enrolled mx1.example.org serial 1"));
 }
 
 }  // namespace

@@ -261,11 +261,14 @@ TEST_F(DaemonsE2eTest, PrometheusScrapesBothDaemonsAndCountsLookups) {
       add.out.substr(add.out.find("\"token\":\"") + 9, 64);
   const std::string keys = config_dir_ + "/host-keys";
   CommandResult wrong = keyd_->RunKeyctl({"enroll", "mx1.example.org",
-                                          "--token", std::string(64, '0'),
+                                          "--token-file",
+                                          TokenFile(config_dir_,
+                                                    std::string(64, '0')),
                                           "--key-dir", keys + "-x"});
   EXPECT_NE(wrong.exit_code, 0);
   CommandResult enroll = keyd_->RunKeyctl(
-      {"enroll", "mx1.example.org", "--token", token, "--key-dir", keys});
+      {"enroll", "mx1.example.org", "--token-file",
+       TokenFile(config_dir_, token), "--key-dir", keys});
   ASSERT_EQ(enroll.exit_code, 0) << enroll.err;
   constexpr int kLookups = 5;
   for (int i = 0; i < kLookups; ++i) {

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 
@@ -101,6 +102,13 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
 std::string RunfilePath(const std::string& relative) {
   const char* srcdir = getenv("TEST_SRCDIR");
   return absl::StrCat(srcdir ? srcdir : ".", "/mxkey/", relative);
+}
+
+std::string TokenFile(const std::string& dir, const std::string& token) {
+  static std::atomic<int> next{0};
+  const std::string path = absl::StrCat(dir, "/token-", getpid(), "-", next++);
+  absl::Status st = WriteFileAtomically(path, token + "\n", 0600);
+  return st.ok() ? path : "";
 }
 
 std::string ShortTempDir() {

@@ -51,6 +51,10 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
 // Path of a runfile of this workspace, e.g. "keyd/keyd".
 std::string RunfilePath(const std::string& relative);
 
+// Writes `token` to a new mode-0600 file in `dir` and returns its path, for
+// `keyctl enroll --token-file` (keyctl refuses a token on its command line).
+std::string TokenFile(const std::string& dir, const std::string& token);
+
 // A fresh directory under /tmp with a short name (Unix socket paths must
 // stay under 108 bytes). Removed by the caller.
 std::string ShortTempDir();

@@ -18,11 +18,14 @@
 #include "base/version.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/duration_flag.h"
+#include "base/files.h"
 #include "base/grpc_status.h"
 #include "base/time_format.h"
 #include "client/answer_verifier.h"
@@ -478,6 +481,53 @@ absl::StatusOr<mxkey::v1::HostCertificateBody> IssueAndSave(
   if (!st.ok()) return st;
   RemoveHostKeys(key_dir, "staging");
   return cert;
+}
+
+// The enrollment token, from stdin (--token -), a file only its owner can
+// read (--token-file), or $MXKEY_ENROLL_TOKEN; never from the command line,
+// which every local user reads in /proc/PID/cmdline and could enroll first.
+absl::StatusOr<std::string> EnrollmentToken(const std::string& flag,
+                                            const std::string& file) {
+  const char* env = getenv("MXKEY_ENROLL_TOKEN");
+  const int given = (!flag.empty()) + (!file.empty()) + (env != nullptr);
+  if (given != 1) {
+    return absl::InvalidArgumentError(
+        given == 0 ? "give the token on stdin (--token -), in a file "
+                     "(--token-file F, mode 0600) or in $MXKEY_ENROLL_TOKEN"
+                   : "give the token one way only (--token -, --token-file "
+                     "or $MXKEY_ENROLL_TOKEN)");
+  }
+  std::string token;
+  if (!flag.empty()) {
+    if (flag != "-") {
+      return absl::InvalidArgumentError(
+          "refusing a token on the command line: any local user can read it "
+          "from /proc/PID/cmdline and enroll first; use --token - (stdin), "
+          "--token-file F (mode 0600) or $MXKEY_ENROLL_TOKEN");
+    }
+    if (!std::getline(std::cin, token)) {
+      return absl::InvalidArgumentError("--token -: no token on stdin");
+    }
+  } else if (!file.empty()) {
+    struct stat st;
+    if (stat(file.c_str(), &st) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--token-file ", file, ": ", strerror(errno)));
+    }
+    if ((st.st_mode & 077) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--token-file ", file, " is readable by others (mode ",
+          absl::StrFormat("%04o", st.st_mode & 07777),
+          "): chmod 600 it, and make a new token if it was exposed"));
+    }
+    absl::StatusOr<std::string> read = ReadFile(file, 4096);
+    if (!read.ok()) return read.status();
+    token = *std::move(read);
+  } else {
+    token = env;
+  }
+  token = std::string(absl::StripAsciiWhitespace(token));
+  return token;
 }
 
 // keyctl's usage error for a missing trust anchor, or OK.
@@ -951,10 +1001,15 @@ int main(int argc, char** argv) {
   auto* token_create = token->add_subcommand("create", "new one-time token");
   token_create->add_option("HOST", hostname)->required();
 
-  std::string token_text, key_dir, tls_cert;
+  std::string token_text, token_file, key_dir, tls_cert;
   auto* enroll = app.add_subcommand("enroll", "generate keys and enroll");
   enroll->add_option("HOST", hostname)->required();
-  enroll->add_option("--token", token_text, "one-time token")->required();
+  enroll->add_option("--token", token_text,
+                     "the one-time token: - reads it from stdin (a token "
+                     "itself on the command line is refused: any local user "
+                     "can read it there)");
+  enroll->add_option("--token-file", token_file,
+                     "file holding the token (no group or other access)");
   enroll->add_option("--key-dir", key_dir, "where private keys go")->required();
   enroll->add_option("--tls-cert", tls_cert, "PEM whose TLS key to pin");
 
@@ -1060,7 +1115,13 @@ int main(int argc, char** argv) {
   if (host_remove->parsed()) return mxkey::HostRemove(hostname);
   if (token_create->parsed()) return mxkey::TokenCreate(hostname);
   if (enroll->parsed()) {
-    return mxkey::Enroll(hostname, token_text, key_dir, tls_cert);
+    absl::StatusOr<std::string> token_value =
+        mxkey::EnrollmentToken(token_text, token_file);
+    if (!token_value.ok()) {
+      std::cerr << "keyctl: enroll: " << token_value.status().message() << "\n";
+      return 2;
+    }
+    return mxkey::Enroll(hostname, *token_value, key_dir, tls_cert);
   }
   if (rotate->parsed()) {
     if (finish) return mxkey::RotateFinish(hostname, key_dir);

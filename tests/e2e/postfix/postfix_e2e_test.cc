@@ -179,7 +179,8 @@ struct World {
   absl::Status EnrollWithToken(const std::string& host, const std::string& token,
                                const std::string& tls_key, KeydProcess* at) {
     CommandResult r =
-        at->RunKeyctl({"enroll", host, "--token", token, "--key-dir",
+        at->RunKeyctl({"enroll", host, "--token-file", TokenFile(dir, token),
+                       "--key-dir",
                        dir + "/keys-" + host, "--tls-cert", Pem(tls_key)});
     if (r.exit_code != 0) {
       return absl::InternalError("enroll " + host + ": " + r.err);
