@@ -110,10 +110,16 @@ void RevocationWatcher::SetPosition(std::optional<uint64_t> seq,
     if (position_ == seq && (digest.empty() || digest == position_digest_)) {
       return;
     }
-    position_ = seq;
-    position_digest_ = digest;
   }
+  // Before any waiter sees the new position: what the client makes of it
+  // (KeyClient marks where its watch began, which decides which answers
+  // need the events in between) must be in place when WaitForPosition
+  // returns, or an old answer admitted in that gap goes unchecked (found
+  // by onpath_attack_test). Only this thread sets the position.
   if (options_.on_position) options_.on_position(seq, digest);
+  MutexLock lock(&mu_);
+  position_ = seq;
+  position_digest_ = std::move(digest);
 }
 
 void RevocationWatcher::Run() {
