@@ -262,6 +262,21 @@ void AddConfigFile(CLI::App& root, const std::string& default_path,
   root.allow_config_extras(CLI::config_extras_mode::error);
 }
 
+int ParseCommandLine(CLI::App& root, int argc, char** argv) {
+  try {
+    root.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return root.exit(e);
+  }
+  return -1;
+}
+
+std::string ConfigSource(const CLI::App& root) {
+  const CLI::Option* config = root.get_config_ptr();
+  if (config != nullptr && config->count() > 0) return config->results().front();
+  return "flags only; no config file";
+}
+
 CLI::Validator DurationCheck() {
   return CLI::Validator(
       [](std::string& text) -> std::string {

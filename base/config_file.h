@@ -38,6 +38,14 @@ absl::StatusOr<std::vector<CLI::ConfigItem>> ParseTomlConfig(
 void AddConfigFile(CLI::App& root, const std::string& default_path,
                    std::vector<CLI::App*> targets);
 
+// Parses the command line (and the config file); -1 when it parsed, else
+// the exit code after CLI11 printed the help, the version or the error.
+int ParseCommandLine(CLI::App& root, int argc, char** argv);
+
+// Where the settings came from, for check-config's answer: the config file
+// read, or "flags only; no config file".
+std::string ConfigSource(const CLI::App& root);
+
 // The checks the daemons' flags share, so that the file and the command line
 // refuse the same values with the same words.
 CLI::Validator DurationCheck();  // ParseDurationFlag's forms: 30s, 5m, 7d

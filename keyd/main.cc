@@ -267,16 +267,6 @@ struct Commands {
   }
   static constexpr const char* kDefaultConfig = "/etc/mxkey/keyd.toml";
 
-  // Parses; -1 when parsed, else CLI11's exit code after it printed the
-  // help, the version or the error.
-  int Parse(int argc, char** argv) {
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-      return app.exit(e);
-    }
-    return -1;
-  }
 };
 
 absl::StatusOr<ServeFlags> Reparse(int argc, char** argv) {
@@ -331,7 +321,7 @@ int main(int argc, char** argv) {
   // allocations still come from per-thread caches without a lock.
   mallopt(M_ARENA_MAX, 2);
   mxkey::Commands commands;
-  const int parsed = commands.Parse(argc, argv);
+  const int parsed = mxkey::ParseCommandLine(commands.app, argc, argv);
   if (parsed >= 0) {
     // --help and --version exit 0; a bad flag or config file is a usage
     // error (2), except for check-config, whose answer is 0 or 1.
@@ -348,11 +338,8 @@ int main(int argc, char** argv) {
     return commands.check->parsed() ? 1 : 2;
   }
   if (commands.check->parsed()) {
-    const CLI::Option* config = commands.app.get_config_ptr();
     std::cout << "keyd: configuration is valid ("
-              << (config->count() > 0 ? config->results().front()
-                                      : "flags only; no config file")
-              << ")\n";
+              << mxkey::ConfigSource(commands.app) << ")\n";
     return 0;
   }
   return mxkey::Serve(commands.flags, argc, argv);

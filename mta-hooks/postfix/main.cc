@@ -93,17 +93,6 @@ struct Command {
                  "if they are valid, 1 if not");
     AddConfigFile(app, kDefaultConfig, {&app});
   }
-
-  // -1 when parsed, else the exit code after CLI11 printed help, version
-  // or the error.
-  int Parse(int argc, char** argv) {
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-      return app.exit(e);
-    }
-    return -1;
-  }
 };
 
 std::string DescribeChanges(const Flags& running, const Flags& next) {
@@ -202,7 +191,7 @@ int Run(const Flags& f, int argc, char** argv) {
 int main(int argc, char** argv) {
   umask(027);
   mxkey::Command command;
-  const int parsed = command.Parse(argc, argv);
+  const int parsed = mxkey::ParseCommandLine(command.app, argc, argv);
   if (parsed >= 0) {
     if (parsed == 0) return 0;
     // The flag may not be set yet when the config file failed: look at argv.
@@ -212,11 +201,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (command.f.check_config) {
-    const CLI::Option* config = command.app.get_config_ptr();
     std::cout << "mxkey-policyd: configuration is valid ("
-              << (config->count() > 0 ? config->results().front()
-                                      : "flags only; no config file")
-              << ")\n";
+              << mxkey::ConfigSource(command.app) << ")\n";
     return 0;
   }
   return mxkey::Run(command.f, argc, argv);

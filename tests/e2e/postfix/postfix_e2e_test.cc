@@ -419,6 +419,16 @@ class PostfixE2eTest : public ::testing::Test {
     EXPECT_TRUE(line.ok()) << line.status();
   }
 
+  // swaks straight to B's first port over TLS, presenting client key `key`.
+  static CommandResult SendToBWithClientKey(const std::string& to,
+                                            const std::string& from,
+                                            const std::string& key) {
+    return RunCommand({"/usr/bin/swaks", "--to", to, "--from", from,
+                       "--server", "127.0.0.1:10026", "--tls", "--tls-cert",
+                       world_->Pem(key), "--tls-key", world_->Key(key)},
+                      absl::Seconds(30));
+  }
+
   static World* world_;
   static std::string* build_error_;
 };
@@ -541,18 +551,11 @@ TEST_F(PostfixE2eTest, UnkeyedDomainUsesOpportunisticTls) {
 
 // 8. B accepts A's certified client key and rejects an uncertified one.
 TEST_F(PostfixE2eTest, ReceiverRejectsUncertifiedClientKey) {
-  CommandResult bad = RunCommand(
-      {"/usr/bin/swaks", "--to", "case8@b.test", "--from", "x@u.test",
-       "--server", "127.0.0.1:10026", "--tls", "--tls-cert",
-       world_->Pem("uncertified"), "--tls-key", world_->Key("uncertified")},
-      absl::Seconds(30));
+  CommandResult bad =
+      SendToBWithClientKey("case8@b.test", "x@u.test", "uncertified");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_THAT(bad.out, HasSubstr("554 5.7.1 <case8@b.test>"));
-  CommandResult good = RunCommand(
-      {"/usr/bin/swaks", "--to", "case8ok@b.test", "--from", "x@a.test",
-       "--server", "127.0.0.1:10026", "--tls", "--tls-cert", world_->Pem("a"),
-       "--tls-key", world_->Key("a")},
-      absl::Seconds(30));
+  CommandResult good = SendToBWithClientKey("case8ok@b.test", "x@a.test", "a");
   EXPECT_EQ(good.exit_code, 0) << good.out;
   ExpectDeliveredToB("case8ok@b.test");
 }
@@ -562,11 +565,8 @@ TEST_F(PostfixE2eTest, ReceiverRejectsUncertifiedClientKey) {
 // check_ccert_access after reject_unauth_destination; with the line first,
 // as that section once said, this message was accepted for relay).
 TEST_F(PostfixE2eTest, CertifiedPeerHostCannotRelayToAThirdDomain) {
-  CommandResult relay = RunCommand(
-      {"/usr/bin/swaks", "--to", "victim@third.example", "--from", "x@a.test",
-       "--server", "127.0.0.1:10026", "--tls", "--tls-cert", world_->Pem("a"),
-       "--tls-key", world_->Key("a")},
-      absl::Seconds(30));
+  CommandResult relay =
+      SendToBWithClientKey("victim@third.example", "x@a.test", "a");
   EXPECT_NE(relay.exit_code, 0) << relay.out;
   EXPECT_THAT(relay.out, HasSubstr("554 5.7.1 <victim@third.example>: Relay "
                                    "access denied"));
@@ -731,11 +731,7 @@ TEST_F(PostfixE2eTest, ClientKeyRotationSwitchesSmtpTlsChainFiles) {
   // The old client key is refused once the finish is known (a feed event).
   std::string refused;
   for (int i = 0; i < 50; ++i) {
-    CommandResult old = RunCommand(
-        {"/usr/bin/swaks", "--to", "case10x@b.test", "--from", "x@a.test",
-         "--server", "127.0.0.1:10026", "--tls", "--tls-cert",
-         world_->Pem("a"), "--tls-key", world_->Key("a")},
-        absl::Seconds(30));
+    CommandResult old = SendToBWithClientKey("case10x@b.test", "x@a.test", "a");
     refused = old.out;
     if (absl::StrContains(refused, "554 5.7.1 <case10x@b.test>")) break;
     absl::SleepFor(absl::Milliseconds(100));
