@@ -182,6 +182,14 @@ std::string DescribeChanges(const ServeFlags& running, const ServeFlags& next);
 
 int Serve(ServeFlags flags, int argc, char** argv) {
   const ServerOptions& options = flags.options;
+  // Say what is wrong before anything else (a missing passphrase would be
+  // the first thing to fail, and point the wrong way).
+  if (access(absl::StrCat(options.data_dir, "/root.key").c_str(), F_OK) != 0) {
+    return Fail(absl::NotFoundError(absl::StrCat(
+        options.data_dir, " is not an initialized keyd data directory (no "
+        "root.key): run keyd init --data-dir ", options.data_dir,
+        " --org ORG first")));
+  }
   absl::StatusOr<SecretBytes> pass =
       LoadPassphrase(options.data_dir, flags.passphrase_file);
   if (!pass.ok()) return Fail(pass.status());

@@ -69,7 +69,7 @@ absl::Status SecureAdminSocket(const std::string& path,
         !(st.st_gid == g->gr_gid && (st.st_mode & S_IXGRP) != 0)) {
       LogWarning("admin socket %s is in %s, which group %s cannot enter: "
                  "its members cannot administer; put it in a directory of "
-                 "its own (e.g. --admin-socket /run/mxkey/admin.sock)",
+                 "its own (e.g. --admin-socket /run/mxkey-keyd/admin.sock)",
                  path, dir, group);
     }
   }

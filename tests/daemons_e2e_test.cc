@@ -419,3 +419,20 @@ TEST_F(DaemonsE2eTest, PolicydLogsKeydOutageAndIsBackSoonAfterARestart) {
 
 }  // namespace
 }  // namespace mxkey
+
+namespace mxkey {
+namespace {
+
+// An operator who starts keyd on an empty data dir is told to run init,
+// not that a passphrase file is missing.
+TEST(DaemonsE2eUninitializedTest, ServeOnAnEmptyDirSaysRunInit) {
+  const std::string dir = ShortTempDir();
+  CommandResult r = RunCommand({Keyd(), "serve", "--data-dir", dir});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("is not an initialized keyd data directory"));
+  EXPECT_THAT(r.err, HasSubstr("keyd init --data-dir " + dir));
+  RunCommand({"/bin/rm", "-rf", dir});
+}
+
+}  // namespace
+}  // namespace mxkey
