@@ -42,6 +42,28 @@ TEST(CanonicalHostnameTest, IdnMessageNamesALabel) {
   EXPECT_NE(result.status().message().find("xn--"), std::string::npos);
 }
 
+// Trust core III #14: A-labels that are not valid IDNA2008, and "--" in the
+// 3rd and 4th position of a label that is not one, were accepted.
+TEST(CanonicalHostnameTest, RejectsLabelsThatAreNotValidIdna) {
+  for (const char* bad : {"xn--a.example.org", "ab--cd.example.org",
+                          "mx.xn--.example", "xn--zz-9zz.example",
+                          "XN--BCHER-KVA.example.org.xn--a"}) {
+    auto result = CanonicalHostname(bad);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+  EXPECT_NE(CanonicalHostname("ab--cd.example.org")
+                .status()
+                .message()
+                .find("3rd and 4th position"),
+            std::string::npos);
+  // Valid A-labels, in any case, and ordinary hyphens stay accepted.
+  EXPECT_EQ(*CanonicalHostname("XN--BCHER-KVA.Example"), "xn--bcher-kva.example");
+  EXPECT_EQ(*CanonicalHostname("mx1.xn--mnchen-3ya.example"),
+            "mx1.xn--mnchen-3ya.example");
+  EXPECT_TRUE(CanonicalHostname("a-b--c.example").ok());
+}
+
 TEST(NameIsUnderTest, MatchesOnLabelBoundaries) {
   EXPECT_TRUE(NameIsUnder("mx1.example.org", "example.org"));
   EXPECT_TRUE(NameIsUnder("example.org", "example.org"));
