@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "client/answer_verifier.h"
@@ -123,6 +124,31 @@ void PeerFeedFollower::Follow(Follower* f) {
   }
 }
 
+absl::Status CheckPeerEventNames(
+    const v1::RevocationEventBody& e,
+    const std::function<bool(const std::string&)>& owns) {
+  std::vector<const std::string*> names = {&e.hostname()};
+  if (!e.policy_domain().empty()) names = {&e.policy_domain()};
+  for (const std::string& d : e.mail_domains()) names.push_back(&d);
+  for (const std::string* name : names) {
+    absl::StatusOr<std::string> canonical = CanonicalHostname(*name);
+    if (!canonical.ok() || *canonical != *name) {
+      // Quoted escaped: the name is the peer's text, and must not forge a
+      // log line or enter our feed in another spelling.
+      return absl::InvalidArgumentError(
+          absl::StrCat("a non-canonical name \"", absl::CHexEscape(*name),
+                       "\""));
+    }
+  }
+  const std::string& name =
+      e.policy_domain().empty() ? e.hostname() : e.policy_domain();
+  if (!owns(name)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("a name it does not own: ", name));
+  }
+  return absl::OkStatus();
+}
+
 void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
   const v1::FederationPeer& peer = f->peer;
   absl::StatusOr<AnswerVerifier> verifier = AnswerVerifier::Create(
@@ -186,22 +212,22 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
       // its own feed, so it is skipped without a warning. The peer's own
       // events carry no peer_org.
       if (!e.peer_org().empty()) continue;
-      // Only names the peer owns: inside its suffixes and under no other
-      // peer's longer one (it may not revoke a nested peer's hosts).
-      const std::string& name =
-          e.policy_domain().empty() ? e.hostname() : e.policy_domain();
-      const bool owns =
-          relay_ != nullptr
-              ? [&] {
-                  auto owner = relay_->For(name);
-                  return owner != nullptr && owner->peer.org() == peer.org();
-                }()
-              : LongestSuffixUnder(name, peer.domain_suffixes()) > 0;
-      if (owns) {
+      // Only canonical names the peer owns: inside its suffixes and under
+      // no other peer's longer one (it may not revoke a nested peer's
+      // hosts).
+      absl::Status usable = CheckPeerEventNames(
+          e, [&](const std::string& name) {
+            if (relay_ == nullptr) {
+              return LongestSuffixUnder(name, peer.domain_suffixes()) > 0;
+            }
+            auto owner = relay_->For(name);
+            return owner != nullptr && owner->peer.org() == peer.org();
+          });
+      if (usable.ok()) {
         in_scope.push_back(e);
       } else {
-        LogWarning("peer %s sent an event for %s, a name it does not own: "
-                   "ignored", peer.org(), name);
+        LogWarning("peer %s sent an event seq=%d: %s; ignored", peer.org(),
+                   e.seq(), usable.message());
       }
     }
     // Before the events are on our feed: no relayed answer may outlive

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <functional>
 #include <thread>
 
 #include "base/mutex.h"
@@ -28,6 +29,14 @@
 #include "proto/mxkey/v1/objects.pb.h"
 
 namespace mxkey {
+
+// Whether a peer's feed event may enter the own feed: every name in it
+// (hostname or policy domain, and mail domains) canonical, and the main one
+// owned by the peer (`owns`). INVALID_ARGUMENT (the name escaped) or
+// PERMISSION_DENIED says why not.
+absl::Status CheckPeerEventNames(
+    const mxkey::v1::RevocationEventBody& e,
+    const std::function<bool(const std::string&)>& owns);
 
 class PeerFeedFollower {
  public:

@@ -91,6 +91,18 @@ absl::StatusOr<uint64_t> AppendKeyChange(
   return AppendEvent(txn, ctx, event);
 }
 
+// At most `max` bytes of `text`, cut before a UTF-8 continuation byte so
+// the result stays valid UTF-8 (a proto string field must be).
+std::string TruncateUtf8(std::string text, size_t max) {
+  if (text.size() <= max) return text;
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xc0) == 0x80) {
+    --end;
+  }
+  text.resize(end);
+  return text;
+}
+
 absl::StatusOr<uint64_t> AppendPeerRevocations(
     WriteTxn& txn, const KeydContext& ctx, absl::string_view peer_org,
     const std::vector<mxkey::v1::RevocationEventBody>& events) {
@@ -105,8 +117,9 @@ absl::StatusOr<uint64_t> AppendPeerRevocations(
     event.set_kind(peer_event.kind());
     *event.mutable_mail_domains() = peer_event.mail_domains();
     event.set_peer_org(std::string(peer_org));
-    event.set_reason(absl::StrCat("peer ", peer_org, ": ", peer_event.reason())
-                         .substr(0, ctx.options.max_reason_bytes));
+    event.set_reason(TruncateUtf8(
+        absl::StrCat("peer ", peer_org, ": ", peer_event.reason()),
+        ctx.options.max_reason_bytes));
     event.set_revoked_at(peer_event.revoked_at());
     ASSIGN_OR_RETURN(
         mxkey::v1::SignedObject signed_event,

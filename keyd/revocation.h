@@ -36,6 +36,10 @@ absl::StatusOr<uint64_t> AppendKeyChange(
     uint64_t serial, const std::vector<std::string>& domains,
     absl::string_view reason);
 
+// The republished reason's prefix ("peer ORG: ") can push a peer's reason
+// past max_reason_bytes: cut to at most `max` bytes on a UTF-8 boundary.
+std::string TruncateUtf8(std::string text, size_t max);
+
 // Republishes a peer organization's verified feed events (revocations and
 // policy changes) on the own feed, signed by the own issuing key, so this org's clients evict the
 // peer's hosts as they do their own (an event can only take trust away).

@@ -102,3 +102,44 @@ TEST(RevocationTest, RevokedKeyAppearsRevokedInAnswers) {
 
 }  // namespace
 }  // namespace mxkey
+
+namespace mxkey {
+namespace {
+
+// Trust core III #14: a republished peer reason ("peer ORG: " + the peer's
+// 256 bytes) must stay within the limit and valid UTF-8.
+TEST(RevocationTest, RepublishedPeerReasonsStayWithinTheLimit) {
+  KeydTestEnv env;
+  mxkey::v1::RevocationEventBody peer_event;
+  peer_event.set_seq(1);
+  peer_event.set_hostname("mx1.b.example");
+  peer_event.set_serial(1);
+  // "peer b: " (8 bytes) + "x" puts the 256-byte cut inside a two-byte é.
+  std::string reason = "x";
+  while (reason.size() < 254) reason += "\xc3\xa9";
+  peer_event.set_reason(reason);
+  uint64_t head = 0;
+  ASSERT_TRUE(env.ctx.store
+                  ->Write([&](WriteTxn& txn) -> absl::Status {
+                    absl::StatusOr<uint64_t> h =
+                        AppendPeerRevocations(txn, env.ctx, "b", {peer_event});
+                    if (!h.ok()) return h.status();
+                    head = *h;
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  absl::StatusOr<FeedSlice> feed = ReadFeed(*env.ctx.store, head - 1, 1);
+  ASSERT_TRUE(feed.ok() && feed->events.size() == 1u);
+  mxkey::v1::RevocationEventBody body;
+  ASSERT_TRUE(body.ParseFromString(feed->events[0].body()));
+  EXPECT_LE(body.reason().size(), env.ctx.options.max_reason_bytes);
+  EXPECT_EQ(body.reason().rfind("peer b: ", 0), 0u);
+  // Whole characters only: no dangling lead byte at the end.
+  const unsigned char last = static_cast<unsigned char>(body.reason().back());
+  EXPECT_NE(last, 0xc3);
+  EXPECT_EQ(TruncateUtf8("ab\xc3\xa9", 3), "ab");
+  EXPECT_EQ(TruncateUtf8("abc", 3), "abc");
+}
+
+}  // namespace
+}  // namespace mxkey
