@@ -219,7 +219,7 @@ struct World {
     dir = ShortTempDir();
     chmod(dir.c_str(), 0755);  // Postfix daemons run as postfix
     mkdir((dir + "/reports").c_str(), 0755);
-    for (const char* k : {"a", "b", "evil", "m", "r", "rot1", "rot2", "t",
+    for (const char* k : {"a", "b", "evil", "m", "r", "rot1", "rot2", "t", "ts",
                           "t-presented", "c", "k", "uncertified", "f", "frot1",
                           "frot2", "fk1", "fk2"}) {
       if (absl::Status s = MakeKey(k); !s.ok()) return s;
@@ -245,7 +245,7 @@ struct World {
         {"mx.a.test", "a.test", "a"},      {"mx.b.test", "b.test", "b"},
         {"mx.m.test", "m.test", "m"},      {"mx.r.test", "r.test", "r"},
         {"mx.rot.test", "rot.test", "rot1"}, {"mx.t.test", "t.test", "t"},
-        {"mx.k.test", "k.test", "k"}};
+        {"mx.k.test", "k.test", "k"},      {"mx.ts.test", "ts.test", "ts"}};
     for (const auto& h : hosts) {
       if (absl::Status s = Enroll(h[0], h[1], h[2]); !s.ok()) return s;
     }
@@ -255,9 +255,11 @@ struct World {
         return s;
       }
     }
-    if (absl::Status s = Keyctl({"policy", "set", "t.test", "--mode", "testing"});
-        !s.ok()) {
-      return s;
+    for (const char* d : {"t.test", "ts.test"}) {
+      if (absl::Status s = Keyctl({"policy", "set", d, "--mode", "testing"});
+          !s.ok()) {
+        return s;
+      }
     }
     // Org "f" runs its own keyd; a trusts it as a peer for f.test. Its
     // answers stay fresh for the default 5 minutes, so a change can only
@@ -297,7 +299,7 @@ struct World {
     const std::vector<std::pair<int, std::string>> ports = {
         {10026, "b"}, {10027, "evil"}, {10028, "r"}, {10029, "rot-current"},
         {10030, "t-presented"}, {10031, "c"}, {10032, "k"}, {10033, "f"},
-        {10034, "frot-current"}, {10035, "fk-current"}};
+        {10034, "frot-current"}, {10035, "fk-current"}, {10036, "ts"}};
     PostfixConfig bc;
     bc.dir = dir + "/b";
     bc.myhostname = "mx.b.test";
@@ -310,7 +312,7 @@ struct World {
     chown((dir + "/mail").c_str(), 65534, 65534);
     bc.main_cf = {
         "mynetworks =",
-        "virtual_mailbox_domains = b.test m.test r.test rot.test t.test "
+        "virtual_mailbox_domains = b.test m.test r.test rot.test t.test ts.test "
         "c.test k.test f.test rot.f.test k.f.test",
         "virtual_mailbox_base = " + dir + "/mail",
         "virtual_mailbox_maps = static:inbox/",
@@ -338,7 +340,7 @@ struct World {
     const std::vector<std::pair<std::string, int>> routes = {
         {"b", 10026}, {"m", 10027}, {"r", 10028}, {"rot", 10029},
         {"t", 10030}, {"c", 10031}, {"k", 10032}, {"f", 10033},
-        {"rot.f", 10034}, {"k.f", 10035}};
+        {"rot.f", 10034}, {"k.f", 10035}, {"ts", 10036}};
     for (const auto& [d, port] : routes) {
       absl::StrAppend(&transport, d, ".test smtp:[mx.", d, ".test]:", port, "\n");
     }
@@ -537,6 +539,27 @@ TEST_F(PostfixE2eTest, TestingModeDeliversAndReportsTheWrongKey) {
   EXPECT_THAT(reports, HasSubstr("\"policy-domain\":\"[mx.t.test]\""));
   EXPECT_THAT(reports, HasSubstr("\"receiving-mx-hostname\":\"mx.t.test\""));
   EXPECT_THAT(reports, HasSubstr("\"result-type\":\"certificate-not-trusted\""));
+}
+
+// 5b. Testing mode with the right key: delivered, and the probe records a
+// success, so "clean" can be told from "never probed" (issue 19, item 6).
+TEST_F(PostfixE2eTest, TestingModeRecordsASuccessfulProbe) {
+  Send("case5b@ts.test");
+  ExpectAStatus("case5b@ts.test", "sent");
+  ExpectDeliveredToB("case5b@ts.test");
+  std::string reports;
+  for (int i = 0; i < 300; ++i) {
+    CommandResult cat = RunCommand(
+        {"/bin/sh", "-c", "cat " + world_->dir + "/reports/*.jsonl"});
+    reports = cat.out;
+    if (absl::StrContains(reports, "\"receiving-mx-hostname\":\"mx.ts.test\"")) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_THAT(reports, HasSubstr("\"policy-domain\":\"[mx.ts.test]\""));
+  EXPECT_THAT(reports, HasSubstr("\"result-type\":\"success\""));
+  EXPECT_THAT(reports, HasSubstr("mx.ts.test:10036 presented a pinned TLS key"));
 }
 
 // 6. Unkeyed domain: delivered with opportunistic TLS (backward compatible).
@@ -797,7 +820,7 @@ int main(int argc, char** argv) {
   if (f != nullptr) {
     std::fputs("127.0.0.1 localhost\n127.0.0.1 mx.a.test mx.b.test mx.m.test "
                "mx.r.test mx.rot.test mx.t.test mx.c.test mx.k.test mx.f.test "
-               "mx.rot.f.test mx.k.f.test\n",
+               "mx.rot.f.test mx.k.f.test mx.ts.test\n",
                f);
     std::fclose(f);
     chmod(hosts.c_str(), 0644);
