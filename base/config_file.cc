@@ -109,11 +109,9 @@ class TomlConfig : public CLI::Config {
     text.resize(kMaxConfigBytes + 1);
     input.read(&text[0], static_cast<std::streamsize>(text.size()));
     text.resize(static_cast<size_t>(input.gcount()));
+    // One byte past the limit is read, so ParseTomlConfig sees an oversized
+    // file as one and refuses it.
     const std::string source = Path();
-    if (text.size() > kMaxConfigBytes) {
-      throw CLI::ConfigError(
-          absl::StrCat(source, ": larger than ", kMaxConfigBytes, " bytes"));
-    }
     CLI::App* target = nullptr;
     for (CLI::App* candidate : targets_) {
       if (candidate == root_ || candidate->parsed()) target = candidate;

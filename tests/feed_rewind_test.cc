@@ -13,6 +13,20 @@
 namespace mxkey {
 namespace {
 
+// Looks `host` up until the client says it is revoked, for at most 8 s
+// (keyd's restart, then the watcher's reconnect backoff of at most 5 s);
+// the last status.
+absl::Status LookupUntilRevoked(KeyClient& client, const std::string& host) {
+  absl::Status st = absl::OkStatus();
+  const absl::Time deadline = absl::Now() + absl::Seconds(8);
+  while (absl::Now() < deadline) {
+    st = client.LookupHost(host).status();
+    if (LookupFailureOf(st) == LookupFailure::kRevoked) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return st;
+}
+
 TEST(FeedRewindTest, AClientNoticesAFeedRestoredFromAnOlderCopy) {
   FakeClock clock(absl::FromUnixSeconds(1900000000));
   KeydOptions options;
@@ -61,13 +75,7 @@ TEST(FeedRewindTest, AClientNoticesAFeedRestoredFromAnOlderCopy) {
   // Once its watch is back (after keyd's restart, within the watcher's
   // reconnect backoff, at most 5 s), the client has resynchronized and sees
   // mx2 revoked.
-  absl::Status mx2 = absl::OkStatus();
-  const absl::Time deadline = absl::Now() + absl::Seconds(8);
-  while (absl::Now() < deadline) {
-    mx2 = (*client)->LookupHost("mx2.example.org").status();
-    if (LookupFailureOf(mx2) == LookupFailure::kRevoked) break;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  absl::Status mx2 = LookupUntilRevoked(**client, "mx2.example.org");
   EXPECT_EQ(LookupFailureOf(mx2), LookupFailure::kRevoked)
       << "a client kept the revoked mx2 after the feed was rewound: " << mx2;
   // And mx1, revoked only in the lost timeline, is what keyd says now.
@@ -77,13 +85,7 @@ TEST(FeedRewindTest, AClientNoticesAFeedRestoredFromAnOlderCopy) {
   // is told the feed diverged, and drops what it cached.
   auto again = KeyClient::Create(o2);
   ASSERT_TRUE(again.ok()) << again.status();
-  absl::Status mx2_again = absl::OkStatus();
-  const absl::Time deadline2 = absl::Now() + absl::Seconds(8);
-  while (absl::Now() < deadline2) {
-    mx2_again = (*again)->LookupHost("mx2.example.org").status();
-    if (LookupFailureOf(mx2_again) == LookupFailure::kRevoked) break;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  absl::Status mx2_again = LookupUntilRevoked(**again, "mx2.example.org");
   EXPECT_EQ(LookupFailureOf(mx2_again), LookupFailure::kRevoked)
       << "a restarted client kept the revoked mx2: " << mx2_again;
 }
