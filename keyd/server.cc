@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,44 +39,6 @@ absl::StatusOr<int> LockDataDir(const std::string& dir) {
         " (", path, " is locked); stop it first"));
   }
   return fd;
-}
-
-absl::Status SecureAdminSocket(const std::string& path,
-                               const std::string& group) {
-  if (!group.empty()) {
-    struct group* g = getgrnam(group.c_str());
-    if (g == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("admin group ", group, " does not exist"));
-    }
-    if (chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
-      const int error = errno;
-      return absl::InternalError(absl::StrCat(
-          "cannot give ", path, " to group ", group, ": ", strerror(error),
-          error == EPERM ? absl::StrCat(" (keyd's user must be a member of ",
-                                        group,
-                                        ": usermod -aG, or SupplementaryGroups= "
-                                        "in the unit)")
-                         : ""));
-    }
-    // The group needs to reach the socket, not only to own it: a socket in
-    // a 0700 data directory is unusable for anyone but keyd's user.
-    const std::string dir = path.substr(0, path.rfind('/') + 1);
-    struct stat st;
-    if (!dir.empty() && stat(dir.c_str(), &st) == 0 &&
-        (st.st_mode & S_IXOTH) == 0 &&
-        !(st.st_gid == g->gr_gid && (st.st_mode & S_IXGRP) != 0)) {
-      LogWarning("admin socket %s is in %s, which group %s cannot enter: "
-                 "its members cannot administer; put it in a directory of "
-                 "its own (e.g. --admin-socket /run/mxkey-keyd/admin.sock)",
-                 path, dir, group);
-    }
-  }
-  if (chmod(path.c_str(), 0660) != 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot chmod ", path, ": ", strerror(errno)));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -152,10 +113,15 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
       &s->ctx_, s->directory_.get(), s->federation_.get(), s->relay_.get());
   s->enrollment_service_ = std::make_unique<EnrollmentService>(
       s->issuer_.get(), clock, options.enrollment_limits, s->metrics_.get());
-  s->admin_service_ =
-      std::make_unique<AdminService>(&s->ctx_, s->host_admin_.get(),
-                                     s->federation_.get(),
-                                     s->recertifier_.get());
+  ASSIGN_OR_RETURN(
+      s->admin_socket_,
+      AdminSocket::Listen(options.admin_socket.empty()
+                              ? absl::StrCat(options.data_dir, "/admin.sock")
+                              : options.admin_socket,
+                          options.admin_group));
+  s->admin_service_ = std::make_unique<AdminService>(
+      &s->ctx_, s->host_admin_.get(), s->federation_.get(),
+      s->recertifier_.get(), s->admin_socket_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -194,28 +160,18 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
                      " (address in use or invalid; expected HOST:PORT)"));
   }
 
-  s->admin_socket_ = options.admin_socket.empty()
-                         ? absl::StrCat(options.data_dir, "/admin.sock")
-                         : options.admin_socket;
-  if (s->admin_socket_.size() >= 100) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "admin socket path is too long for a Unix socket (max 99 bytes): ",
-        s->admin_socket_));
-  }
-  unlink(s->admin_socket_.c_str());  // stale socket of a dead keyd; we hold the lock
   grpc::ServerBuilder admin_builder;
-  admin_builder.AddListeningPort(absl::StrCat("unix:", s->admin_socket_),
-                                 grpc::InsecureServerCredentials());
   admin_builder.SetMaxReceiveMessageSize(options.max_request_bytes);
   admin_builder.RegisterService(s->admin_service_.get());
   // Lookups work on the admin socket too (keyctl org show without --keyd).
   admin_builder.RegisterService(s->directory_service_.get());
+  // No listening port: connections come from s->admin_socket_, which reads
+  // each one's uid for the audit trail.
   s->admin_server_ = admin_builder.BuildAndStart();
   if (s->admin_server_ == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on admin socket ", s->admin_socket_));
+    return absl::UnavailableError("cannot start the admin server");
   }
-  RETURN_IF_ERROR(SecureAdminSocket(s->admin_socket_, options.admin_group));
+  s->admin_socket_->Serve(s->admin_server_.get());
 
   if (!options.metrics_listen.empty()) {
     ASSIGN_OR_RETURN(s->metrics_server_,
@@ -229,7 +185,7 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   s->peer_feeds_ = std::make_unique<PeerFeedFollower>(&s->ctx_, s->relay_.get());
   s->peer_feeds_->Start();
   LogInfo("keyd serving org=%s root=%s admin=%s tls=%s", s->keys_->org(),
-          s->keys_->root_fingerprint(), s->admin_socket_,
+          s->keys_->root_fingerprint(), s->admin_socket_->path(),
           s->tls_files_ ? "on" : "off (plaintext)");
   return s;
 }
@@ -292,6 +248,7 @@ void KeydServer::Shutdown() {
   }
   if (peer_feeds_) peer_feeds_->Stop();
   if (directory_service_) directory_service_->StopWatches();
+  if (admin_socket_) admin_socket_->Stop();
   if (admin_server_) admin_server_->Shutdown(gpr_now(GPR_CLOCK_REALTIME));
   if (public_server_) {
     public_server_->Shutdown(
@@ -308,7 +265,7 @@ KeydServer::~KeydServer() {
   if (admin_server_) admin_server_->Wait();
   public_server_.reset();
   admin_server_.reset();
-  if (!admin_socket_.empty()) unlink(admin_socket_.c_str());
+  admin_socket_.reset();  // removes the socket file
   store_.reset();
   if (lock_fd_ >= 0) close(lock_fd_);
 }

@@ -17,6 +17,7 @@
 #include "base/metrics.h"
 #include "base/metrics_http.h"
 #include "keyd/change_tracking_store.h"
+#include "keyd/admin_socket.h"
 #include "keyd/directory.h"
 #include "keyd/host_admin.h"
 #include "keyd/issuer.h"
@@ -66,7 +67,7 @@ class KeydServer {
 
   // The TCP port actually bound (useful with --listen 127.0.0.1:0).
   int port() const { return port_; }
-  const std::string& admin_socket() const { return admin_socket_; }
+  const std::string& admin_socket() const { return admin_socket_->path(); }
   const OrgKeys& keys() const { return *keys_; }
   // The store, for inspection by tests and tools (writes go through the
   // services).
@@ -90,7 +91,8 @@ class KeydServer {
   std::unique_ptr<MetricsRegistry> metrics_registry_;
   std::unique_ptr<KeydMetrics> metrics_;
   int port_ = 0;
-  std::string admin_socket_;
+  // Made before the admin service, which asks it who called.
+  std::unique_ptr<AdminSocket> admin_socket_;
   std::unique_ptr<OrgKeys> keys_;
   // Set when the public endpoint serves TLS.
   std::unique_ptr<KeydTlsFiles> tls_files_;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/log.h"
 #include "base/grpc_status.h"
 #include "keyd/revocation.h"
 #include "protocol/hostname.h"
@@ -238,18 +240,41 @@ grpc::ServerUnaryReactor* EnrollmentService::FinishRotation(
       response);
 }
 
-grpc::Status AdminService::AddHost(grpc::ServerContext*,
+grpc::Status AdminService::Audited(const grpc::ServerContext* context,
+                                   absl::string_view action,
+                                   absl::string_view target,
+                                   grpc::Status status) const {
+  const std::optional<uid_t> uid =
+      callers_ == nullptr ? std::nullopt : callers_->CallerUid(*context);
+  // The target comes from the request: escaped, so it cannot forge lines.
+  const std::string result =
+      status.ok() ? "ok"
+                  : absl::StrCat(absl::StatusCodeToString(
+                                     static_cast<absl::StatusCode>(
+                                         status.error_code())),
+                                 " \"",
+                                 absl::CHexEscape(status.error_message()),
+                                 "\"");
+  LogInfo("admin change: uid=%s action=%s target=\"%s\" result=%s",
+          uid.has_value() ? absl::StrCat(*uid) : "unknown", action,
+          absl::CHexEscape(target), result);
+  return status;
+}
+
+grpc::Status AdminService::AddHost(grpc::ServerContext* context,
                                    const mxkey::v1::AddHostRequest* request,
                                    mxkey::v1::TokenResponse* response) {
   const Call call{ctx_->metrics, KeydRpc::kAddHost};
-  return call.Done(Reply(admin_->AddHost(*request), response));
+  return Audited(context, "add-host", request->hostname(),
+                 call.Done(Reply(admin_->AddHost(*request), response)));
 }
 
 grpc::Status AdminService::RemoveHost(
-    grpc::ServerContext*, const mxkey::v1::RemoveHostRequest* request,
+    grpc::ServerContext* context, const mxkey::v1::RemoveHostRequest* request,
     mxkey::v1::RemoveHostResponse* response) {
   const Call call{ctx_->metrics, KeydRpc::kAdmin};
-  return call.Done(Reply(admin_->RemoveHost(*request), response));
+  return Audited(context, "remove-host", request->hostname(),
+                 call.Done(Reply(admin_->RemoveHost(*request), response)));
 }
 
 grpc::Status AdminService::ListHosts(grpc::ServerContext*,
@@ -260,32 +285,42 @@ grpc::Status AdminService::ListHosts(grpc::ServerContext*,
 }
 
 grpc::Status AdminService::CreateEnrollmentToken(
-    grpc::ServerContext*,
+    grpc::ServerContext* context,
     const mxkey::v1::CreateEnrollmentTokenRequest* request,
     mxkey::v1::TokenResponse* response) {
   const Call call{ctx_->metrics, KeydRpc::kAdmin};
-  return call.Done(Reply(admin_->CreateToken(*request), response));
+  return Audited(context, "create-token", request->hostname(),
+                 call.Done(Reply(admin_->CreateToken(*request), response)));
 }
 
-grpc::Status AdminService::Revoke(grpc::ServerContext*,
+grpc::Status AdminService::Revoke(grpc::ServerContext* context,
                                   const mxkey::v1::RevokeRequest* request,
                                   mxkey::v1::RevokeResponse* response) {
   const Call call{ctx_->metrics, KeydRpc::kRevoke};
-  return call.Done(Reply(mxkey::Revoke(*ctx_, *request), response));
+  return Audited(
+      context,
+      request->serial() == 0 ? "revoke"
+                             : absl::StrCat("revoke serial=", request->serial()),
+      request->hostname(),
+      call.Done(Reply(mxkey::Revoke(*ctx_, *request), response)));
 }
 
 grpc::Status AdminService::SetDomainPolicy(
-    grpc::ServerContext*, const mxkey::v1::SetDomainPolicyRequest* request,
+    grpc::ServerContext* context,
+    const mxkey::v1::SetDomainPolicyRequest* request,
     mxkey::v1::SetDomainPolicyResponse* response) {
   const Call call{ctx_->metrics, KeydRpc::kSetDomainPolicy};
-  return call.Done(Reply(admin_->SetDomainPolicy(*request), response));
+  return Audited(
+      context, "set-policy", request->domain(),
+      call.Done(Reply(admin_->SetDomainPolicy(*request), response)));
 }
 
-grpc::Status AdminService::AddPeer(grpc::ServerContext*,
+grpc::Status AdminService::AddPeer(grpc::ServerContext* context,
                                    const mxkey::v1::AddPeerRequest* request,
                                    mxkey::v1::PeerInfo* response) {
   const Call call{ctx_->metrics, KeydRpc::kAdmin};
-  return call.Done(Reply(federation_->AddPeer(*request), response));
+  return Audited(context, "add-peer", request->org(),
+                 call.Done(Reply(federation_->AddPeer(*request), response)));
 }
 
 grpc::Status AdminService::ListPeers(grpc::ServerContext*,
@@ -296,10 +331,11 @@ grpc::Status AdminService::ListPeers(grpc::ServerContext*,
 }
 
 grpc::Status AdminService::RemovePeer(
-    grpc::ServerContext*, const mxkey::v1::RemovePeerRequest* request,
+    grpc::ServerContext* context, const mxkey::v1::RemovePeerRequest* request,
     mxkey::v1::RemovePeerResponse* response) {
   const Call call{ctx_->metrics, KeydRpc::kAdmin};
-  return call.Done(Reply(federation_->RemovePeer(*request), response));
+  return Audited(context, "remove-peer", request->org(),
+                 call.Done(Reply(federation_->RemovePeer(*request), response)));
 }
 
 grpc::Status AdminService::GetRenewalStatus(

@@ -1,9 +1,11 @@
 // The gRPC edge of keyd: KeyDirectory and Enrollment (public TCP) and Admin
-// (Unix socket only). Handlers translate between protos and the components
-// and map absl::Status to grpc::Status; they hold no logic of their own.
+// (Unix socket only; every change is logged with the admin's uid). Handlers
+// translate between protos and the components and map absl::Status to
+// grpc::Status; they hold no logic of their own.
 #ifndef MXKEY_KEYD_SERVICES_H_
 #define MXKEY_KEYD_SERVICES_H_
 
+#include "keyd/admin_socket.h"
 #include "keyd/directory.h"
 #include "keyd/host_admin.h"
 #include "keyd/federation.h"
@@ -121,12 +123,15 @@ class EnrollmentService final
 
 class AdminService final : public mxkey::v1::Admin::Service {
  public:
+  // `callers` names the uid behind each call, for the audit line every
+  // change writes; null (tests) logs uid=unknown.
   AdminService(const KeydContext* ctx, HostAdmin* admin, Federation* federation,
-               const Recertifier* recertifier)
+               const Recertifier* recertifier, const AdminSocket* callers)
       : ctx_(ctx),
         admin_(admin),
         federation_(federation),
-        recertifier_(recertifier) {}
+        recertifier_(recertifier),
+        callers_(callers) {}
   grpc::Status AddHost(grpc::ServerContext*,
                        const mxkey::v1::AddHostRequest* request,
                        mxkey::v1::TokenResponse* response) override;
@@ -159,10 +164,17 @@ class AdminService final : public mxkey::v1::Admin::Service {
                                 mxkey::v1::RenewalStatus* response) override;
 
  private:
+  // Logs who made a change, what, on what, and how it ended; returns
+  // `status`.
+  grpc::Status Audited(const grpc::ServerContext* context,
+                       absl::string_view action, absl::string_view target,
+                       grpc::Status status) const;
+
   const KeydContext* ctx_;
   HostAdmin* admin_;
   Federation* federation_;
   const Recertifier* recertifier_;
+  const AdminSocket* callers_;
 };
 
 }  // namespace mxkey

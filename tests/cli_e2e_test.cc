@@ -1,5 +1,6 @@
 // End to end: real keyd processes driven by real keyctl commands.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
@@ -267,6 +268,61 @@ TEST_F(CliE2eTest, AdminSocketIsGroupOnlyAndRefusesOthers) {
               HasSubstr("permission denied on " + keyd_->admin_socket()));
   CommandResult as_root = keyd_->RunKeyctl({"host", "list"});
   EXPECT_EQ(as_root.exit_code, 0) << as_root.err;
+}
+
+// Every admin change names the uid that made it, read by keyd from the
+// socket (SO_PEERCRED), not from anything the client says; refused changes
+// are logged too, and reads are not.
+TEST_F(CliE2eTest, EveryAdminChangeLogsTheCallersUid) {
+  AddHost("mx1.example.org");
+  EXPECT_THAT(keyd_->log(),
+              HasSubstr(absl::StrCat("admin change: uid=", getuid(),
+                                     " action=add-host "
+                                     "target=\"mx1.example.org\" result=ok")));
+  // A second user: open the path and the socket to uid 65534 (the test's
+  // stand-in for a member of the admin group).
+  std::string root = keyd_->dir().substr(0, keyd_->dir().rfind('/'));
+  chmod(root.c_str(), 0755);
+  chmod(keyd_->dir().c_str(), 0755);
+  ASSERT_EQ(chmod(keyd_->admin_socket().c_str(), 0666), 0);
+  auto as_nobody = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"/usr/bin/setpriv", "--reuid=65534",
+                                     "--regid=65534", "--clear-groups"};
+    std::vector<std::string> keyctl = keyd_->Keyctl(args);
+    argv.insert(argv.end(), keyctl.begin(), keyctl.end());
+    return RunCommand(argv);
+  };
+  CommandResult add = as_nobody({"host", "add", "mx2.example.org", "--domain",
+                                 "example.org"});
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  CommandResult bad = as_nobody({"host", "remove", "nosuch.example.org"});
+  EXPECT_NE(bad.exit_code, 0);
+  CommandResult policy =
+      as_nobody({"policy", "set", "example.org", "--mode", "testing"});
+  EXPECT_EQ(policy.exit_code, 0) << policy.err;
+  EXPECT_EQ(as_nobody({"host", "list"}).exit_code, 0);
+  CommandResult remove = keyd_->RunKeyctl({"host", "remove", "mx2.example.org"});
+  EXPECT_EQ(remove.exit_code, 0) << remove.err;
+
+  const std::string log = keyd_->log();
+  EXPECT_THAT(log, HasSubstr("admin change: uid=65534 action=add-host "
+                             "target=\"mx2.example.org\" result=ok"));
+  EXPECT_THAT(log, HasSubstr("admin change: uid=65534 action=remove-host "
+                             "target=\"nosuch.example.org\" result=NOT_FOUND"));
+  EXPECT_THAT(log, HasSubstr("admin change: uid=65534 action=set-policy "
+                             "target=\"example.org\" result=ok"));
+  EXPECT_THAT(log, HasSubstr(absl::StrCat(
+                       "admin change: uid=", getuid(),
+                       " action=remove-host target=\"mx2.example.org\" "
+                       "result=ok")));
+  EXPECT_THAT(log, Not(HasSubstr("uid=unknown")));
+  // One line per change (host list is a read): 5 changes in all.
+  size_t lines = 0;
+  for (size_t pos = log.find("admin change:"); pos != std::string::npos;
+       pos = log.find("admin change:", pos + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 5u) << log;
 }
 
 // keyctl export tlsa agrees with two independent tools on the same
