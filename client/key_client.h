@@ -117,7 +117,8 @@ class KeyClient {
   // (enrollment results, feed batches).
   absl::StatusOr<std::shared_ptr<const AnswerVerifier>> Verifier();
 
-  // Revocation events as the watcher applies them (after eviction).
+  // Revocation events as the watcher applies them (after eviction). After
+  // Unsubscribe returns, the listener is not running and never runs again.
   int Subscribe(RevocationListener listener);
   void Unsubscribe(int id);
   // The watcher's feed position (nullopt until known or without a watcher).

@@ -99,8 +99,12 @@ int RevocationWatcher::Subscribe(RevocationListener listener) {
 }
 
 void RevocationWatcher::Unsubscribe(int id) {
-  MutexLock lock(&mu_);
-  listeners_.erase(id);
+  {
+    MutexLock lock(&mu_);
+    listeners_.erase(id);
+  }
+  // A delivery that copied the listener before the erase ends first.
+  MutexLock wait_out(&delivery_mu_);
 }
 
 void RevocationWatcher::SetPosition(std::optional<uint64_t> seq,
@@ -201,13 +205,16 @@ bool RevocationWatcher::WatchOnce(const std::shared_ptr<grpc::Channel>& channel,
     seq = events->back().seq();
     options_.on_events(*events, seq);
     SetPosition(seq, Sha256(batch.events(batch.events_size() - 1).body()));
-    std::vector<RevocationListener> listeners;
     {
-      MutexLock lock(&mu_);
-      for (const auto& [id, l] : listeners_) listeners.push_back(l);
-    }
-    for (const auto& e : *events) {
-      for (const auto& l : listeners) l(e);
+      MutexLock delivering(&delivery_mu_);
+      std::vector<RevocationListener> listeners;
+      {
+        MutexLock lock(&mu_);
+        for (const auto& [id, l] : listeners_) listeners.push_back(l);
+      }
+      for (const auto& e : *events) {
+        for (const auto& l : listeners) l(e);
+      }
     }
   }
   grpc::Status status = reader->Finish();

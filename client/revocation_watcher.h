@@ -79,6 +79,10 @@ class RevocationWatcher {
   // Waits until the position is known and at least `seq`.
   bool WaitForPosition(uint64_t seq, absl::Duration timeout) const;
 
+  // Listeners run on the watcher's thread, after eviction, one event at a
+  // time. Once Unsubscribe returns, the listener is not running and will not
+  // run again, so what it captured may go; do not call it from a listener
+  // (it would wait for itself).
   int Subscribe(RevocationListener listener);
   void Unsubscribe(int id);
 
@@ -101,6 +105,8 @@ class RevocationWatcher {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::map<int, RevocationListener> listeners_ ABSL_GUARDED_BY(mu_);
+  // Held while listeners run, so that Unsubscribe can wait them out.
+  Mutex delivery_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   std::string last_failure_;  // the watcher thread's only
   int next_listener_ ABSL_GUARDED_BY(mu_) = 1;
   std::thread thread_;

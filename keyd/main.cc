@@ -6,7 +6,8 @@
 //              [--admin-group GROUP] [--metrics-listen HOST:PORT]
 //              [--passphrase-file F] [--freshness 5m] [--cert-validity 30d]
 //              [--rotation-overlap 7d] [--tls auto] [--enroll-limit 60]
-//              [--enroll-failure-limit 10]
+//              [--enroll-failure-limit 10] [--enroll-ipv4-prefix 24]
+//              [--enroll-ipv6-prefix 64]
 //   keyd [--config F] check-config [serve's flags]
 //   keyd --version
 //
@@ -102,6 +103,8 @@ struct ServeFlags {
   std::string tls = "auto";
   int enroll_limit = 60;
   int failure_limit = 10;
+  int ipv4_prefix = 24;
+  int ipv6_prefix = 64;
 };
 
 // One list of serve settings for `serve` and `check-config`; each is also a
@@ -148,6 +151,14 @@ void AddServeFlags(CLI::App* cmd, ServeFlags* f) {
                   "source address before it is refused (default 10; 0: no "
                   "limit)")
       ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--enroll-ipv4-prefix", f->ipv4_prefix,
+                  "IPv4 addresses in one network of this prefix length share "
+                  "one enrollment rate limit (default 24)")
+      ->check(CLI::Range(8, 32));
+  cmd->add_option("--enroll-ipv6-prefix", f->ipv6_prefix,
+                  "IPv6 addresses in one network of this prefix length share "
+                  "one enrollment rate limit (default 64: one site)")
+      ->check(CLI::Range(16, 128));
 }
 
 // The checks that span flags; turns the text flags into options.
@@ -172,6 +183,7 @@ absl::Status Finalize(ServeFlags* f) {
                                   std::max(1.0, f->enroll_limit / 2.0)};
   o.enrollment_limits.failures = {f->failure_limit / 10.0,
                                   static_cast<double>(f->failure_limit)};
+  o.enrollment_limits.prefixes = {f->ipv4_prefix, f->ipv6_prefix};
   return absl::OkStatus();
 }
 
@@ -310,6 +322,10 @@ std::string DescribeChanges(const ServeFlags& running, const ServeFlags& next) {
           absl::StrCat(next.enroll_limit));
   differs("enroll-failure-limit", absl::StrCat(running.failure_limit),
           absl::StrCat(next.failure_limit));
+  differs("enroll-ipv4-prefix", absl::StrCat(running.ipv4_prefix),
+          absl::StrCat(next.ipv4_prefix));
+  differs("enroll-ipv6-prefix", absl::StrCat(running.ipv6_prefix),
+          absl::StrCat(next.ipv6_prefix));
   return changed.empty() ? "none" : absl::StrJoin(changed, ",");
 }
 

@@ -1,11 +1,16 @@
-// Token-bucket rate limits per source address, for the public Enrollment
+// Token-bucket rate limits per source network, for the public Enrollment
 // service: one bucket for requests, one for failed attempts (token
-// guessing). Thread-safe; memory is bounded (sources idle long enough to be
-// full again are forgotten). Take fails with RESOURCE_EXHAUSTED, naming the
-// source and when to retry.
+// guessing). Thread-safe. Memory is bounded by `max_sources` buckets; when
+// the table is full the least recently used bucket is forgotten, so a new
+// source is never refused because others filled the table (a forgotten
+// source only gets a full bucket back). Sources are networks, not single
+// addresses (SourceNetwork: IPv4 /24, IPv6 /64 by default), since one host
+// commonly holds a whole IPv6 /64. Take fails with RESOURCE_EXHAUSTED,
+// naming the source and when to retry.
 #ifndef MXKEY_KEYD_RATE_LIMITER_H_
 #define MXKEY_KEYD_RATE_LIMITER_H_
 
+#include <list>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
@@ -36,6 +41,7 @@ class RateLimiter {
   struct Bucket {
     double tokens;
     absl::Time updated;
+    std::list<std::string>::iterator recency;  // into by_recency_
   };
   absl::Status Use(absl::string_view source, absl::string_view what,
                    double cost);
@@ -46,12 +52,22 @@ class RateLimiter {
   size_t max_sources_;
   Mutex mu_;
   absl::flat_hash_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
+  // Sources, most recently used first.
+  std::list<std::string> by_recency_ ABSL_GUARDED_BY(mu_);
 };
 
-// The client's address from a gRPC peer string, without the port:
-// "ipv4:192.0.2.1:5000" -> "ipv4:192.0.2.1", "ipv6:[::1]:5000" ->
-// "ipv6:[::1]"; anything else is returned as is.
-std::string SourceAddress(absl::string_view grpc_peer);
+// How wide a source is: the prefix lengths that count as one source.
+struct SourcePrefixes {
+  int ipv4 = 24;  // 0..32
+  int ipv6 = 64;  // 0..128
+};
+
+// The client's network from a gRPC peer string: "ipv4:192.0.2.77:5000" ->
+// "ipv4:192.0.2.0/24", "ipv6:[2001:db8::1]:5000" -> "ipv6:2001:db8::/64"
+// (brackets plain or percent-encoded). An IPv4-mapped IPv6 address counts
+// as IPv4. Anything else (a Unix socket) is returned as is.
+std::string SourceNetwork(absl::string_view grpc_peer,
+                          const SourcePrefixes& prefixes = {});
 
 }  // namespace mxkey
 

@@ -187,7 +187,7 @@ grpc::ServerUnaryReactor* EnrollmentService::Limited(
     mxkey::v1::EnrollResponse* response) {
   const Call call{metrics_, rpc};
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::string source = SourceAddress(context->peer());
+  std::string source = SourceNetwork(context->peer(), prefixes_);
   absl::Status allowed = failures_.Check(source, "failed enrollments");
   if (allowed.ok()) allowed = requests_.Take(source, "enrollment requests");
   if (!allowed.ok()) {

@@ -82,6 +82,8 @@ struct EnrollmentLimits {
   RateLimit requests{60, 30};
   // Rejected ones (bad token, bad signature, unknown host): token guessing.
   RateLimit failures{1, 10};
+  // What counts as one source (keyd serve --enroll-ipv4-prefix/-ipv6-prefix).
+  SourcePrefixes prefixes;
 };
 
 // Enroll and Rotate check a request on gRPC's thread (signatures), then
@@ -94,6 +96,7 @@ class EnrollmentService final
                     KeydMetrics* metrics)
       : issuer_(issuer),
         metrics_(metrics),
+        prefixes_(limits.prefixes),
         requests_(clock, limits.requests),
         failures_(clock, limits.failures) {}
   grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* context,
@@ -117,6 +120,7 @@ class EnrollmentService final
 
   Issuer* issuer_;
   KeydMetrics* metrics_;
+  const SourcePrefixes prefixes_;
   RateLimiter requests_;
   RateLimiter failures_;
 };

@@ -387,14 +387,16 @@ TEST_P(FederationTest, ResponderOfAAcceptsAnInitiatorOfB) {
 // b's feed and republishes; a's client evicts, and its next lookup says
 // "revoked" with b's own signed event.
 TEST_P(FederationTest, RevocationAtPeerReachesClientsOfA) {
+  // Declared before the client, so it outlives the client's watcher thread,
+  // which may still deliver an event while the test returns.
+  std::atomic<int64_t> evicted_at_ms{0};
+  std::atomic<bool> warm{false};
   KeyClientOptions o = a_->ClientOptions();
   auto created = KeyClient::Create(o);
   ASSERT_TRUE(created.ok()) << created.status();
   std::unique_ptr<KeyClient> client = *std::move(created);
   ASSERT_TRUE(client->WaitForFeedPosition(0, absl::Seconds(10)));
   ASSERT_TRUE(client->LookupHost("mx1.b.example").ok());
-  std::atomic<int64_t> evicted_at_ms{0};
-  std::atomic<bool> warm{false};
   client->Subscribe([&](const v1::RevocationEventBody& e) {
     if (e.hostname() == "mx1.b.example") {
       evicted_at_ms = absl::ToUnixMillis(absl::Now());
@@ -497,11 +499,13 @@ TEST_P(FederationTest, PeerRevocationDropsTheRelayedAnswerBeforeRepublishing) {
   auto warm = ClientOfA();
   ASSERT_TRUE(warm->LookupHost("mx1.b.example").ok());  // a caches it
   ASSERT_TRUE(warm->LookupDomain("b.example").ok());
+  // Declared before the client, so it outlives the client's watcher thread,
+  // which may still deliver an event while the test returns.
+  std::atomic<bool> on_a_feed{false};
   KeyClientOptions o = a_->ClientOptions();
   auto watching = KeyClient::Create(o);
   ASSERT_TRUE(watching.ok()) << watching.status();
   ASSERT_TRUE((*watching)->WaitForFeedPosition(0, absl::Seconds(10)));
-  std::atomic<bool> on_a_feed{false};
   (*watching)->Subscribe([&](const v1::RevocationEventBody& e) {
     if (e.hostname() == "mx1.b.example") on_a_feed = true;
   });
@@ -550,11 +554,13 @@ TEST_P(FederationTest, RandomizedRevocationsNeverLeaveAUsableKeyAtAnyClient) {
   const unsigned seed = static_cast<unsigned>(absl::ToUnixMicros(absl::Now()));
   std::printf("randomized revocation seed %u\n", seed);
   std::mt19937 rng(seed);
+  // Declared before the client, so it outlives the client's watcher thread,
+  // which may still deliver an event while the test returns.
+  Mutex mu;
+  std::map<std::string, int> on_feed;  // events per host; guarded by mu
   auto watching = KeyClient::Create(a_->ClientOptions());
   ASSERT_TRUE(watching.ok()) << watching.status();
   ASSERT_TRUE((*watching)->WaitForFeedPosition(0, absl::Seconds(10)));
-  Mutex mu;
-  std::map<std::string, int> on_feed;  // events per host; guarded by mu
   (*watching)->Subscribe([&](const v1::RevocationEventBody& e) {
     MutexLock lock(&mu);
     ++on_feed[e.hostname()];

@@ -123,13 +123,14 @@ TEST_F(KeyClientTest, AnotherOrgsKeydDoesNotReachOurRoot) {
 
 TEST_F(KeyClientTest, RevocationEvictsWithinOneEventDelivery) {
   keyd_->AddAndEnroll("mx1.example.org");
+  // Declared before the client, so they outlive its watcher thread.
+  Notification delivered;
+  std::atomic<int> after_event_failure{-1};
   auto client = NewClient(Options());
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(client->LookupHost("mx1.example.org").ok());
   ASSERT_TRUE(client->LookupDomain("example.org").ok());
 
-  Notification delivered;
-  std::atomic<int> after_event_failure{-1};
   client->Subscribe([&](const v1::RevocationEventBody& ev) {
     // Listeners run after eviction: the revoked key is already gone.
     EXPECT_EQ(ev.hostname(), "mx1.example.org");
@@ -148,6 +149,27 @@ TEST_F(KeyClientTest, RevocationEvictsWithinOneEventDelivery) {
   for (const auto& c : (*domain)->certificates) {
     EXPECT_NE(c.state, VerifiedCertState::kActive);
   }
+}
+
+// Unsubscribe waits out a listener that is running, so the caller may free
+// what the listener uses as soon as it returns.
+TEST_F(KeyClientTest, UnsubscribeReturnsOnlyAfterARunningListenerEnds) {
+  keyd_->AddAndEnroll("mx1.example.org");
+  Notification entered;
+  std::atomic<bool> finished{false};
+  auto client = NewClient(Options());
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->WaitForFeedPosition(0, absl::Seconds(10)));
+  const int id = client->Subscribe([&](const v1::RevocationEventBody&) {
+    if (entered.HasBeenNotified()) return;
+    entered.Notify();
+    absl::SleepFor(absl::Milliseconds(500));
+    finished = true;
+  });
+  keyd_->Revoke("mx1.example.org", "rotated out");
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  client->Unsubscribe(id);
+  EXPECT_TRUE(finished.load()) << "Unsubscribe returned while the listener ran";
 }
 
 TEST_F(KeyClientTest, OutageServedFromMemoryUntilFreshnessThenStale) {
