@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "base/grpc_status.h"
+#include "base/status_macros.h"
 #include "keyd/revocation.h"
 #include "protocol/signed_object.h"
 
@@ -13,16 +14,51 @@ namespace {
 
 constexpr size_t kFeedBatch = 256;
 
+absl::Status ParseRequest(const grpc::ByteBuffer* request,
+                          mxkey::v1::WatchRevocationsRequest* parsed) {
+  std::vector<grpc::Slice> slices;
+  if (request != nullptr && request->Dump(&slices).ok()) {
+    std::string bytes;
+    for (const grpc::Slice& s : slices) {
+      bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+    if (parsed->ParseFromString(bytes)) return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      "the WatchRevocations request is not a WatchRevocationsRequest");
+}
+
 }  // namespace
 
-FeedWatch::FeedWatch(const KeydContext* ctx, uint64_t from_seq,
-                     std::string from_digest,
+FeedWatch::FeedWatch(const KeydContext* ctx, WatchResources resources,
+                     grpc::CallbackServerContext* context,
+                     const grpc::ByteBuffer* request,
                      const std::atomic<bool>* stopping)
     : ctx_(ctx),
+      resources_(resources),
       stopping_(stopping),
-      waker_(std::make_shared<Waker>(this)),
-      seen_(from_seq),
-      from_digest_(std::move(from_digest)) {
+      waker_(std::make_shared<Waker>(this)) {
+  mxkey::v1::WatchRevocationsRequest parsed;
+  absl::Status admitted = ParseRequest(request, &parsed);
+  if (admitted.ok()) {
+    absl::StatusOr<std::shared_ptr<WatchTicket>> ticket =
+        resources_.registry->Admit(context->peer(), context);
+    if (ticket.ok()) {
+      ticket_ = *std::move(ticket);
+    } else {
+      admitted = ticket.status();
+    }
+  }
+  if (!admitted.ok()) {
+    grpc::Status status = ToGrpcStatus(admitted);
+    ctx_->metrics->Rpc(KeydRpc::kWatchRevocations, status.error_code(),
+                       absl::ZeroDuration());
+    finished_ = true;
+    Finish(status);  // OnDone deletes this
+    return;
+  }
+  seen_ = parsed.from_seq();
+  from_digest_ = parsed.from_digest();
   ctx_->metrics->watchers()->Add(1);
   ctx_->metrics->Rpc(KeydRpc::kWatchRevocations, grpc::StatusCode::OK,
                      absl::ZeroDuration());
@@ -66,15 +102,6 @@ FeedWatch::Action FeedWatch::Next() {
   if (finished_ || writing_) return Action();
   if (finish_after_write_) return FinishWith(*finish_after_write_);
   if (stopping_->load()) return FinishWith(grpc::Status::OK);
-  absl::StatusOr<FeedSlice> slice = ReadFeed(*ctx_->store, seen_, kFeedBatch);
-  if (!slice.ok()) return FinishWith(ToGrpcStatus(slice.status()));
-  if (seen_ > slice->head) {
-    return FinishWith(grpc::Status(
-        grpc::StatusCode::OUT_OF_RANGE,
-        absl::StrCat("from_seq ", seen_, " is beyond the feed head ",
-                     slice->head, "; drop cached answers and resynchronize at the "
-                     "head (open the feed again with from_seq 0 to learn it)")));
-  }
   if (first_ && !from_digest_.empty() && seen_ > 0) {
     // The client's event from_seq must be ours: after a restore of an older
     // copy, keyd writes new events under numbers a client already holds,
@@ -90,44 +117,72 @@ FeedWatch::Action FeedWatch::Next() {
                        "answers and resynchronize at the head")));
     }
   }
-  if (!first_ && slice->events.empty()) return Action();  // wait for Wake
-  response_.Clear();
-  response_.set_head_seq(slice->head);
-  if (slice->head > 0) {
-    // The head event is in this batch, or read once more.
-    if (!slice->events.empty() && seen_ + slice->events.size() == slice->head) {
-      response_.set_head_digest(Sha256(slice->events.back().body()));
-    } else if (first_) {
-      absl::StatusOr<FeedSlice> at = ReadFeed(*ctx_->store, slice->head - 1, 1);
-      if (at.ok() && !at->events.empty()) {
-        response_.set_head_digest(Sha256(at->events[0].body()));
-      }
-    }
-  }
-  // The current issuing certificate, and those of older issuing keys that
-  // signed events of this batch (before a renewal).
-  *response_.add_issuing_keys() = ctx_->keys->issuing_cert();
-  absl::flat_hash_set<std::string> signers = {
-      KeyId(ctx_->keys->issuing_body().public_key())};
-  for (auto& e : slice->events) {
-    if (signers.insert(e.signer_key_id()).second) {
-      if (auto cert = ctx_->keys->IssuingCertById(e.signer_key_id())) {
-        *response_.add_issuing_keys() = *std::move(cert);
-      }
-    }
-    *response_.add_events() = std::move(e);
-  }
-  seen_ += response_.events_size();
+  absl::StatusOr<FeedBatchCache::Batch> batch = NextBatch();
+  if (!batch.ok()) return FinishWith(ToGrpcStatus(batch.status()));
+  if (*batch == nullptr) return Action();  // wait for Wake
+  batch_ = *std::move(batch);
+  seen_ += batch_->events;
   first_ = false;
   writing_ = true;
+  ticket_->WriteStarted(ctx_->clock->Now());
   Action action;
   action.write = true;
   return action;
 }
 
+absl::StatusOr<FeedBatchCache::Batch> FeedWatch::NextBatch() {
+  const std::string issuer = KeyId(ctx_->keys->issuing_body().public_key());
+  // Without a read when another watch already made the batch from here to
+  // the head keyd last published.
+  const uint64_t published = ctx_->feed->head();
+  if (seen_ < published) {
+    if (FeedBatchCache::Batch b = resources_.batches->Find(
+            {seen_, published, first_, issuer})) {
+      return b;
+    }
+  }
+  ASSIGN_OR_RETURN(FeedSlice slice, ReadFeed(*ctx_->store, seen_, kFeedBatch));
+  if (seen_ > slice.head) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "from_seq ", seen_, " is beyond the feed head ", slice.head,
+        "; drop cached answers and resynchronize at the head (open the feed "
+        "again with from_seq 0 to learn it)"));
+  }
+  if (!first_ && slice.events.empty()) return nullptr;
+  const FeedBatchKey key{seen_, slice.head, first_, issuer};
+  if (FeedBatchCache::Batch b = resources_.batches->Find(key)) return b;
+
+  mxkey::v1::WatchRevocationsResponse response;
+  response.set_head_seq(slice.head);
+  if (slice.head > 0) {
+    // The head event is in this batch, or read once more.
+    if (!slice.events.empty() && seen_ + slice.events.size() == slice.head) {
+      response.set_head_digest(Sha256(slice.events.back().body()));
+    } else if (first_) {
+      absl::StatusOr<FeedSlice> at = ReadFeed(*ctx_->store, slice.head - 1, 1);
+      if (at.ok() && !at->events.empty()) {
+        response.set_head_digest(Sha256(at->events[0].body()));
+      }
+    }
+  }
+  // The current issuing certificate, and those of older issuing keys that
+  // signed events of this batch (before a renewal).
+  *response.add_issuing_keys() = ctx_->keys->issuing_cert();
+  absl::flat_hash_set<std::string> signers = {issuer};
+  for (auto& e : slice.events) {
+    if (signers.insert(e.signer_key_id()).second) {
+      if (auto cert = ctx_->keys->IssuingCertById(e.signer_key_id())) {
+        *response.add_issuing_keys() = *std::move(cert);
+      }
+    }
+    *response.add_events() = std::move(e);
+  }
+  return resources_.batches->Insert(key, response);
+}
+
 void FeedWatch::Run(const Action& action) {
   if (action.write) {
-    StartWrite(&response_);
+    StartWrite(&batch_->bytes);
   } else if (action.finish) {
     Finish(*action.finish);  // may delete this (OnDone)
   }
@@ -138,6 +193,8 @@ void FeedWatch::OnWriteDone(bool ok) {
   {
     MutexLock lock(&waker_->mu);
     writing_ = false;
+    batch_.reset();
+    ticket_->WriteDone();
     // A failed write means the client is gone.
     action = ok ? Next() : FinishWith(grpc::Status::OK);
   }
@@ -159,8 +216,12 @@ void FeedWatch::OnDone() {
     MutexLock lock(&waker_->mu);
     waker_->watch_ = nullptr;
   }
-  ctx_->feed->Unsubscribe(subscription_);
-  ctx_->metrics->watchers()->Add(-1);
+  if (ticket_ != nullptr) {
+    // First: a sweeper cancelling this watch is done with its context.
+    resources_.registry->Release(ticket_);
+    ctx_->feed->Unsubscribe(subscription_);
+    ctx_->metrics->watchers()->Add(-1);
+  }
   delete this;
 }
 

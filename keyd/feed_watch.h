@@ -5,6 +5,13 @@
 // head and the issuing certificate. Ends with OUT_OF_RANGE when `from_seq`
 // is beyond the head, with the storage error if a read fails, with OK when
 // keyd stops or the client goes away.
+//
+// Bounded (see WatchRegistry and FeedBatchCache): the watch is admitted
+// against the caps on open watches first (else RESOURCE_EXHAUSTED); its
+// batches are serialized once and shared with every watch sending the same
+// one; a write its client does not read within the drain timeout cancels
+// the stream. The stream is raw (grpc::ByteBuffer) so that a shared batch is
+// sent by reference instead of being serialized again per stream.
 #ifndef MXKEY_KEYD_FEED_WATCH_H_
 #define MXKEY_KEYD_FEED_WATCH_H_
 
@@ -15,19 +22,29 @@
 #include <optional>
 
 #include "base/mutex.h"
+#include "keyd/feed_batch_cache.h"
 #include "keyd/feed_notifier.h"
 #include "keyd/keyd_context.h"
+#include "keyd/watch_registry.h"
 #include "proto/mxkey/v1/mxkey.pb.h"
 
 namespace mxkey {
 
-class FeedWatch : public grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsResponse> {
+// What every watch shares: the caps and the batch buffer.
+struct WatchResources {
+  WatchRegistry* registry;
+  FeedBatchCache* batches;
+};
+
+class FeedWatch : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  // The reactor deletes itself once gRPC is done with it.
-  // `from_digest`: SHA-256 of the body of event `from_seq` as the client
-  // holds it (empty: unchecked).
-  FeedWatch(const KeydContext* ctx, uint64_t from_seq,
-            std::string from_digest, const std::atomic<bool>* stopping);
+  // The reactor deletes itself once gRPC is done with it. `request`: the
+  // serialized WatchRevocationsRequest (from_digest: SHA-256 of the body of
+  // event from_seq as the client holds it; empty: unchecked).
+  FeedWatch(const KeydContext* ctx, WatchResources resources,
+            grpc::CallbackServerContext* context,
+            const grpc::ByteBuffer* request,
+            const std::atomic<bool>* stopping);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -48,21 +65,29 @@ class FeedWatch : public grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsRes
   };
 
   Action Next() ABSL_EXCLUSIVE_LOCKS_REQUIRED(waker_->mu);
+  // The batch from seen_, from the shared buffer or read now; null when
+  // there is nothing to send yet.
+  absl::StatusOr<FeedBatchCache::Batch> NextBatch()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(waker_->mu);
   Action FinishWith(grpc::Status status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(waker_->mu);
   void Run(const Action& action);
 
   const KeydContext* ctx_;
+  const WatchResources resources_;
   const std::atomic<bool>* stopping_;
   std::shared_ptr<Waker> waker_;
+  // Null when the watch was refused (then nothing else is set up).
+  std::shared_ptr<WatchTicket> ticket_;
   int subscription_ = 0;
-  uint64_t seen_;
+  uint64_t seen_ = 0;
   std::string from_digest_;
   bool first_ = true;
   bool writing_ = false;
   bool finished_ = false;
   std::optional<grpc::Status> finish_after_write_;
-  mxkey::v1::WatchRevocationsResponse response_;
+  // The batch being written (shared; held until the write is done).
+  FeedBatchCache::Batch batch_;
 };
 
 }  // namespace mxkey

@@ -43,6 +43,14 @@ KeydMetrics::KeydMetrics(MetricsRegistry* registry) : registry_(registry) {
   }
   watchers_ = registry->GetGauge("mxkey_keyd_watchers",
                                  "Open WatchRevocations streams.");
+  watches_refused_ = registry->GetCounter(
+      "mxkey_keyd_watches_refused_total",
+      "WatchRevocations streams refused at --max-watches or "
+      "--max-watches-per-source.");
+  watches_dropped_ = registry->GetCounter(
+      "mxkey_keyd_watches_dropped_total",
+      "WatchRevocations streams cancelled because their client read "
+      "nothing for --watch-drain-timeout.");
   cache_hits_ = registry->GetCounter(
       "mxkey_keyd_answer_cache_hits_total",
       "Lookups answered from the signed-answer cache.");

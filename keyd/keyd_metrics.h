@@ -47,6 +47,9 @@ class KeydMetrics {
   }
 
   Gauge* watchers() { return watchers_; }
+  // Watches refused at a cap, and dropped for not reading (WatchRegistry).
+  Counter* watches_refused() { return watches_refused_; }
+  Counter* watches_dropped() { return watches_dropped_; }
   Counter* answer_cache_hits() { return cache_hits_; }
   Counter* answer_cache_misses() { return cache_misses_; }
   Counter* signatures() { return signatures_; }
@@ -68,6 +71,8 @@ class KeydMetrics {
       requests_{};
   std::array<Histogram*, static_cast<size_t>(KeydRpc::kCount)> latency_{};
   Gauge* watchers_;
+  Counter* watches_refused_;
+  Counter* watches_dropped_;
   Counter* cache_hits_;
   Counter* cache_misses_;
   Counter* signatures_;

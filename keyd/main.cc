@@ -7,7 +7,9 @@
 //              [--passphrase-file F] [--freshness 5m] [--cert-validity 30d]
 //              [--rotation-overlap 7d] [--tls auto] [--enroll-limit 60]
 //              [--enroll-failure-limit 10] [--enroll-ipv4-prefix 24]
-//              [--enroll-ipv6-prefix 64]
+//              [--enroll-ipv6-prefix 64] [--max-watches 8192]
+//              [--max-watches-per-source 256] [--watch-drain-timeout 60s]
+//              [--watch-buffer-mb 64]
 //   keyd [--config F] check-config [serve's flags]
 //   keyd --version
 //
@@ -105,6 +107,10 @@ struct ServeFlags {
   int failure_limit = 10;
   int ipv4_prefix = 24;
   int ipv6_prefix = 64;
+  int max_watches = 8192;
+  int max_watches_per_source = 256;
+  std::string watch_drain_timeout = "60s";
+  int watch_buffer_mb = 64;
 };
 
 // One list of serve settings for `serve` and `check-config`; each is also a
@@ -153,12 +159,29 @@ void AddServeFlags(CLI::App* cmd, ServeFlags* f) {
       ->check(CLI::Range(0, 1000000));
   cmd->add_option("--enroll-ipv4-prefix", f->ipv4_prefix,
                   "IPv4 addresses in one network of this prefix length share "
-                  "one enrollment rate limit (default 24)")
+                  "one enrollment rate limit and one watch cap (default 24)")
       ->check(CLI::Range(8, 32));
   cmd->add_option("--enroll-ipv6-prefix", f->ipv6_prefix,
                   "IPv6 addresses in one network of this prefix length share "
-                  "one enrollment rate limit (default 64: one site)")
+                  "one enrollment rate limit and one watch cap (default 64: "
+                  "one site)")
       ->check(CLI::Range(16, 128));
+  cmd->add_option("--max-watches", f->max_watches,
+                  "open WatchRevocations streams keyd holds in all; more are "
+                  "refused, and clients retry (default 8192)")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--max-watches-per-source", f->max_watches_per_source,
+                  "open WatchRevocations streams per source network "
+                  "(default 256)")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--watch-drain-timeout", f->watch_drain_timeout,
+                  "a watch whose client reads nothing of a batch for this "
+                  "long is dropped (default 60s; 1s to 1h)")
+      ->check(DurationCheck());
+  cmd->add_option("--watch-buffer-mb", f->watch_buffer_mb,
+                  "MiB the revocation batches of all watches may hold "
+                  "(shared between watches; default 64)")
+      ->check(CLI::Range(1, 65536));
 }
 
 // The checks that span flags; turns the text flags into options.
@@ -184,6 +207,19 @@ absl::Status Finalize(ServeFlags* f) {
   o.enrollment_limits.failures = {f->failure_limit / 10.0,
                                   static_cast<double>(f->failure_limit)};
   o.enrollment_limits.prefixes = {f->ipv4_prefix, f->ipv6_prefix};
+  o.watch_limits.prefixes = o.enrollment_limits.prefixes;
+  o.watch_limits.max_watches = static_cast<size_t>(f->max_watches);
+  o.watch_limits.max_watches_per_source =
+      static_cast<size_t>(f->max_watches_per_source);
+  ASSIGN_OR_RETURN(o.watch_limits.drain_timeout,
+                   ParseDurationFlag(f->watch_drain_timeout,
+                                     "--watch-drain-timeout"));
+  if (o.watch_limits.drain_timeout < absl::Seconds(1) ||
+      o.watch_limits.drain_timeout > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        "--watch-drain-timeout must be between 1s and 1h");
+  }
+  o.watch_buffer_bytes = static_cast<size_t>(f->watch_buffer_mb) << 20;
   return absl::OkStatus();
 }
 
@@ -326,6 +362,14 @@ std::string DescribeChanges(const ServeFlags& running, const ServeFlags& next) {
           absl::StrCat(next.ipv4_prefix));
   differs("enroll-ipv6-prefix", absl::StrCat(running.ipv6_prefix),
           absl::StrCat(next.ipv6_prefix));
+  differs("max-watches", absl::StrCat(running.max_watches),
+          absl::StrCat(next.max_watches));
+  differs("max-watches-per-source", absl::StrCat(running.max_watches_per_source),
+          absl::StrCat(next.max_watches_per_source));
+  differs("watch-drain-timeout", running.watch_drain_timeout,
+          next.watch_drain_timeout);
+  differs("watch-buffer-mb", absl::StrCat(running.watch_buffer_mb),
+          absl::StrCat(next.watch_buffer_mb));
   return changed.empty() ? "none" : absl::StrJoin(changed, ",");
 }
 

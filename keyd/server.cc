@@ -110,7 +110,8 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   s->relay_ = std::make_unique<PeerRelay>(&s->ctx_);
   RETURN_IF_ERROR(s->relay_->LoadRepublishedEvents());
   s->directory_service_ = std::make_unique<KeyDirectoryService>(
-      &s->ctx_, s->directory_.get(), s->federation_.get(), s->relay_.get());
+      &s->ctx_, s->directory_.get(), s->federation_.get(), s->relay_.get(),
+      options.watch_limits, options.watch_buffer_bytes);
   s->enrollment_service_ = std::make_unique<EnrollmentService>(
       s->issuer_.get(), clock, options.enrollment_limits, s->metrics_.get());
   ASSIGN_OR_RETURN(

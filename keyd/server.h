@@ -49,6 +49,11 @@ struct ServerOptions {
   OrgKeysOptions org_keys;
   LmdbOptions lmdb;
   EnrollmentLimits enrollment_limits;
+  // Caps on open WatchRevocations streams and the drain timeout (keyd serve
+  // --max-watches, --max-watches-per-source, --watch-drain-timeout), and the
+  // bytes their batches may hold in all (--watch-buffer-mb).
+  WatchLimits watch_limits;
+  size_t watch_buffer_bytes = size_t{64} << 20;
   // Largest request the public services accept.
   int max_request_bytes = 64 * 1024;
   // Overload bounds of the public server: streams in flight per connection

@@ -173,11 +173,10 @@ grpc::ServerUnaryReactor* KeyDirectoryService::GetFederationBundle(
   return Answer(call, context, federation_->Bundle(), response->mutable_bundle());
 }
 
-grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsResponse>*
-KeyDirectoryService::WatchRevocations(
-    grpc::CallbackServerContext*,
-    const mxkey::v1::WatchRevocationsRequest* request) {
-  return new FeedWatch(ctx_, request->from_seq(), request->from_digest(),
+grpc::ServerWriteReactor<grpc::ByteBuffer>*
+KeyDirectoryService::WatchRevocations(grpc::CallbackServerContext* context,
+                                      const grpc::ByteBuffer* request) {
+  return new FeedWatch(ctx_, {&watches_, &batches_}, context, request,
                        &stopping_);
 }
 

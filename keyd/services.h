@@ -19,17 +19,32 @@
 
 namespace mxkey {
 
+// The KeyDirectory service as keyd implements it: every method on the
+// callback API, WatchRevocations raw (its batches are shared, serialized
+// once; see FeedWatch).
+using KeyDirectoryBase = mxkey::v1::KeyDirectory::WithCallbackMethod_GetHostKeys<
+    mxkey::v1::KeyDirectory::WithCallbackMethod_GetDomainPolicy<
+        mxkey::v1::KeyDirectory::WithCallbackMethod_GetOrgInfo<
+            mxkey::v1::KeyDirectory::WithCallbackMethod_GetFederationBundle<
+                mxkey::v1::KeyDirectory::WithCallbackMethod_FindByTlsPin<
+                    mxkey::v1::KeyDirectory::
+                        WithRawCallbackMethod_WatchRevocations<
+                            mxkey::v1::KeyDirectory::Service>>>>>>;
+
 // Lookups and WatchRevocations (FeedWatch, a stream) use the callback API:
-// open watches hold no threads.
-class KeyDirectoryService final
-    : public mxkey::v1::KeyDirectory::CallbackService {
+// open watches hold no threads, and are bounded by `watch_limits`.
+class KeyDirectoryService final : public KeyDirectoryBase {
  public:
   KeyDirectoryService(const KeydContext* ctx, Directory* directory,
-                      Federation* federation, PeerRelay* relay)
+                      Federation* federation, PeerRelay* relay,
+                      const WatchLimits& watch_limits,
+                      size_t watch_buffer_bytes)
       : ctx_(ctx),
         directory_(directory),
         federation_(federation),
-        relay_(relay) {}
+        relay_(relay),
+        watches_(watch_limits, ctx->clock, ctx->metrics),
+        batches_(watch_buffer_bytes) {}
 
   grpc::ServerUnaryReactor* GetHostKeys(
       grpc::CallbackServerContext* context,
@@ -51,9 +66,12 @@ class KeyDirectoryService final
       const mxkey::v1::GetFederationBundleRequest*,
       mxkey::v1::FederationBundle* response) override;
   // Sends the backlog, then new events as they come (see FeedWatch).
-  grpc::ServerWriteReactor<mxkey::v1::WatchRevocationsResponse>*
-  WatchRevocations(grpc::CallbackServerContext* context,
-                   const mxkey::v1::WatchRevocationsRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchRevocations(
+      grpc::CallbackServerContext* context,
+      const grpc::ByteBuffer* request) override;
+
+  WatchRegistry& watches() { return watches_; }
+  FeedBatchCache& feed_batches() { return batches_; }
 
   // Makes every open watch end (called before server shutdown).
   void StopWatches() {
@@ -66,6 +84,8 @@ class KeyDirectoryService final
   Directory* directory_;
   Federation* federation_;
   PeerRelay* relay_;
+  WatchRegistry watches_;
+  FeedBatchCache batches_;
 
   // A name under a peer's suffix is answered by that peer (relayed).
   // A call another keyd relayed to us is answered from our own data only.

@@ -68,7 +68,8 @@ absl::Status InProcessKeyd::Maintain() {
 }
 
 std::unique_ptr<InProcessKeyd> InProcessKeyd::StartProcess(
-    Clock* clock, const std::string& org, const KeydOptions& keyd) {
+    Clock* clock, const std::string& org, const KeydOptions& keyd,
+    const std::vector<std::string>& serve_args) {
   std::unique_ptr<InProcessKeyd> k(new InProcessKeyd());
   k->clock_ = clock;
   auto process = KeydProcess::Init(org);
@@ -79,9 +80,11 @@ std::unique_ptr<InProcessKeyd> InProcessKeyd::StartProcess(
   const char* tls = keyd.peer_transport == KeydTransport::kTls         ? "on"
                     : keyd.peer_transport == KeydTransport::kPlaintext ? "off"
                                                                        : "auto";
-  absl::Status started = k->process_->Start(
-      {"--freshness", absl::StrCat(absl::ToInt64Seconds(keyd.freshness), "s"),
-       "--enroll-limit", "0", "--enroll-failure-limit", "0", "--tls", tls});
+  std::vector<std::string> args = {
+      "--freshness", absl::StrCat(absl::ToInt64Seconds(keyd.freshness), "s"),
+      "--enroll-limit", "0", "--enroll-failure-limit", "0", "--tls", tls};
+  args.insert(args.end(), serve_args.begin(), serve_args.end());
+  absl::Status started = k->process_->Start(args);
   EXPECT_TRUE(started.ok()) << started << k->process_->log();
   if (!started.ok()) return nullptr;
   k->port_ = k->process_->port();

@@ -39,17 +39,22 @@ class InProcessKeyd {
       const std::string& data_dir = "");
   // The same, as a separate `keyd serve` process (a real clock: `clock`
   // serves only the helpers and ClientOptions; keep it near real time).
-  // Only the freshness and peer_transport of `keyd` are passed on. With
+  // Only the freshness and peer_transport of `keyd` are passed on, then
+  // `serve_args` (more keyd serve flags). With
   // keyd.peer_transport = kTls, the public endpoint (and calls to peers)
   // are TLS even on loopback, and helpers and ClientOptions use TLS too.
   static std::unique_ptr<InProcessKeyd> StartProcess(
       Clock* clock, const std::string& org = "example",
-      const KeydOptions& keyd = KeydOptions());
+      const KeydOptions& keyd = KeydOptions(),
+      const std::vector<std::string>& serve_args = {});
   ~InProcessKeyd();
 
   std::string endpoint() const;
   // The data directory (in process: the one KeydServer serves).
   const std::string& data_dir() const { return dir_; }
+  // StartProcess only: keyd's PID and its log so far.
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
+  std::string process_log() const { return process_ ? process_->log() : ""; }
   const std::string& root_fingerprint() const { return fingerprint_; }
   const std::string& root_public_key() const { return root_; }
 

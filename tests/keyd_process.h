@@ -41,6 +41,8 @@ class KeydProcess {
   const std::string& fingerprint() const { return fingerprint_; }
   std::string admin_socket() const { return dir_ + "/admin.sock"; }
   int port() const { return port_; }
+  // The running keyd's PID, or -1.
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   std::string address() const;
   std::string log() const;
 
