@@ -32,7 +32,7 @@ void FeedBatchCache::MakeRoom(size_t need) {
 
 absl::StatusOr<FeedBatchCache::Batch> FeedBatchCache::Insert(
     const FeedBatchKey& key,
-    const mxkey::v1::WatchRevocationsResponse& response) {
+    const mxkey::v1::WatchRevocationsResponse& response, bool live) {
   std::string bytes;
   if (!response.SerializeToString(&bytes)) {
     return absl::InternalError("cannot serialize a revocation batch");
@@ -45,7 +45,8 @@ absl::StatusOr<FeedBatchCache::Batch> FeedBatchCache::Insert(
     return it->second->second;  // another watch made it meanwhile
   }
   MakeRoom(size);
-  if (alive_bytes_->load() + size > max_bytes_) {
+  const size_t limit = live ? max_bytes_ + max_bytes_ / 4 : max_bytes_;
+  if (alive_bytes_->load() + size > limit) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "keyd's revocation batch buffer is full (", max_bytes_ >> 20,
         " MiB, --watch-buffer-mb: held by watches whose clients do not "

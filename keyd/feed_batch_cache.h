@@ -8,7 +8,8 @@
 // against one byte budget (keyd serve --watch-buffer-mb). A new batch that
 // would go past it is refused with RESOURCE_EXHAUSTED (the watch ends and
 // its client retries with backoff); the cache keeps the most recently used
-// batches while they fit. Thread-safe.
+// batches while they fit; batches that reach the head have a reserve.
+// Thread-safe.
 #ifndef MXKEY_KEYD_FEED_BATCH_CACHE_H_
 #define MXKEY_KEYD_FEED_BATCH_CACHE_H_
 
@@ -56,9 +57,13 @@ class FeedBatchCache {
   Batch Find(const FeedBatchKey& key);
   // Serializes `response` and caches it under `key`. RESOURCE_EXHAUSTED
   // when the batches alive would exceed the budget even after dropping
-  // every cached batch no watch holds.
+  // every cached batch no watch holds. A `live` batch (one that reaches
+  // the head: what every reading client sends next, shared by all of them)
+  // may also use a reserve of a quarter of the budget, so that watches
+  // holding the buffer with old batches cannot hold back new events.
   absl::StatusOr<Batch> Insert(const FeedBatchKey& key,
-                               const mxkey::v1::WatchRevocationsResponse& response);
+                               const mxkey::v1::WatchRevocationsResponse& response,
+                               bool live = false);
 
   // Bytes of every batch alive (cached or held by a write).
   size_t alive_bytes() const { return alive_bytes_->load(); }

@@ -42,7 +42,7 @@ FeedWatch::FeedWatch(const KeydContext* ctx, WatchResources resources,
   absl::Status admitted = ParseRequest(request, &parsed);
   if (admitted.ok()) {
     absl::StatusOr<std::shared_ptr<WatchTicket>> ticket =
-        resources_.registry->Admit(context->peer(), context);
+        resources_.registry->Admit(context->peer(), context, waker_);
     if (ticket.ok()) {
       ticket_ = *std::move(ticket);
     } else {
@@ -118,13 +118,22 @@ FeedWatch::Action FeedWatch::Next() {
     }
   }
   absl::StatusOr<FeedBatchCache::Batch> batch = NextBatch();
+  if (absl::IsResourceExhausted(batch.status())) {
+    // The shared buffer is full (of batches that clients do not read):
+    // wait, and try again at the next sweep.
+    resources_.registry->Starve(*ticket_);
+    return Action();
+  }
   if (!batch.ok()) return FinishWith(ToGrpcStatus(batch.status()));
   if (*batch == nullptr) return Action();  // wait for Wake
+  // Woken again at the next sweep when the source holds its share.
+  if (!resources_.registry->StartWrite(*ticket_, (*batch)->bytes.Length())) {
+    return Action();
+  }
   batch_ = *std::move(batch);
   seen_ += batch_->events;
   first_ = false;
   writing_ = true;
-  ticket_->WriteStarted(ctx_->clock->Now());
   Action action;
   action.write = true;
   return action;
@@ -159,10 +168,13 @@ absl::StatusOr<FeedBatchCache::Batch> FeedWatch::NextBatch() {
     if (!slice.events.empty() && seen_ + slice.events.size() == slice.head) {
       response.set_head_digest(Sha256(slice.events.back().body()));
     } else if (first_) {
-      absl::StatusOr<FeedSlice> at = ReadFeed(*ctx_->store, slice.head - 1, 1);
-      if (at.ok() && !at->events.empty()) {
-        response.set_head_digest(Sha256(at->events[0].body()));
+      // Shared with every first batch here: never without the digest.
+      ASSIGN_OR_RETURN(FeedSlice at, ReadFeed(*ctx_->store, slice.head - 1, 1));
+      if (at.events.empty()) {
+        return absl::InternalError(absl::StrCat(
+            "the feed has no event at its head ", slice.head));
       }
+      response.set_head_digest(Sha256(at.events[0].body()));
     }
   }
   // The current issuing certificate, and those of older issuing keys that
@@ -177,7 +189,10 @@ absl::StatusOr<FeedBatchCache::Batch> FeedWatch::NextBatch() {
     }
     *response.add_events() = std::move(e);
   }
-  return resources_.batches->Insert(key, response);
+  // A batch that reaches the head is what every reading client gets next:
+  // it may use the buffer's reserve.
+  const bool live = !first_ && seen_ + slice.events.size() == slice.head;
+  return resources_.batches->Insert(key, response, live);
 }
 
 void FeedWatch::Run(const Action& action) {
@@ -190,15 +205,21 @@ void FeedWatch::Run(const Action& action) {
 
 void FeedWatch::OnWriteDone(bool ok) {
   Action action;
+  std::vector<std::shared_ptr<FeedListener>> waiting;
   {
     MutexLock lock(&waker_->mu);
     writing_ = false;
     batch_.reset();
-    ticket_->WriteDone();
+    waiting = resources_.registry->WriteDone(*ticket_);
     // A failed write means the client is gone.
     action = ok ? Next() : FinishWith(grpc::Status::OK);
   }
-  Run(action);
+  // Other watches of this source that waited for these bytes; woken with
+  // no lock held (each takes its own).
+  for (auto& w : waiting) {
+    if (w != waker_) w->Wake();
+  }
+  Run(action);  // may delete this
 }
 
 void FeedWatch::OnCancel() {

@@ -9,7 +9,7 @@
 //              [--enroll-failure-limit 10] [--enroll-ipv4-prefix 24]
 //              [--enroll-ipv6-prefix 64] [--max-watches 8192]
 //              [--max-watches-per-source 256] [--watch-drain-timeout 60s]
-//              [--watch-buffer-mb 64]
+//              [--watch-buffer-mb 64] [--relay-max-calls-per-peer 64]
 //   keyd [--config F] check-config [serve's flags]
 //   keyd --version
 //
@@ -111,6 +111,7 @@ struct ServeFlags {
   int max_watches_per_source = 256;
   std::string watch_drain_timeout = "60s";
   int watch_buffer_mb = 64;
+  int relay_calls_per_peer = 64;
 };
 
 // One list of serve settings for `serve` and `check-config`; each is also a
@@ -182,6 +183,10 @@ void AddServeFlags(CLI::App* cmd, ServeFlags* f) {
                   "MiB the revocation batches of all watches may hold "
                   "(shared between watches; default 64)")
       ->check(CLI::Range(1, 65536));
+  cmd->add_option("--relay-max-calls-per-peer", f->relay_calls_per_peer,
+                  "relayed lookups in flight to one peer organization; more "
+                  "get UNAVAILABLE at once (default 64)")
+      ->check(CLI::Range(1, 100000));
 }
 
 // The checks that span flags; turns the text flags into options.
@@ -220,6 +225,8 @@ absl::Status Finalize(ServeFlags* f) {
         "--watch-drain-timeout must be between 1s and 1h");
   }
   o.watch_buffer_bytes = static_cast<size_t>(f->watch_buffer_mb) << 20;
+  o.watch_limits.max_pending_bytes_per_source = o.watch_buffer_bytes / 8;
+  o.relay_limits.max_calls_per_peer = f->relay_calls_per_peer;
   return absl::OkStatus();
 }
 
@@ -370,6 +377,8 @@ std::string DescribeChanges(const ServeFlags& running, const ServeFlags& next) {
           next.watch_drain_timeout);
   differs("watch-buffer-mb", absl::StrCat(running.watch_buffer_mb),
           absl::StrCat(next.watch_buffer_mb));
+  differs("relay-max-calls-per-peer", absl::StrCat(running.relay_calls_per_peer),
+          absl::StrCat(next.relay_calls_per_peer));
   return changed.empty() ? "none" : absl::StrJoin(changed, ",");
 }
 

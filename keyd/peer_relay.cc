@@ -70,6 +70,13 @@ std::shared_ptr<const PeerRelay::Peers> PeerRelay::LoadPeers() {
         r.peer().endpoint(), ctx_->options.peer_transport,
         KeyFingerprint(r.peer().root_public_key()), ctx_->clock));
     peer->verifier = std::make_unique<AnswerVerifier>(*std::move(verifier));
+    {
+      MutexLock lock(&mu_);
+      std::shared_ptr<Peer::Health>& health =
+          health_[absl::StrCat(r.peer().org(), " ", r.peer().endpoint())];
+      if (health == nullptr) health = std::make_shared<Peer::Health>();
+      peer->health = health;
+    }
     loaded->list.push_back(std::move(peer));
   }
   MutexLock lock(&mu_);
@@ -100,34 +107,92 @@ std::shared_ptr<const PeerRelay::Peer> PeerRelay::For(const std::string& name) {
   return best;
 }
 
-absl::StatusOr<std::pair<v1::KeyAnswer, VerifiedAnswer>> PeerRelay::Fetch(
-    const Peer& peer, const std::string& name, bool is_domain,
-    grpc::Status* rpc_status) {
-  v1::KeyAnswer answer;
+PeerRelay::~PeerRelay() {
+  MutexLock lock(&calls_mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(calls_mu_) {
+    return calls_ == 0;
+  };
+  calls_mu_.Await(Condition(&idle));
+}
+
+namespace {
+
+// One call to a peer in flight: what gRPC writes into until it is done.
+struct PeerCall {
   grpc::ClientContext rpc;
-  rpc.set_deadline(std::chrono::system_clock::now() + kPeerDeadline);
-  rpc.AddMetadata(kRelayedHeader, "1");
-  if (is_domain) {
-    v1::GetDomainPolicyRequest req;
-    req.set_domain(name);
-    *rpc_status = peer.stub->GetDomainPolicy(&rpc, req, &answer);
-  } else {
-    v1::GetHostKeysRequest req;
-    req.set_hostname(name);
-    *rpc_status = peer.stub->GetHostKeys(&rpc, req, &answer);
+  v1::GetHostKeysRequest host;
+  v1::GetDomainPolicyRequest domain;
+  v1::FindByTlsPinRequest pin;
+  v1::KeyAnswer answer;
+};
+
+absl::Status NoPeerHasPin() {
+  return absl::NotFoundError(
+      "no host of this organization or of a peer is certified with that TLS "
+      "pin");
+}
+
+bool Unreachable(const grpc::Status& st) {
+  return st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
+}  // namespace
+
+absl::Status PeerRelay::Call(const std::shared_ptr<const Peer>& peer,
+                             CallKind kind, const std::string& arg,
+                             CallDone done) {
+  // Real time, like the call's deadline: how long a peer stays down is
+  // about the network, not the protocol's clock.
+  const int64_t now = absl::ToUnixNanos(absl::Now());
+  if (peer->health->down_until_ns.load() > now) {
+    return absl::UnavailableError(absl::StrCat(
+        "peer ", peer->peer.org(), " at ", peer->peer.endpoint(),
+        " did not answer a moment ago; not asked again before ",
+        absl::FormatDuration(limits_.peer_down_for), " have passed"));
   }
-  if (!rpc_status->ok()) return FromGrpcStatus(*rpc_status);
-  absl::StatusOr<VerifiedAnswer> verified = peer.verifier->Verify(
-      answer, name, is_domain ? v1::LOOKUP_KIND_DOMAIN : v1::LOOKUP_KIND_HOST,
-      ctx_->clock->Now());
-  if (!verified.ok()) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "answer of peer ", peer.peer.org(), " for ", name,
-        " failed verification: ", verified.status().message()));
+  if (peer->health->in_flight.fetch_add(1) >= limits_.max_calls_per_peer) {
+    peer->health->in_flight.fetch_sub(1);
+    return absl::UnavailableError(absl::StrCat(
+        "peer ", peer->peer.org(), " already has ", limits_.max_calls_per_peer,
+        " relayed calls in flight (--relay-max-calls-per-peer); try again"));
   }
-  absl::Status scope = CheckPeerScope(*verified, Owns(peer), peer.peer.org());
-  if (!scope.ok()) return scope;
-  return std::make_pair(std::move(answer), *std::move(verified));
+  {
+    MutexLock lock(&calls_mu_);
+    ++calls_;
+  }
+  auto* call = new PeerCall;
+  call->rpc.set_deadline(std::chrono::system_clock::now() + kPeerDeadline);
+  call->rpc.AddMetadata(kRelayedHeader, "1");
+  auto finish = [this, peer, call, done = std::move(done)](grpc::Status st) {
+    if (Unreachable(st)) {
+      peer->health->down_until_ns.store(
+          absl::ToUnixNanos(absl::Now() + limits_.peer_down_for));
+    }
+    peer->health->in_flight.fetch_sub(1);
+    done(st, std::move(call->answer));
+    delete call;
+    MutexLock lock(&calls_mu_);  // the last use of this
+    --calls_;
+  };
+  switch (kind) {
+    case CallKind::kHost:
+      call->host.set_hostname(arg);
+      peer->stub->async()->GetHostKeys(&call->rpc, &call->host, &call->answer,
+                                       std::move(finish));
+      break;
+    case CallKind::kDomain:
+      call->domain.set_domain(arg);
+      peer->stub->async()->GetDomainPolicy(&call->rpc, &call->domain,
+                                           &call->answer, std::move(finish));
+      break;
+    case CallKind::kPin:
+      call->pin.set_tls_spki_sha256(arg);
+      peer->stub->async()->FindByTlsPin(&call->rpc, &call->pin, &call->answer,
+                                        std::move(finish));
+      break;
+  }
+  return absl::OkStatus();
 }
 
 bool PeerRelay::Outdated(const std::string& org,
@@ -154,48 +219,110 @@ bool PeerRelay::Outdated(const std::string& org,
   return false;
 }
 
-absl::StatusOr<v1::KeyAnswer> PeerRelay::Lookup(const Peer& peer,
-                                                const std::string& name,
-                                                bool is_domain) {
-  const std::string key = absl::StrCat(is_domain ? "d:" : "h:", name);
+void PeerRelay::Lookup(std::shared_ptr<const Peer> peer,
+                       const std::string& name, bool is_domain,
+                       AnswerDone done) {
+  std::string key = absl::StrCat(is_domain ? "d:" : "h:", name);
   const absl::Time now = ctx_->clock->Now();
-  std::optional<v1::KeyAnswer> held;
+  std::shared_ptr<const v1::KeyAnswer> held;
+  std::optional<absl::StatusOr<v1::KeyAnswer>> at_once;
+  bool start = false;
   {
     MutexLock lock(&mu_);
     auto it = cache_.find(key);
-    if (it != cache_.end()) {
-      if (now < it->second.valid_until) return it->second.answer;
-      held = it->second.answer;
-    }
-  }
-  // A second try only for an answer the peer made before a revocation we
-  // already applied (it may still have served its cached answer).
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    grpc::Status rpc_status;
-    auto fetched = Fetch(peer, name, is_domain, &rpc_status);
-    if (!fetched.ok()) {
-      ctx_->metrics->RelayError(peer.peer.org());
-      if (rpc_status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-          rpc_status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-        // The client judges the held answer's freshness itself.
-        if (held) return *held;
-        return absl::UnavailableError(absl::StrCat(
-            "peer ", peer.peer.org(), " at ", peer.peer.endpoint(),
-            " is unreachable: ", rpc_status.error_message()));
+    if (it != cache_.end() && now < it->second.valid_until) {
+      at_once = it->second.answer;
+    } else {
+      if (it != cache_.end()) {
+        held = std::make_shared<const v1::KeyAnswer>(it->second.answer);
       }
-      return fetched.status();
+      auto [waiting, first] = waiting_.try_emplace(key);
+      if (!first && waiting->second.size() >= limits_.max_waiters_per_name) {
+        at_once = absl::UnavailableError(
+            absl::StrCat("too many lookups of ", name, " wait for peer ",
+                         peer->peer.org(), "; try again"));
+      } else {
+        waiting->second.push_back(std::move(done));
+        start = first;  // else the call in flight answers this one too
+      }
     }
-    MutexLock lock(&mu_);
-    // Checked and cached under one lock with ApplyPeerRevocations.
-    if (Outdated(peer.peer.org(), fetched->second)) continue;
-    if (cache_.size() >= kMaxCachedAnswers) cache_.clear();
-    cache_[key] = {fetched->first, absl::FromUnixSeconds(
-                                       fetched->second.freshness.valid_until())};
-    return std::move(fetched->first);
   }
-  return absl::UnavailableError(absl::StrCat(
-      "peer ", peer.peer.org(), " answered for ", name,
-      " with a certificate its own feed has revoked; try again"));
+  if (at_once) return done(*std::move(at_once));
+  if (start) {
+    Fetch(std::move(peer), std::move(key), name, is_domain, std::move(held), 0);
+  }
+}
+
+void PeerRelay::Fetch(std::shared_ptr<const Peer> peer, std::string key,
+                      std::string name, bool is_domain,
+                      std::shared_ptr<const v1::KeyAnswer> held, int attempt) {
+  auto fetched = [this, peer, key, name, is_domain, held, attempt](
+                     grpc::Status st, v1::KeyAnswer answer) {
+    if (!st.ok()) {
+      ctx_->metrics->RelayError(peer->peer.org());
+      if (Unreachable(st)) {
+        // The client judges the held answer's freshness itself.
+        if (held) return Complete(key, *held);
+        return Complete(key, absl::UnavailableError(absl::StrCat(
+                                 "peer ", peer->peer.org(), " at ",
+                                 peer->peer.endpoint(), " is unreachable: ",
+                                 st.error_message())));
+      }
+      return Complete(key, FromGrpcStatus(st));
+    }
+    absl::StatusOr<VerifiedAnswer> verified = peer->verifier->Verify(
+        answer, name, is_domain ? v1::LOOKUP_KIND_DOMAIN : v1::LOOKUP_KIND_HOST,
+        ctx_->clock->Now());
+    absl::Status checked =
+        verified.ok()
+            ? CheckPeerScope(*verified, Owns(*peer), peer->peer.org())
+            : absl::UnauthenticatedError(absl::StrCat(
+                  "answer of peer ", peer->peer.org(), " for ", name,
+                  " failed verification: ", verified.status().message()));
+    if (!checked.ok()) {
+      ctx_->metrics->RelayError(peer->peer.org());
+      return Complete(key, checked);
+    }
+    bool outdated;
+    {
+      MutexLock lock(&mu_);
+      // Checked and cached under one lock with ApplyPeerRevocations.
+      outdated = Outdated(peer->peer.org(), *verified);
+      if (!outdated) {
+        if (cache_.size() >= kMaxCachedAnswers) cache_.clear();
+        cache_[key] = {answer, absl::FromUnixSeconds(
+                                   verified->freshness.valid_until())};
+      }
+    }
+    if (!outdated) return Complete(key, std::move(answer));
+    // The peer may still have served its answer from before the
+    // revocation: ask once more.
+    if (attempt == 0) return Fetch(peer, key, name, is_domain, held, 1);
+    Complete(key, absl::UnavailableError(absl::StrCat(
+                      "peer ", peer->peer.org(), " answered for ", name,
+                      " with a certificate its own feed has revoked; try "
+                      "again")));
+  };
+  absl::Status started =
+      Call(peer, is_domain ? CallKind::kDomain : CallKind::kHost, name,
+           std::move(fetched));
+  if (!started.ok()) {
+    if (held) return Complete(key, *held);
+    Complete(key, started);
+  }
+}
+
+void PeerRelay::Complete(const std::string& key,
+                         const absl::StatusOr<v1::KeyAnswer>& result) {
+  std::vector<AnswerDone> waiters;
+  {
+    MutexLock lock(&mu_);
+    auto it = waiting_.find(key);
+    if (it == waiting_.end()) return;
+    waiters = std::move(it->second);
+    waiting_.erase(it);
+  }
+  for (AnswerDone& done : waiters) done(result);
 }
 
 absl::Status PeerRelay::LoadRepublishedEvents() {
@@ -270,75 +397,135 @@ void PeerRelay::ApplyPeerRevocations(
 }
 
 
-absl::StatusOr<v1::KeyAnswer> PeerRelay::FindByTlsPin(
-    absl::string_view tls_pin, bool* usable) {
-  *usable = false;
+PeerRelay::PinAnswer PeerRelay::JudgePinAnswer(const Peer& peer,
+                                               const std::string& pin,
+                                               const grpc::Status& st,
+                                               v1::KeyAnswer answer) {
+  PinAnswer judged;
+  auto open = [&](absl::string_view why) {
+    ctx_->metrics->RelayError(peer.peer.org());
+    judged.kind = PinAnswer::kOpen;
+    judged.why = absl::StrCat("peer ", peer.peer.org(), ": ", why);
+    return judged;
+  };
+  if (!st.ok()) {
+    // A relayed call to a peer without the pin gets FAILED_PRECONDITION:
+    // its answer "none of mine".
+    if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) return judged;
+    return open(st.error_message());
+  }
+  // A peer's signed "no such pin" is about its own hosts only.
+  if (answer.name() == TlsPinName(pin)) return judged;
+  absl::StatusOr<std::string> name = CanonicalHostname(answer.name());
+  if (!name.ok() || *name != answer.name()) {
+    return open("an answer with a bad name");
+  }
+  absl::StatusOr<VerifiedAnswer> verified = peer.verifier->Verify(
+      answer, *name, v1::LOOKUP_KIND_HOST, ctx_->clock->Now());
+  if (!verified.ok()) return open(verified.status().message());
+  if (!CheckPeerScope(*verified, Owns(peer), peer.peer.org()).ok()) {
+    return open("an answer outside its suffixes");
+  }
+  {
+    ReaderMutexLock lock(&mu_);
+    if (Outdated(peer.peer.org(), *verified)) {
+      return open("an answer its own feed has overtaken");
+    }
+  }
+  judged.kind = UsableCertificateHasPin(*verified, pin) ? PinAnswer::kUsable
+                                                        : PinAnswer::kUnusable;
+  judged.answer = std::move(answer);
+  return judged;
+}
+
+void PeerRelay::FindByTlsPin(const std::string& tls_pin, PinDone done) {
   std::shared_ptr<const Peers> peers = LoadPeers();
-  std::optional<v1::KeyAnswer> unusable;
-  // A peer that gave no verified answer (unreachable, a relayed-call
-  // error, a bad or outdated answer) leaves the question open: then no
-  // signed "no such pin" may be made for it.
-  std::string unanswered;
-  for (const auto& peer : peers->list) {
-    v1::FindByTlsPinRequest req;
-    req.set_tls_spki_sha256(std::string(tls_pin));
-    v1::KeyAnswer answer;
-    grpc::ClientContext rpc;
-    rpc.set_deadline(std::chrono::system_clock::now() + kPeerDeadline);
-    rpc.AddMetadata(kRelayedHeader, "1");
-    grpc::Status st = peer->stub->FindByTlsPin(&rpc, req, &answer);
-    auto open = [&](absl::string_view why) {
-      ctx_->metrics->RelayError(peer->peer.org());
-      if (unanswered.empty()) {
-        unanswered = absl::StrCat("peer ", peer->peer.org(), ": ", why);
+  std::optional<absl::Status> at_once;
+  {
+    MutexLock lock(&mu_);
+    auto miss = pin_misses_.find(tls_pin);
+    if (peers->list.empty() ||
+        (miss != pin_misses_.end() && absl::Now() < miss->second)) {
+      at_once = NoPeerHasPin();
+    } else {
+      auto [waiting, first] = waiting_pins_.try_emplace(tls_pin);
+      if (!first && waiting->second.size() >= limits_.max_waiters_per_name) {
+        at_once = absl::UnavailableError(
+            "too many lookups of this TLS pin wait for the peers; try again");
+      } else {
+        waiting->second.push_back(std::move(done));
+        if (!first) return;  // the search in flight answers this one too
+      }
+    }
+  }
+  if (at_once) return done(*at_once, false);
+  // Every peer at once; the last answer decides.
+  struct Search {
+    std::vector<PinAnswer> answers;
+    std::atomic<size_t> left;
+  };
+  auto search = std::make_shared<Search>();
+  search->answers.resize(peers->list.size());
+  search->left.store(peers->list.size());
+  for (size_t i = 0; i < peers->list.size(); ++i) {
+    const std::shared_ptr<const Peer>& peer = peers->list[i];
+    auto answered = [this, search, i, peer, tls_pin](grpc::Status st,
+                                                     v1::KeyAnswer answer) {
+      search->answers[i] = JudgePinAnswer(*peer, tls_pin, st, std::move(answer));
+      if (search->left.fetch_sub(1) == 1) {
+        CompletePin(tls_pin, search->answers);
       }
     };
-    if (!st.ok()) {
-      // A relayed call to a peer without the pin gets FAILED_PRECONDITION:
-      // its answer "none of mine".
-      if (st.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
-        open(st.error_message());
-      }
-      continue;
-    }
-    // A peer's signed "no such pin" is about its own hosts only.
-    if (answer.name() == TlsPinName(tls_pin)) continue;
-    absl::StatusOr<std::string> name = CanonicalHostname(answer.name());
-    if (!name.ok() || *name != answer.name()) {
-      open("an answer with a bad name");
-      continue;
-    }
-    absl::StatusOr<VerifiedAnswer> verified = peer->verifier->Verify(
-        answer, *name, v1::LOOKUP_KIND_HOST, ctx_->clock->Now());
-    if (!verified.ok()) {
-      open(verified.status().message());
-      continue;
-    }
-    if (!CheckPeerScope(*verified, Owns(*peer), peer->peer.org()).ok()) {
-      open("an answer outside its suffixes");
-      continue;
-    }
-    {
-      ReaderMutexLock lock(&mu_);
-      if (Outdated(peer->peer.org(), *verified)) {
-        open("an answer its own feed has overtaken");
-        continue;
+    absl::Status started = Call(peer, CallKind::kPin, tls_pin, answered);
+    if (!started.ok()) {
+      search->answers[i].kind = PinAnswer::kOpen;
+      search->answers[i].why = std::string(started.message());
+      if (search->left.fetch_sub(1) == 1) {
+        CompletePin(tls_pin, search->answers);
       }
     }
-    if (UsableCertificateHasPin(*verified, tls_pin)) {
-      *usable = true;
-      return answer;
+  }
+}
+
+void PeerRelay::CompletePin(const std::string& pin,
+                            const std::vector<PinAnswer>& answers) {
+  absl::StatusOr<v1::KeyAnswer> result = NoPeerHasPin();
+  bool usable = false;
+  const PinAnswer* unusable = nullptr;
+  const PinAnswer* open = nullptr;
+  for (const PinAnswer& a : answers) {
+    if (a.kind == PinAnswer::kUsable) {
+      result = a.answer;
+      usable = true;
+      break;
     }
-    if (!unusable) unusable = std::move(answer);
+    if (a.kind == PinAnswer::kUnusable && unusable == nullptr) unusable = &a;
+    if (a.kind == PinAnswer::kOpen && open == nullptr) open = &a;
   }
-  if (unusable) return *std::move(unusable);
-  if (!unanswered.empty()) {
-    return absl::UnavailableError(absl::StrCat(
-        "not every peer could be asked for the TLS pin (", unanswered, ")"));
+  if (!usable && unusable != nullptr) {
+    result = unusable->answer;
+  } else if (!usable && open != nullptr) {
+    // A peer that gave no verified answer (unreachable, a relayed-call
+    // error, a bad or outdated answer) leaves the question open: then no
+    // signed "no such pin" may be made for it.
+    result = absl::UnavailableError(absl::StrCat(
+        "not every peer could be asked for the TLS pin (", open->why, ")"));
   }
-  return absl::NotFoundError(
-      "no host of this organization or of a peer is certified with that TLS "
-      "pin");
+  std::vector<PinDone> waiters;
+  {
+    MutexLock lock(&mu_);
+    if (absl::IsNotFound(result.status())) {
+      if (pin_misses_.size() >= limits_.max_pin_misses) pin_misses_.clear();
+      // Real time: a cache lifetime, not a protocol date.
+      pin_misses_[pin] = absl::Now() + limits_.pin_miss_ttl;
+    }
+    auto it = waiting_pins_.find(pin);
+    if (it != waiting_pins_.end()) {
+      waiters = std::move(it->second);
+      waiting_pins_.erase(it);
+    }
+  }
+  for (PinDone& done : waiters) done(result, usable);
 }
 
 }  // namespace mxkey

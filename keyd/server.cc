@@ -107,7 +107,7 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   // renew whatever expired while keyd was down, before anyone is served.
   RETURN_IF_ERROR(s->federation_->Bundle().status());
   RETURN_IF_ERROR(s->recertifier_->Run().status());
-  s->relay_ = std::make_unique<PeerRelay>(&s->ctx_);
+  s->relay_ = std::make_unique<PeerRelay>(&s->ctx_, options.relay_limits);
   RETURN_IF_ERROR(s->relay_->LoadRepublishedEvents());
   s->directory_service_ = std::make_unique<KeyDirectoryService>(
       &s->ctx_, s->directory_.get(), s->federation_.get(), s->relay_.get(),

@@ -53,6 +53,8 @@ struct ServerOptions {
   // --max-watches, --max-watches-per-source, --watch-drain-timeout), and the
   // bytes their batches may hold in all (--watch-buffer-mb).
   WatchLimits watch_limits;
+  // Bounds on relayed lookups (--relay-max-calls-per-peer).
+  RelayLimits relay_limits;
   size_t watch_buffer_bytes = size_t{64} << 20;
   // Largest request the public services accept.
   int max_request_bytes = 64 * 1024;

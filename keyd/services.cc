@@ -77,34 +77,49 @@ bool AnswerHasUsablePin(const mxkey::v1::KeyAnswer& answer,
 
 }  // namespace
 
-absl::StatusOr<mxkey::v1::KeyAnswer> KeyDirectoryService::Lookup(
-    const std::string& name, bool is_domain, bool relayed) {
+grpc::ServerUnaryReactor* KeyDirectoryService::Lookup(
+    KeydRpc rpc, grpc::CallbackServerContext* context, const std::string& name,
+    bool is_domain, mxkey::v1::KeyAnswer* response) {
+  const Call call{ctx_->metrics, rpc};
   absl::StatusOr<std::string> canonical = CanonicalHostname(name);
   if (canonical.ok()) {
     if (std::shared_ptr<const PeerRelay::Peer> peer = relay_->For(*canonical)) {
       // Never sign anything about a peer's name from our own data: a
       // denial signed here would let anyone who can add the header turn
       // the peer's enforce domain into "unkeyed" for our clients.
-      if (relayed) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            *canonical, " is under a domain suffix of peer ",
-            peer->peer.org(), "; a relayed lookup is answered only for this "
-            "organization's own names, and never relayed again"));
+      if (Relayed(context)) {
+        return Answer(call, context,
+                      absl::StatusOr<mxkey::v1::KeyAnswer>(
+                          absl::FailedPreconditionError(absl::StrCat(
+                              *canonical, " is under a domain suffix of peer ",
+                              peer->peer.org(),
+                              "; a relayed lookup is answered only for this "
+                              "organization's own names, and never relayed "
+                              "again"))),
+                      response);
       }
-      // Blocks this callback thread for at most the relay's deadline.
-      return relay_->Lookup(*peer, *canonical, is_domain);
+      // Answered when the peer is (never on this thread's time).
+      grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+      relay_->Lookup(std::move(peer), *canonical, is_domain,
+                     [call, reactor, response](
+                         absl::StatusOr<mxkey::v1::KeyAnswer> result) {
+                       reactor->Finish(
+                           call.Done(Reply(std::move(result), response)));
+                     });
+      return reactor;
     }
   }
-  return is_domain ? directory_->GetDomainPolicy(name)
-                   : directory_->GetHostKeys(name);
+  return Answer(call, context,
+                is_domain ? directory_->GetDomainPolicy(name)
+                          : directory_->GetHostKeys(name),
+                response);
 }
 
 grpc::ServerUnaryReactor* KeyDirectoryService::GetHostKeys(
     grpc::CallbackServerContext* context,
     const mxkey::v1::GetHostKeysRequest* request,
     mxkey::v1::KeyAnswer* response) {
-  const Call call{ctx_->metrics, KeydRpc::kGetHostKeys};
-  return Answer(call, context, Lookup(request->hostname(), false, Relayed(context)),
+  return Lookup(KeydRpc::kGetHostKeys, context, request->hostname(), false,
                 response);
 }
 
@@ -112,8 +127,7 @@ grpc::ServerUnaryReactor* KeyDirectoryService::GetDomainPolicy(
     grpc::CallbackServerContext* context,
     const mxkey::v1::GetDomainPolicyRequest* request,
     mxkey::v1::KeyAnswer* response) {
-  const Call call{ctx_->metrics, KeydRpc::kGetDomainPolicy};
-  return Answer(call, context, Lookup(request->domain(), true, Relayed(context)),
+  return Lookup(KeydRpc::kGetDomainPolicy, context, request->domain(), true,
                 response);
 }
 
@@ -133,27 +147,31 @@ grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
   if (own.ok() && AnswerHasUsablePin(*own, pin, ctx_->now())) {
     return Answer(call, context, std::move(own), response);
   }
-  absl::StatusOr<mxkey::v1::KeyAnswer> peer =
-      absl::NotFoundError("relayed calls are not relayed again");
-  bool peer_usable = false;
-  if (!Relayed(context)) peer = relay_->FindByTlsPin(pin, &peer_usable);
-  if (peer.ok() && peer_usable) return Answer(call, context, std::move(peer), response);
-  if (own.ok()) return Answer(call, context, std::move(own), response);
-  if (peer.ok()) return Answer(call, context, std::move(peer), response);
-  // A peer could not be asked: no signed denial (it would speak for it).
-  if (absl::IsUnavailable(peer.status())) {
-    return Answer(call, context, std::move(peer), response);
-  }
-  // A signed "no such pin" would speak for the peers, which a relayed call
-  // did not ask: it gets an error, never a denial.
   if (Relayed(context)) {
+    // A signed "no such pin" would speak for the peers, which a relayed
+    // call did not ask: it gets an error, never a denial.
+    if (own.ok()) return Answer(call, context, std::move(own), response);
     return Answer(call, context,
                   absl::StatusOr<mxkey::v1::KeyAnswer>(absl::FailedPreconditionError(
                       "no host of this organization is certified with that "
                       "TLS pin (a relayed call gets no signed denial)")),
                   response);
   }
-  return Answer(call, context, directory_->PinDenial(pin), response);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  relay_->FindByTlsPin(
+      pin, [this, call, reactor, response, pin, own = std::move(own)](
+               absl::StatusOr<mxkey::v1::KeyAnswer> peer, bool usable) {
+        absl::StatusOr<mxkey::v1::KeyAnswer> result =
+            peer.ok() && usable                   ? std::move(peer)
+            : own.ok()                            ? own
+            : peer.ok()                           ? std::move(peer)
+            // A peer could not be asked: no signed denial (it would speak
+            // for it).
+            : absl::IsUnavailable(peer.status()) ? std::move(peer)
+                                                  : directory_->PinDenial(pin);
+        reactor->Finish(call.Done(Reply(std::move(result), response)));
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* KeyDirectoryService::GetOrgInfo(

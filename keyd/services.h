@@ -87,10 +87,13 @@ class KeyDirectoryService final : public KeyDirectoryBase {
   WatchRegistry watches_;
   FeedBatchCache batches_;
 
-  // A name under a peer's suffix is answered by that peer (relayed).
-  // A call another keyd relayed to us is answered from our own data only.
-  absl::StatusOr<mxkey::v1::KeyAnswer> Lookup(const std::string& name,
-                                              bool is_domain, bool relayed);
+  // A name under a peer's suffix is answered by that peer (relayed,
+  // asynchronously). A call another keyd relayed to us is answered from
+  // our own data only.
+  grpc::ServerUnaryReactor* Lookup(KeydRpc rpc,
+                                   grpc::CallbackServerContext* context,
+                                   const std::string& name, bool is_domain,
+                                   mxkey::v1::KeyAnswer* response);
   std::atomic<bool> stopping_{false};
 };
 

@@ -1,5 +1,7 @@
 #include "keyd/watch_registry.h"
 
+#include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -23,7 +25,8 @@ WatchRegistry::~WatchRegistry() {
 }
 
 absl::StatusOr<std::shared_ptr<WatchTicket>> WatchRegistry::Admit(
-    absl::string_view grpc_peer, grpc::CallbackServerContext* context) {
+    absl::string_view grpc_peer, grpc::CallbackServerContext* context,
+    std::weak_ptr<FeedListener> waker) {
   std::string source = SourceNetwork(grpc_peer, limits_.prefixes);
   MutexLock lock(&mu_);
   if (open_.size() >= limits_.max_watches) {
@@ -42,22 +45,87 @@ absl::StatusOr<std::shared_ptr<WatchTicket>> WatchRegistry::Admit(
   }
   ++from_source;
   auto ticket = std::shared_ptr<WatchTicket>(
-      new WatchTicket(context, std::move(source)));
+      new WatchTicket(context, std::move(source), std::move(waker)));
   open_.insert(ticket);
   return ticket;
 }
 
 void WatchRegistry::Release(const std::shared_ptr<WatchTicket>& ticket) {
   {
-    // Waits for a TryCancel on another thread to return; re-entered, not
-    // blocked, when that TryCancel runs this watch's OnDone inline.
+    // Waits for a TryCancel on another thread to return (re-entered, not
+    // blocked, if a TryCancel ever ran this watch's OnDone inline).
     std::lock_guard<std::recursive_mutex> lock(ticket->mu_);
     ticket->context_ = nullptr;
   }
   MutexLock lock(&mu_);
   if (open_.erase(ticket) == 0) return;
   auto it = per_source_.find(ticket->source_);
-  if (it != per_source_.end() && --it->second == 0) per_source_.erase(it);
+  if (it != per_source_.end() && --it->second == 0) {
+    per_source_.erase(it);
+    waiting_for_source_.erase(ticket->source_);
+  }
+  if (ticket->pending_bytes_ > 0) {
+    auto p = pending_per_source_.find(ticket->source_);
+    if (p != pending_per_source_.end() &&
+        (p->second -= ticket->pending_bytes_) == 0) {
+      pending_per_source_.erase(p);
+    }
+    ticket->pending_bytes_ = 0;
+  }
+}
+
+bool WatchRegistry::StartWrite(WatchTicket& ticket, size_t bytes) {
+  MutexLock lock(&mu_);
+  size_t& pending = pending_per_source_[ticket.source_];
+  if (pending > 0 && pending + bytes > limits_.max_pending_bytes_per_source) {
+    ticket.starved_ = true;  // and woken by the sweep, should this be lost
+    waiting_for_source_[ticket.source_].push_back(ticket.waker_);
+    return false;
+  }
+  pending += bytes;
+  ticket.pending_bytes_ = bytes;
+  ticket.starved_ = false;
+  ticket.write_since_ns_.store(absl::ToUnixNanos(clock_->Now()));
+  return true;
+}
+
+std::vector<std::shared_ptr<FeedListener>> WatchRegistry::WriteDone(
+    WatchTicket& ticket) {
+  std::vector<std::shared_ptr<FeedListener>> wake;
+  MutexLock lock(&mu_);
+  ticket.write_since_ns_.store(0);
+  auto p = pending_per_source_.find(ticket.source_);
+  if (p != pending_per_source_.end()) {
+    p->second -= std::min(p->second, ticket.pending_bytes_);
+    if (p->second == 0) pending_per_source_.erase(p);
+  }
+  ticket.pending_bytes_ = 0;
+  auto w = waiting_for_source_.find(ticket.source_);
+  if (w != waiting_for_source_.end()) {
+    for (auto& weak : w->second) {
+      if (auto l = weak.lock()) wake.push_back(std::move(l));
+    }
+    waiting_for_source_.erase(w);
+  }
+  return wake;
+}
+
+void WatchRegistry::Starve(WatchTicket& ticket) {
+  MutexLock lock(&mu_);
+  ticket.starved_ = true;
+}
+
+void WatchRegistry::WakeStarved() {
+  std::vector<std::shared_ptr<FeedListener>> wakers;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& t : open_) {
+      if (!t->starved_) continue;
+      t->starved_ = false;
+      if (auto w = t->waker_.lock()) wakers.push_back(std::move(w));
+    }
+  }
+  for (auto& w : wakers) w->Wake();
 }
 
 size_t WatchRegistry::open() const {
@@ -68,26 +136,30 @@ size_t WatchRegistry::open() const {
 int WatchRegistry::CancelStalled() {
   const int64_t cutoff =
       absl::ToUnixNanos(clock_->Now() - limits_.drain_timeout);
-  std::vector<std::shared_ptr<WatchTicket>> stalled;
+  std::vector<std::pair<std::shared_ptr<WatchTicket>, int64_t>> stalled;
   {
     MutexLock lock(&mu_);
     for (const auto& t : open_) {
       const int64_t since = t->write_since_ns_.load();
-      if (since != 0 && since <= cutoff) stalled.push_back(t);
+      if (since != 0 && since <= cutoff) stalled.emplace_back(t, since);
     }
   }
-  // No registry lock here: the cancel may run the watch's OnDone, which
+  // No registry lock here: the cancel may end the watch, whose OnDone
   // releases its ticket.
   int cancelled = 0;
-  for (const auto& t : stalled) {
+  for (auto& [t, since] : stalled) {
     std::lock_guard<std::recursive_mutex> lock(t->mu_);
-    if (t->context_ == nullptr || t->write_since_ns_.load() == 0) continue;
+    // Still the same write (it may have ended, and another begun, since):
+    // cancel once.
+    if (t->context_ == nullptr ||
+        !t->write_since_ns_.compare_exchange_strong(since, 0)) {
+      continue;
+    }
     LogWarning("watch dropped: source=%s reason=\"no read for %s (the "
                "client does not drain the stream; --watch-drain-timeout)\"",
                absl::CHexEscape(t->source_),
                absl::FormatDuration(limits_.drain_timeout));
     metrics_->watches_dropped()->Add();
-    t->write_since_ns_.store(0);  // cancel once
     t->context_->TryCancel();
     ++cancelled;
   }
@@ -102,6 +174,7 @@ void WatchRegistry::Sweep() {
       if (stopping_) return;
     }
     CancelStalled();
+    WakeStarved();
   }
 }
 

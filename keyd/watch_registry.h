@@ -1,14 +1,16 @@
 // Bounds on open WatchRevocations streams: how many may be open in all and
-// per source network, and how long a write may wait for a client that does
-// not read before the stream is dropped.
+// per source network, how many bytes of pending writes one source network
+// may hold, and how long a write may wait for a client that does not read
+// before the stream is dropped.
 //
 // Every FeedWatch is admitted here first; past a cap the watch is refused
 // with RESOURCE_EXHAUSTED (clients retry with backoff) and nothing is held.
-// A watch whose write has waited longer than the drain timeout is cancelled
+// A watch whose source already holds its share of pending bytes, or whose
+// next batch does not fit the shared batch buffer, waits ("starved") and is
+// woken again every sweep: a slow or hostile source delays only itself. A
+// watch whose write has waited longer than the drain timeout is cancelled
 // by the sweeper thread: an unread stream pins its batch (and gRPC's
-// per-stream state) for as long as it stays open, so without the timeout
-// a client that never reads holds keyd's memory forever. Cannot fail
-// otherwise.
+// per-stream state) for as long as it stays open. Cannot fail otherwise.
 #ifndef MXKEY_KEYD_WATCH_REGISTRY_H_
 #define MXKEY_KEYD_WATCH_REGISTRY_H_
 
@@ -19,6 +21,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -27,6 +30,7 @@
 #include "absl/time/time.h"
 #include "base/clock.h"
 #include "base/mutex.h"
+#include "keyd/feed_notifier.h"
 #include "keyd/keyd_metrics.h"
 #include "keyd/rate_limiter.h"
 
@@ -39,32 +43,36 @@ struct WatchLimits {
   size_t max_watches_per_source = 256;
   SourcePrefixes prefixes;
   absl::Duration drain_timeout = absl::Seconds(60);
-  // How often the sweeper looks for stalled writes.
+  // Bytes of batches in pending writes one source network may hold (each
+  // watch counts its batch, shared or not); a source with nothing pending
+  // may always start one write. keyd sets it to 1/8 of --watch-buffer-mb.
+  size_t max_pending_bytes_per_source = size_t{8} << 20;
+  // How often the sweeper looks for stalled writes and starved watches.
   absl::Duration sweep_interval = absl::Seconds(1);
 };
 
-// One admitted watch, as the registry sees it. The watch reports when a
-// write starts and ends; Close (from the reactor's OnDone) waits out a
-// cancel in progress, so the call's context is never used after OnDone.
+// One admitted watch, as the registry sees it; a handle only the registry
+// reads. Release (from the reactor's OnDone) waits out a cancel in
+// progress, so the call's context is never used after OnDone.
 class WatchTicket {
- public:
-  void WriteStarted(absl::Time now) {
-    write_since_ns_.store(absl::ToUnixNanos(now));
-  }
-  void WriteDone() { write_since_ns_.store(0); }
-
  private:
   friend class WatchRegistry;
-  WatchTicket(grpc::CallbackServerContext* context, std::string source)
-      : context_(context), source_(std::move(source)) {}
+  WatchTicket(grpc::CallbackServerContext* context, std::string source,
+              std::weak_ptr<FeedListener> waker)
+      : context_(context), source_(std::move(source)), waker_(std::move(waker)) {}
 
-  // Recursive: gRPC may run the watch's OnCancel and OnDone inline in
-  // TryCancel, on the sweeper's thread, while it holds this lock.
+  // Recursive, in case gRPC runs the watch's OnCancel and OnDone inline in
+  // TryCancel (1.51 does not), on the sweeper's thread that holds it.
   std::recursive_mutex mu_;
   grpc::CallbackServerContext* context_;  // null once closed
   const std::string source_;
+  // Woken by the sweeper while starved.
+  const std::weak_ptr<FeedListener> waker_;
   // When the pending write started (Unix ns); 0: none pending.
   std::atomic<int64_t> write_since_ns_{0};
+  // Guarded by the registry's mutex.
+  size_t pending_bytes_ = 0;
+  bool starved_ = false;
 };
 
 class WatchRegistry {
@@ -75,15 +83,28 @@ class WatchRegistry {
   WatchRegistry& operator=(const WatchRegistry&) = delete;
 
   // Admits a watch from `grpc_peer` (context->peer()), or RESOURCE_EXHAUSTED
-  // naming the cap that was reached.
+  // naming the cap that was reached. `waker` wakes the watch to retry.
   absl::StatusOr<std::shared_ptr<WatchTicket>> Admit(
-      absl::string_view grpc_peer, grpc::CallbackServerContext* context);
+      absl::string_view grpc_peer, grpc::CallbackServerContext* context,
+      std::weak_ptr<FeedListener> waker);
   // From the watch's OnDone: the ticket's slot is free again.
   void Release(const std::shared_ptr<WatchTicket>& ticket);
 
+  // The watch is about to write `bytes`: false (and the watch is woken
+  // later) when its source holds its share of pending bytes already.
+  bool StartWrite(WatchTicket& ticket, size_t bytes);
+  // The write is done; returns the watches of the same source that waited
+  // for its bytes, for the caller to wake once it holds no lock.
+  std::vector<std::shared_ptr<FeedListener>> WriteDone(WatchTicket& ticket);
+  // The watch could not get its batch now (the buffer is full): wake it at
+  // the next sweep.
+  void Starve(WatchTicket& ticket);
+
   // Cancels every watch whose write has waited past the drain timeout and
-  // returns how many; the sweeper calls it every sweep_interval.
+  // returns how many; the sweeper calls it every sweep_interval, then wakes
+  // the starved watches.
   int CancelStalled();
+  void WakeStarved();
 
   size_t open() const;
   const WatchLimits& limits() const { return limits_; }
@@ -97,6 +118,11 @@ class WatchRegistry {
   mutable Mutex mu_;
   absl::flat_hash_set<std::shared_ptr<WatchTicket>> open_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, size_t> per_source_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, size_t> pending_per_source_
+      ABSL_GUARDED_BY(mu_);
+  // Watches waiting for their source's pending bytes to go down.
+  absl::flat_hash_map<std::string, std::vector<std::weak_ptr<FeedListener>>>
+      waiting_for_source_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread sweeper_;
 };

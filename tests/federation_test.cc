@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <future>
 #include <map>
@@ -20,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/key_client.h"
+#include "client/keyd_channel.h"
 #include "mta-hooks/session/peer_verifier.h"
 #include "mta-hooks/session/session.h"
 #include "crypto/sha256.h"
@@ -303,6 +305,144 @@ TEST_P(FederationTest, PeerUnreachableServesFreshAnswersThenSaysStale) {
   auto stale = client->LookupHost("mx1.b.example");
   EXPECT_EQ(LookupFailureOf(stale.status()), LookupFailure::kStale)
       << stale.status();
+}
+
+// A peer's endpoint that tells who it is (GetOrgInfo, from the real keyd
+// behind it) and then never answers a lookup: each waits until its caller
+// gives up.
+class StallingDirectory final : public v1::KeyDirectory::Service {
+ public:
+  explicit StallingDirectory(const std::string& backend)
+      : backend_(v1::KeyDirectory::NewStub(grpc::CreateChannel(
+            backend, grpc::InsecureChannelCredentials()))) {}
+  std::string Start() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port_);
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+    return absl::StrCat("127.0.0.1:", port_);
+  }
+  ~StallingDirectory() override {
+    if (server_) server_->Shutdown();
+  }
+  grpc::Status GetOrgInfo(grpc::ServerContext*, const v1::GetOrgInfoRequest* r,
+                          v1::OrgInfo* out) override {
+    grpc::ClientContext ctx;
+    return backend_->GetOrgInfo(&ctx, *r, out);
+  }
+  grpc::Status GetHostKeys(grpc::ServerContext* ctx, const v1::GetHostKeysRequest*,
+                           v1::KeyAnswer*) override {
+    return Stall(ctx);
+  }
+  grpc::Status GetDomainPolicy(grpc::ServerContext* ctx,
+                               const v1::GetDomainPolicyRequest*,
+                               v1::KeyAnswer*) override {
+    return Stall(ctx);
+  }
+  grpc::Status FindByTlsPin(grpc::ServerContext* ctx,
+                            const v1::FindByTlsPinRequest*,
+                            v1::KeyAnswer*) override {
+    return Stall(ctx);
+  }
+  std::atomic<int> stalled{0};
+
+ private:
+  grpc::Status Stall(grpc::ServerContext* ctx) {
+    ++stalled;
+    for (int i = 0; i < 1000 && !ctx->IsCancelled(); ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stalled");
+  }
+  std::unique_ptr<v1::KeyDirectory::Stub> backend_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+// Finding 1 of trust core III: relayed lookups held gRPC's callback threads
+// for up to 3 s each, peer after peer, so a peer that never answers stalled
+// this org's own lookups too (2 ms to 9.6 s, then DEADLINE_EXCEEDED).
+// Relays are asynchronous now, one call per name, and a peer that did not
+// answer is not waited for again at once.
+TEST_P(FederationTest, APeerThatNeverAnswersDoesNotStallOwnLookups) {
+  a_->AddAndEnroll("mx1.a.example", "a.example");
+  std::unique_ptr<InProcessKeyd> c = StartKeyd("c");
+  ASSERT_NE(c, nullptr);
+  StallingDirectory stalling(c->endpoint());
+  ASSERT_TRUE(AddPeer("c", {"c.example"}, stalling.Start(),
+                      c->root_fingerprint())
+                  .ok());
+
+  auto stub = v1::KeyDirectory::NewStub(
+      KeydChannel(a_->endpoint(), a_->transport(), a_->root_fingerprint(),
+                  &clock_));
+  // 32 relayed lookups at once, all for c: 16 names, each asked twice.
+  constexpr int kRelayed = 32;
+  struct Pending {
+    grpc::ClientContext ctx;
+    v1::GetHostKeysRequest req;
+    v1::KeyAnswer answer;
+  };
+  std::vector<std::unique_ptr<Pending>> pending;
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  std::vector<grpc::StatusCode> codes;
+  std::string first_error;
+  for (int i = 0; i < kRelayed; ++i) {
+    auto p = std::make_unique<Pending>();
+    p->ctx.set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(20));
+    p->req.set_hostname(absl::StrCat("mx", i % 16, ".c.example"));
+    stub->async()->GetHostKeys(&p->ctx, &p->req, &p->answer,
+                               [&](grpc::Status st) {
+                                 std::lock_guard<std::mutex> lock(mu);
+                                 codes.push_back(st.error_code());
+                                 if (first_error.empty()) {
+                                   first_error = st.error_message();
+                                 }
+                                 ++done;
+                                 cv.notify_all();
+                               });
+    pending.push_back(std::move(p));
+  }
+  for (int i = 0; i < 100 && stalling.stalled.load() < 16; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  // An own lookup meanwhile is answered as if c did not exist.
+  const absl::Time start = absl::Now();
+  grpc::ClientContext own_ctx;
+  own_ctx.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(1500));
+  v1::GetHostKeysRequest own_req;
+  own_req.set_hostname("mx1.a.example");
+  v1::KeyAnswer own;
+  grpc::Status own_st = stub->GetHostKeys(&own_ctx, own_req, &own);
+  EXPECT_TRUE(own_st.ok()) << "own lookup while c stalls: "
+                           << own_st.error_message();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(15),
+                            [&] { return done == kRelayed; }));
+  }
+  // Each relayed lookup says c is unreachable (keyd's 3 s, not ours), and
+  // c was asked once per name.
+  for (grpc::StatusCode code : codes) {
+    EXPECT_EQ(code, grpc::StatusCode::UNAVAILABLE) << first_error;
+  }
+  EXPECT_EQ(stalling.stalled.load(), 16);
+  // Right after, c is not waited for again: an answer at once.
+  const absl::Time again = absl::Now();
+  grpc::ClientContext ctx;
+  v1::GetHostKeysRequest req;
+  req.set_hostname("mx99.c.example");
+  v1::KeyAnswer answer;
+  grpc::Status st = stub->GetHostKeys(&ctx, req, &answer);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_LT(absl::Now() - again, absl::Milliseconds(500));
+  EXPECT_EQ(stalling.stalled.load(), 16);
 }
 
 TEST_P(FederationTest, PeerRootChangedWithoutNewFingerprintIsRejected) {
