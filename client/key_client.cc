@@ -29,6 +29,9 @@ namespace {
 namespace v1 = ::mxkey::v1;
 
 constexpr size_t kRecentRevocations = 4096;
+// How long a signed "no such TLS pin" is taken as the answer (see
+// KeyClient::pin_denials_).
+constexpr absl::Duration kPinDenialTtl = absl::Seconds(1);
 constexpr absl::string_view kRootKey = "meta/root";
 constexpr absl::string_view kFeedKey = "meta/feed_seq";
 constexpr absl::string_view kBundleVersionKey = "meta/bundle_version";
@@ -823,6 +826,11 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
 
 void KeyClient::ApplyRevocations(
     const std::vector<v1::RevocationEventBody>& events, uint64_t) {
+  {
+    // Any event may be a new key with a pin keyd denied before.
+    MutexLock lock(&pin_hints_mu_);
+    pin_denials_.clear();
+  }
   MutexLock lock(&apply_mu_);
   std::vector<std::string> hosts;
   for (const auto& ev : events) {
@@ -925,6 +933,11 @@ absl::StatusOr<AnswerRef> KeyClient::LookupByTlsPin(absl::string_view tls_pin) {
   std::optional<std::string> hint;
   {
     ReaderMutexLock lock(&pin_hints_mu_);
+    auto denied = pin_denials_.find(pin);
+    if (denied != pin_denials_.end() &&
+        options_.clock->Now() < denied->second.until) {
+      return denied->second.denial->usable;
+    }
     auto it = pin_hints_.find(pin);
     if (it != pin_hints_.end()) hint = it->second;
   }
@@ -959,6 +972,12 @@ absl::StatusOr<AnswerRef> KeyClient::LookupByTlsPin(absl::string_view tls_pin) {
     ASSIGN_OR_RETURN(std::shared_ptr<const CachedAnswer> denial,
                      Admit(raw.name(), v1::LOOKUP_KIND_TLS_PIN, raw,
                            /*from_keyd=*/true));
+    const absl::Time until =
+        std::min(options_.clock->Now() + kPinDenialTtl,
+                 absl::FromUnixSeconds(denial->verified.freshness.valid_until()));
+    MutexLock lock(&pin_hints_mu_);
+    if (pin_denials_.size() >= options_.max_cached_answers) pin_denials_.clear();
+    pin_denials_[pin] = {denial, until};
     return denial->usable;
   }
   // The holder's host answer, verified against the root of the org its

@@ -224,6 +224,17 @@ class KeyClient {
   Mutex pin_hints_mu_;
   absl::flat_hash_map<std::string, std::string> pin_hints_
       ABSL_GUARDED_BY(pin_hints_mu_);
+  // TLS pins keyd denied (a signed denial), until when: one lookup per pin
+  // and kPinDenialTtl however often a client shows the same unknown
+  // certificate (finding 1 of trust core III). Short, since a peer's new key
+  // reaches this client through no event of its own feed; cleared by every
+  // own feed event.
+  struct PinDenial {
+    std::shared_ptr<const CachedAnswer> denial;
+    absl::Time until;
+  };
+  absl::flat_hash_map<std::string, PinDenial> pin_denials_
+      ABSL_GUARDED_BY(pin_hints_mu_);
 
   std::unique_ptr<RevocationWatcher> watcher_;
 };

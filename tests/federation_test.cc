@@ -49,6 +49,8 @@ class ForwardingDirectory final : public v1::KeyDirectory::Service {
     backend_ = v1::KeyDirectory::NewStub(
         grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
   }
+  // FindByTlsPin calls forwarded.
+  std::atomic<int> pin_lookups{0};
   void SetMutation(Mutation m) {
     std::lock_guard<std::mutex> lock(mu_);
     mutation_ = std::move(m);
@@ -81,6 +83,7 @@ class ForwardingDirectory final : public v1::KeyDirectory::Service {
   grpc::Status FindByTlsPin(grpc::ServerContext* server_ctx,
                             const v1::FindByTlsPinRequest* r,
                             v1::KeyAnswer* out) override {
+    ++pin_lookups;
     return Call([&](auto& stub, auto* ctx) {
       for (const auto& [k, v] : server_ctx->client_metadata()) {
         ctx->AddMetadata(std::string(k.data(), k.size()),
@@ -485,6 +488,41 @@ TEST_P(FederationTest, PeerHostIsFoundByItsTlsPin) {
   EXPECT_EQ(LookupFailureOf(unknown.status()), LookupFailure::kUnknown)
       << unknown.status();
   EXPECT_LT(absl::Now() - start, absl::Seconds(2)) << "the lookup bounced";
+}
+
+// Finding 1 of trust core III, by the ccert map: the same unknown client
+// certificate, shown again and again, used to cost a lookup at keyd and a
+// call to every peer each time. keyd asks its peers once per pin at a time
+// and remembers a miss for a second; a client takes keyd's signed denial as
+// the answer for as long.
+TEST_P(FederationTest, ARepeatedUnknownPinIsAskedOnceAMoment) {
+  const std::string pin(32, '\x02');
+  auto stub = v1::KeyDirectory::NewStub(
+      KeydChannel(a_->endpoint(), a_->transport(), a_->root_fingerprint(),
+                  &clock_));
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext ctx;
+    v1::FindByTlsPinRequest req;
+    req.set_tls_spki_sha256(pin);
+    v1::KeyAnswer denial;
+    ASSERT_TRUE(stub->FindByTlsPin(&ctx, req, &denial).ok());
+  }
+  EXPECT_EQ(b_endpoint_->pin_lookups.load(), 1) << "a asked b every time";
+
+  ForwardingDirectory counting(a_->endpoint());
+  auto client = ClientOfA(counting.Start());
+  for (int i = 0; i < 20; ++i) {
+    auto unknown = client->LookupByTlsPin(pin);
+    EXPECT_EQ(LookupFailureOf(unknown.status()), LookupFailure::kUnknown)
+        << unknown.status();
+  }
+  EXPECT_EQ(counting.pin_lookups.load(), 1) << "the client asked every time";
+  // A moment later both ask again: a new key with the pin would be found.
+  absl::SleepFor(absl::Milliseconds(1100));
+  EXPECT_EQ(LookupFailureOf(client->LookupByTlsPin(pin).status()),
+            LookupFailure::kUnknown);
+  EXPECT_EQ(counting.pin_lookups.load(), 2);
+  EXPECT_EQ(b_endpoint_->pin_lookups.load(), 2);
 }
 
 // The keyed session across orgs: a responder of org a accepts an initiator
