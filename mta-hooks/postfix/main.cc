@@ -10,6 +10,7 @@
 // Every flag is also a key of the config file (packaging/policyd.toml is
 // the commented example). SIGTERM/SIGINT stop it; SIGHUP re-checks the
 // config and logs what a restart would change.
+#include <grp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,6 +35,27 @@ namespace {
 
 constexpr const char* kDefaultConfig = "/etc/mxkey/policyd.toml";
 
+// --socket-mode: "0660" -> 0660; octal, at most 0777, and always open to
+// mxkey-policyd's own user.
+absl::StatusOr<mode_t> ParseSocketMode(const std::string& text) {
+  unsigned long mode = 0;
+  if (text.empty() || text.size() > 4 ||
+      text.find_first_not_of("01234567") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        "--socket-mode must be an octal mode such as 0660");
+  }
+  mode = std::stoul(text, nullptr, 8);
+  if (mode > 0777) {
+    return absl::InvalidArgumentError("--socket-mode must be at most 0777");
+  }
+  if ((mode & 0600) != 0600) {
+    return absl::InvalidArgumentError(
+        "--socket-mode must let mxkey-policyd's own user read and write "
+        "(0600 at least)");
+  }
+  return static_cast<mode_t>(mode);
+}
+
 struct Flags {
   std::string keyd = "127.0.0.1:7700";
   std::string root_fingerprint;
@@ -41,6 +63,9 @@ struct Flags {
   std::string cache_dir, report_dir, ccert_action = "OK", tls = "auto";
   std::string metrics_listen;
   int max_connections = 256;
+  int max_connections_per_peer = 128;
+  std::string socket_mode = "0666";
+  std::string socket_group;
   bool check_config = false;
 
   // Every setting, for SIGHUP's comparison.
@@ -53,7 +78,10 @@ struct Flags {
             {"ccert-action", ccert_action},
             {"tls", tls},
             {"metrics-listen", metrics_listen},
-            {"max-connections", absl::StrCat(max_connections)}};
+            {"max-connections", absl::StrCat(max_connections)},
+            {"max-connections-per-peer", absl::StrCat(max_connections_per_peer)},
+            {"socket-mode", socket_mode},
+            {"socket-group", socket_group}};
   }
 };
 
@@ -85,6 +113,22 @@ struct Command {
     app.add_option("--max-connections", f.max_connections,
                    "concurrent socketmap connections (default 256)")
         ->check(CLI::Range(1, 100000));
+    app.add_option("--max-connections-per-peer", f.max_connections_per_peer,
+                   "socketmap connections one local user (uid) or remote "
+                   "address may hold (default 128)")
+        ->check(CLI::Range(1, 100000));
+    app.add_option("--socket-mode", f.socket_mode,
+                   "mode of unix: listen sockets, octal (default 0666: any "
+                   "local user; 0660 with --socket-group postfix: Postfix "
+                   "only)")
+        ->check([](const std::string& v) -> std::string {
+          return ParseSocketMode(v).ok()
+                     ? ""
+                     : std::string(ParseSocketMode(v).status().message());
+        });
+    app.add_option("--socket-group", f.socket_group,
+                   "group of unix: listen sockets (mxkey-policyd's user must "
+                   "be a member; default: its own group)");
     app.add_option("--metrics-listen", f.metrics_listen,
                    "HOST:PORT serving Prometheus /metrics (default: off)")
         ->check(HostPortCheck());
@@ -113,6 +157,18 @@ int Run(const Flags& f, int argc, char** argv) {
   SocketmapServerOptions server_options;
   server_options.listen = f.listen;
   server_options.max_connections = static_cast<size_t>(f.max_connections);
+  server_options.max_connections_per_peer =
+      static_cast<size_t>(f.max_connections_per_peer);
+  server_options.unix_mode = *ParseSocketMode(f.socket_mode);  // checked
+  if (!f.socket_group.empty()) {
+    struct group* g = getgrnam(f.socket_group.c_str());
+    if (g == nullptr) {
+      std::cerr << "mxkey-policyd: --socket-group " << f.socket_group
+                << ": no such group\n";
+      return 1;
+    }
+    server_options.unix_group = g->gr_gid;
+  }
   MetricsRegistry metrics;
   PolicyMapsOptions map_options;
   map_options.report_dir = f.report_dir;

@@ -20,6 +20,7 @@
 #include "absl/strings/strip.h"
 #include "base/log.h"
 #include "mta-hooks/postfix/netstring.h"
+#include "mta-hooks/postfix/socket_peer.h"
 
 namespace mxkey {
 namespace {
@@ -38,7 +39,8 @@ int PollMillis(absl::Duration d) {
 
 // Binds "inet:HOST:PORT" or "unix:PATH"; returns the fd and the address as
 // bound (with the real port).
-absl::StatusOr<std::pair<int, std::string>> Bind(absl::string_view spec) {
+absl::StatusOr<std::pair<int, std::string>> Bind(
+    absl::string_view spec, const SocketmapServerOptions& options) {
   absl::string_view rest = spec;
   if (absl::ConsumePrefix(&rest, "unix:")) {
     sockaddr_un addr{};
@@ -57,10 +59,17 @@ absl::StatusOr<std::pair<int, std::string>> Bind(absl::string_view spec) {
     if (fd < 0) return Errno("socket", spec);
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.data(), path.size());
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        // Every answer is public, signed data and no request changes state,
-        // so any local MTA user may ask.
-        chmod(path.c_str(), 0666) != 0 || listen(fd, 128) != 0) {
+    // Every answer is public, signed data and no request changes state, so
+    // by default any local user may ask (per-uid limits keep each one to
+    // its share); --socket-mode and --socket-group narrow it to Postfix.
+    // Created closed, opened to the set mode only after the group is set.
+    const mode_t old_umask = umask(0777);
+    const int bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    umask(old_umask);
+    if (bound != 0 ||
+        (options.unix_group != static_cast<gid_t>(-1) &&
+         chown(path.c_str(), static_cast<uid_t>(-1), options.unix_group) != 0) ||
+        chmod(path.c_str(), options.unix_mode) != 0 || listen(fd, 128) != 0) {
       absl::Status s = Errno("listen on", spec);
       close(fd);
       return s;
@@ -160,7 +169,7 @@ absl::Status SocketmapServer::Start() {
     return absl::InvalidArgumentError("socketmap server needs a listen address");
   }
   for (const std::string& spec : options_.listen) {
-    absl::StatusOr<std::pair<int, std::string>> bound = Bind(spec);
+    absl::StatusOr<std::pair<int, std::string>> bound = Bind(spec, options_);
     if (!bound.ok()) {
       Stop();
       return bound.status();
@@ -189,21 +198,62 @@ void SocketmapServer::AcceptLoop(int listen_fd) {
       }
       return;
     }
-    bool admitted = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!stopping_.load() && connections_.size() < options_.max_connections) {
-        connections_.insert(fd);
-        admitted = true;
-      }
-    }
-    if (!admitted) {
-      SendReply(fd, "TEMP mxkey-policyd: too many connections");
+    std::string refusal;
+    if (!Admit(fd, SocketPeer(fd), &refusal)) {
+      SendReply(fd, absl::StrCat("TEMP mxkey-policyd: ", refusal));
       close(fd);
       continue;
     }
     std::thread([this, fd] { Serve(fd); }).detach();
   }
+}
+
+bool SocketmapServer::Admit(int fd, const std::string& peer,
+                            std::string* refusal) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_.load()) {
+    *refusal = "shutting down";
+    return false;
+  }
+  if (per_peer_[peer] >= options_.max_connections_per_peer) {
+    *refusal = absl::StrCat("too many connections from ", peer,
+                            " (--max-connections-per-peer)");
+    return false;
+  }
+  if (connections_.size() - closing_ >= options_.max_connections) {
+    // Full: the connection idle longest makes room, if idle long enough.
+    const absl::Time now = absl::Now();
+    auto oldest = connections_.end();
+    for (auto it = connections_.begin(); it != connections_.end(); ++it) {
+      const Connection& c = it->second;
+      if (c.busy || c.closing || now - c.idle_since < options_.idle_timeout_when_full) {
+        continue;
+      }
+      if (oldest == connections_.end() ||
+          c.idle_since < oldest->second.idle_since) {
+        oldest = it;
+      }
+    }
+    if (oldest == connections_.end()) {
+      *refusal = "too many connections";
+      return false;
+    }
+    oldest->second.closing = true;
+    ++closing_;
+    // Ends its blocked read; its thread cleans up.
+    shutdown(oldest->first, SHUT_RDWR);
+  }
+  connections_[fd] = Connection{peer, false, absl::Now(), false};
+  ++per_peer_[peer];
+  return true;
+}
+
+void SocketmapServer::MarkBusy(int fd, bool busy) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = connections_.find(fd);
+  if (it == connections_.end()) return;
+  it->second.busy = busy;
+  if (!busy) it->second.idle_since = absl::Now();
 }
 
 bool SocketmapServer::SendReply(int fd, absl::string_view reply) {
@@ -251,6 +301,8 @@ void SocketmapServer::Serve(int fd) {
     const ssize_t n = read(fd, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // closed, timed out (EAGAIN), or the socket failed
+    const bool was_idle = decoder.buffered() == 0;
+    if (was_idle) MarkBusy(fd, true);
     decoder.Append(absl::string_view(buf, static_cast<size_t>(n)));
     for (;;) {
       NetstringDecoder::Result r = decoder.Next();
@@ -269,9 +321,17 @@ void SocketmapServer::Serve(int fd) {
         break;
       }
     }
+    // Between requests: idle (one that may make room when all are taken).
+    if (open && decoder.buffered() == 0) MarkBusy(fd, false);
   }
   std::lock_guard<std::mutex> lock(mu_);
-  connections_.erase(fd);
+  auto it = connections_.find(fd);
+  if (it != connections_.end()) {
+    if (it->second.closing) --closing_;
+    auto p = per_peer_.find(it->second.peer);
+    if (p != per_peer_.end() && --p->second == 0) per_peer_.erase(p);
+    connections_.erase(it);
+  }
   close(fd);
   idle_.notify_all();
 }
@@ -285,7 +345,7 @@ void SocketmapServer::Stop() {
   listen_fds_.clear();
   for (const std::string& path : unix_paths_) unlink(path.c_str());
   std::unique_lock<std::mutex> lock(mu_);
-  for (int fd : connections_) shutdown(fd, SHUT_RDWR);
+  for (const auto& [fd, c] : connections_) shutdown(fd, SHUT_RDWR);
   // A lookup in flight finishes within the RPC timeout; don't wait forever.
   idle_.wait_for(lock, std::chrono::seconds(10),
                  [this] { return connections_.empty(); });

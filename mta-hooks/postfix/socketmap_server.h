@@ -3,8 +3,13 @@
 // "PERM reason" out, many requests per connection, many connections at once.
 //
 // Each connection has its own thread, so a slow or stalled client only
-// stalls itself; connections beyond `max_connections` are answered TEMP and
-// closed. Requests that are framed correctly but malformed (unknown map,
+// stalls itself; connections beyond `max_connections`, or beyond
+// `max_connections_per_peer` from one peer (a local uid, or a remote
+// address: see SocketPeer), are answered TEMP and closed. When all
+// `max_connections` are taken, a new connection takes the place of the one
+// idle longest, if it has been idle for `idle_timeout_when_full` (Postfix
+// reconnects when it needs to): a local user holding idle connections
+// cannot lock Postfix out. Requests that are framed correctly but malformed (unknown map,
 // junk key) get PERM and the connection stays usable; broken framing gets
 // PERM and the connection is closed, since it cannot be resynchronized. A
 // connection idle for `idle_timeout`, or silent for `request_timeout` in
@@ -16,7 +21,8 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
-#include <set>
+#include <map>
+#include <sys/types.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,7 +43,12 @@ struct SocketmapServerOptions {
   // "unix:PATH".
   std::vector<std::string> listen;
   size_t max_connections = 256;
+  size_t max_connections_per_peer = 128;
+  absl::Duration idle_timeout_when_full = absl::Seconds(1);
   size_t max_request_bytes = 4096;
+  // Mode and group of unix: sockets (the group: -1 keeps the process's).
+  mode_t unix_mode = 0666;
+  gid_t unix_group = static_cast<gid_t>(-1);
   absl::Duration idle_timeout = absl::Minutes(5);
   absl::Duration request_timeout = absl::Seconds(10);
 };
@@ -77,9 +88,23 @@ class SocketmapServer {
   std::vector<std::thread> acceptors_;
   std::atomic<bool> stopping_{false};
 
+  // Admits `fd` (its peer `peer`), making room by closing the connection
+  // idle longest when full; false (nothing changed) when it may not.
+  bool Admit(int fd, const std::string& peer, std::string* refusal);
+  // Marks a connection busy (in a request) or idle since now.
+  void MarkBusy(int fd, bool busy);
+
+  struct Connection {
+    std::string peer;
+    bool busy = false;
+    absl::Time idle_since;
+    bool closing = false;  // shut down to make room; not counted
+  };
   std::mutex mu_;
   std::condition_variable idle_;
-  std::set<int> connections_;  // guarded by mu_
+  std::map<int, Connection> connections_;  // guarded by mu_
+  size_t closing_ = 0;                     // guarded by mu_
+  std::map<std::string, size_t> per_peer_;  // guarded by mu_
 };
 
 }  // namespace mxkey

@@ -4,17 +4,21 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mta-hooks/postfix/netstring.h"
+#include "mta-hooks/postfix/socket_peer.h"
 
 namespace mxkey {
 namespace {
@@ -204,6 +208,140 @@ TEST_F(SocketmapServerTest, ConnectionsBeyondTheLimitGetTemp) {
   close(a);
   close(b);
   close(c);
+}
+
+// Finding 10 of trust core III: any local user could hold every
+// connection idle (the idle timeout was 5 min), and every Postfix lookup
+// then got TEMP. Now a new connection takes the place of one idle longer
+// than idle_timeout_when_full.
+TEST_F(SocketmapServerTest, AnIdleConnectionMakesRoomWhenAllAreTaken) {
+  SocketmapServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.max_connections = 2;
+  o.idle_timeout_when_full = absl::Milliseconds(200);
+  StartServer(o);
+  int a = Connect(server_->bound()[0]);
+  Send(a, EncodeNetstring("m k"));
+  EXPECT_EQ(Reply(a), "OK m/k");
+  absl::SleepFor(absl::Milliseconds(50));
+  int b = Connect(server_->bound()[0]);
+  Send(b, EncodeNetstring("m k"));
+  EXPECT_EQ(Reply(b), "OK m/k");
+  absl::SleepFor(absl::Milliseconds(300));  // both idle long enough
+  int c = Connect(server_->bound()[0]);
+  Send(c, EncodeNetstring("m c"));
+  EXPECT_EQ(Reply(c), "OK m/c");
+  EXPECT_EQ(Reply(a), "<closed>");  // idle longest
+  Send(b, EncodeNetstring("m b"));
+  EXPECT_EQ(Reply(b), "OK m/b");
+  // Connections idle for less than that stay: the next one is refused.
+  int d = Connect(server_->bound()[0]);
+  EXPECT_THAT(Reply(d), HasSubstr("TEMP mxkey-policyd: too many connections"));
+  close(a);
+  close(b);
+  close(c);
+  close(d);
+}
+
+// Runs `fn` in a child process as uid/gid 65534 (nobody); its exit code.
+int AsNobody(const std::function<int()>& fn) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setresgid(65534, 65534, 65534) != 0 ||
+        setresuid(65534, 65534, 65534) != 0) {
+      _exit(90);
+    }
+    _exit(fn());
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
+TEST_F(SocketmapServerTest, OneLocalUserHoldsAtMostItsShare) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  char dir[] = "/tmp/mxkey-smap-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  chmod(dir, 0755);
+  SocketmapServerOptions o;
+  o.listen = {absl::StrCat("unix:", dir, "/s")};
+  o.max_connections_per_peer = 2;
+  StartServer(o);
+  const std::string bound = server_->bound()[0];
+  int a = Connect(bound);
+  int b = Connect(bound);
+  Send(a, EncodeNetstring("m k"));
+  EXPECT_EQ(Reply(a), "OK m/k");
+  Send(b, EncodeNetstring("m k"));
+  EXPECT_EQ(Reply(b), "OK m/k");
+  int c = Connect(bound);
+  EXPECT_THAT(Reply(c), HasSubstr(absl::StrCat("too many connections from uid:",
+                                                geteuid())));
+  // Another user still gets in.
+  EXPECT_EQ(AsNobody([&] {
+              int fd = Connect(bound);
+              const std::string req = EncodeNetstring("m nobody");
+              if (write(fd, req.data(), req.size()) <= 0) return 1;
+              return Reply(fd) == "OK m/nobody" ? 0 : 2;
+            }),
+            0);
+  close(a);
+  close(b);
+  close(c);
+  server_.reset();
+  rmdir(dir);
+}
+
+TEST(SocketPeerTest, ALoopbackTcpClientIsNamedByItsUid) {
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  int client = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  int accepted = accept(listener, nullptr, nullptr);
+  ASSERT_GE(accepted, 0);
+  EXPECT_EQ(SocketPeer(accepted), absl::StrCat("uid:", geteuid()));
+  close(accepted);
+  close(client);
+  close(listener);
+}
+
+TEST(SocketPeerTest, ReadsTheOwnerFromTheKernelTable) {
+  const std::string table =
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when "
+      "retrnsmt   uid  timeout inode\n"
+      "   0: 0100007F:2AF8 00000000:0000 0A 00000000:00000000 00:00000000 "
+      "00000000     0        0 1 1 0000000000000000 100 0 0 10 0\n"
+      "   1: 0100007F:C350 0100007F:2AF8 01 00000000:00000000 00:00000000 "
+      "00000000  1001        0 2 1 0000000000000000 20 4 30 10 -1\n";
+  EXPECT_EQ(UidFromProcNetTcp(table, "0100007F:C350", "0100007F:2AF8"), 1001);
+  EXPECT_EQ(UidFromProcNetTcp(table, "0100007F:C351", "0100007F:2AF8"), -1);
+}
+
+TEST(SocketmapServerStartTest, UnixSocketsGetTheModeAndGroupAsked) {
+  char dir[] = "/tmp/mxkey-smap-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  SocketmapServerOptions o;
+  const std::string path = absl::StrCat(dir, "/s");
+  o.listen = {absl::StrCat("unix:", path)};
+  o.unix_mode = 0660;
+  o.unix_group = getegid();
+  {
+    SocketmapServer s(o, [](const std::string&, const std::string&) {
+      return std::string("OK");
+    });
+    ASSERT_TRUE(s.Start().ok());
+    struct stat st;
+    ASSERT_EQ(stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0660u);
+    EXPECT_EQ(st.st_gid, getegid());
+  }
+  rmdir(dir);
 }
 
 TEST(SocketmapServerStartTest, BadListenAddressesAreNamed) {
