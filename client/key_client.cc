@@ -826,11 +826,8 @@ absl::StatusOr<std::shared_ptr<const CachedAnswer>> KeyClient::Admit(
 
 void KeyClient::ApplyRevocations(
     const std::vector<v1::RevocationEventBody>& events, uint64_t) {
-  {
-    // Any event may be a new key with a pin keyd denied before.
-    MutexLock lock(&pin_hints_mu_);
-    pin_denials_.clear();
-  }
+  // Any event may be a new key with a pin keyd denied before.
+  ForgetPinDenials();
   MutexLock lock(&apply_mu_);
   std::vector<std::string> hosts;
   for (const auto& ev : events) {
@@ -891,9 +888,16 @@ void KeyClient::ApplyRevocations(
   if (!st.ok()) LogWarning("key cache: %s", st.message());
 }
 
+void KeyClient::ForgetPinDenials() {
+  MutexLock lock(&pin_hints_mu_);
+  pin_denials_.clear();
+  ++pin_denials_generation_;
+}
+
 void KeyClient::ClearCaches() {
   hosts_.Clear();
   domains_.Clear();
+  ForgetPinDenials();
   if (!disk_) return;
   for (absl::string_view prefix : {"h/", "d/"}) {
     absl::Status st = disk_->DeleteIf(
@@ -931,8 +935,10 @@ absl::StatusOr<AnswerRef> KeyClient::LookupByTlsPin(absl::string_view tls_pin) {
   }
   const std::string pin(tls_pin);
   std::optional<std::string> hint;
+  uint64_t denials_generation = 0;
   {
     ReaderMutexLock lock(&pin_hints_mu_);
+    denials_generation = pin_denials_generation_;
     auto denied = pin_denials_.find(pin);
     if (denied != pin_denials_.end() &&
         options_.clock->Now() < denied->second.until) {
@@ -976,8 +982,12 @@ absl::StatusOr<AnswerRef> KeyClient::LookupByTlsPin(absl::string_view tls_pin) {
         std::min(options_.clock->Now() + kPinDenialTtl,
                  absl::FromUnixSeconds(denial->verified.freshness.valid_until()));
     MutexLock lock(&pin_hints_mu_);
-    if (pin_denials_.size() >= options_.max_cached_answers) pin_denials_.clear();
-    pin_denials_[pin] = {denial, until};
+    if (pin_denials_generation_ == denials_generation) {
+      if (pin_denials_.size() >= options_.max_cached_answers) {
+        pin_denials_.clear();
+      }
+      pin_denials_[pin] = {denial, until};
+    }
     return denial->usable;
   }
   // The holder's host answer, verified against the root of the org its

@@ -235,6 +235,10 @@ class KeyClient {
   };
   absl::flat_hash_map<std::string, PinDenial> pin_denials_
       ABSL_GUARDED_BY(pin_hints_mu_);
+  // Bumped whenever pin_denials_ is cleared: a denial fetched across a
+  // clear (it may predate the event) is not kept.
+  uint64_t pin_denials_generation_ ABSL_GUARDED_BY(pin_hints_mu_) = 0;
+  void ForgetPinDenials();
 
   std::unique_ptr<RevocationWatcher> watcher_;
 };

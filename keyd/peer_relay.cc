@@ -81,8 +81,10 @@ std::shared_ptr<const PeerRelay::Peers> PeerRelay::LoadPeers() {
   }
   MutexLock lock(&mu_);
   if (peers_ && peers_->generation > generation) return peers_;
-  // A peer change also invalidates what its old trust admitted.
+  // A peer change also invalidates what its old trust admitted, and what
+  // it did not know.
   cache_.clear();
+  pin_misses_.clear();
   peers_ = loaded;
   return loaded;
 }
@@ -108,11 +110,8 @@ std::shared_ptr<const PeerRelay::Peer> PeerRelay::For(const std::string& name) {
 }
 
 PeerRelay::~PeerRelay() {
-  MutexLock lock(&calls_mu_);
-  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(calls_mu_) {
-    return calls_ == 0;
-  };
-  calls_mu_.Await(Condition(&idle));
+  std::unique_lock<std::mutex> lock(calls_->mu);
+  calls_->zero.wait(lock, [this] { return calls_->calls == 0; });
 }
 
 namespace {
@@ -158,13 +157,14 @@ absl::Status PeerRelay::Call(const std::shared_ptr<const Peer>& peer,
         " relayed calls in flight (--relay-max-calls-per-peer); try again"));
   }
   {
-    MutexLock lock(&calls_mu_);
-    ++calls_;
+    std::lock_guard<std::mutex> lock(calls_->mu);
+    ++calls_->calls;
   }
   auto* call = new PeerCall;
   call->rpc.set_deadline(std::chrono::system_clock::now() + kPeerDeadline);
   call->rpc.AddMetadata(kRelayedHeader, "1");
-  auto finish = [this, peer, call, done = std::move(done)](grpc::Status st) {
+  auto finish = [this, peer, call, count = calls_,
+                 done = std::move(done)](grpc::Status st) {
     if (Unreachable(st)) {
       peer->health->down_until_ns.store(
           absl::ToUnixNanos(absl::Now() + limits_.peer_down_for));
@@ -172,8 +172,9 @@ absl::Status PeerRelay::Call(const std::shared_ptr<const Peer>& peer,
     peer->health->in_flight.fetch_sub(1);
     done(st, std::move(call->answer));
     delete call;
-    MutexLock lock(&calls_mu_);  // the last use of this
-    --calls_;
+    // The last use of this relay; `count` outlives it.
+    std::lock_guard<std::mutex> lock(count->mu);
+    if (--count->calls == 0) count->zero.notify_all();
   };
   switch (kind) {
     case CallKind::kHost:
@@ -238,9 +239,14 @@ void PeerRelay::Lookup(std::shared_ptr<const Peer> peer,
       }
       auto [waiting, first] = waiting_.try_emplace(key);
       if (!first && waiting->second.size() >= limits_.max_waiters_per_name) {
-        at_once = absl::UnavailableError(
-            absl::StrCat("too many lookups of ", name, " wait for peer ",
-                         peer->peer.org(), "; try again"));
+        // The held answer, as when the peer cannot be asked.
+        if (held) {
+          at_once = *held;
+        } else {
+          at_once = absl::UnavailableError(
+              absl::StrCat("too many lookups of ", name, " wait for peer ",
+                           peer->peer.org(), "; try again"));
+        }
       } else {
         waiting->second.push_back(std::move(done));
         start = first;  // else the call in flight answers this one too
@@ -356,6 +362,8 @@ void PeerRelay::ApplyPeerRevocations(
     const std::string& peer_org,
     const std::vector<v1::RevocationEventBody>& events) {
   MutexLock lock(&mu_);
+  // A new key may carry a pin a peer did not have a moment ago.
+  if (!events.empty()) pin_misses_.clear();
   for (const auto& ev : events) {
     if (ev.kind() == v1::FEED_EVENT_KIND_KEY_CHANGE) {
       // A new key: the answers that lack it go; nothing is refused.

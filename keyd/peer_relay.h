@@ -22,6 +22,8 @@
 #define MXKEY_KEYD_PEER_RELAY_H_
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -188,9 +190,15 @@ class PeerRelay {
   // Each peer's Health, by "ORG ENDPOINT" (admin-set: bounded).
   absl::flat_hash_map<std::string, std::shared_ptr<Peer::Health>> health_
       ABSL_GUARDED_BY(mu_);
-  // Calls in flight, for the destructor.
-  Mutex calls_mu_;
-  int calls_ ABSL_GUARDED_BY(calls_mu_) = 0;
+  // Calls in flight, for the destructor. Shared with each call's completion,
+  // which touches it last: the destructor may return (and the relay go)
+  // while a completion is still unlocking it.
+  struct CallCount {
+    std::mutex mu;
+    std::condition_variable zero;
+    int calls = 0;
+  };
+  const std::shared_ptr<CallCount> calls_ = std::make_shared<CallCount>();
 };
 
 }  // namespace mxkey
