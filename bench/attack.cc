@@ -1,0 +1,245 @@
+// mxkey-attack: the hostile side of bench/run's under-attack rows (issue 18
+// of trust core III). Runs one attack at full strength until killed:
+//
+//   --kind watch-flood --target HOST:PORT [--count 6000]
+//       opens COUNT WatchRevocations streams from sequence 0 over 24
+//       connections with small HTTP/2 windows, never reads, and opens a new
+//       one whenever one ends (refused or dropped), 100 ms later.
+//   --kind relay-flood --target HOST:PORT --suffix c.example [--count 64]
+//       keeps COUNT lookups of random names under SUFFIX (a peer's) in
+//       flight at all times.
+//   --kind stalling-peer --backend HOST:PORT
+//       serves KeyDirectory on 127.0.0.1:0: GetOrgInfo from BACKEND (so it
+//       can be added as a peer), every lookup never answered until its
+//       caller gives up. Prints "listening on 127.0.0.1:PORT".
+//   --kind idle-connections --target HOST:PORT [--count 256]
+//       holds COUNT idle TCP connections (to mxkey-policyd's socketmap
+//       listener), reconnecting any that are closed.
+//
+// Prints "attacking" once the attack runs. Exit 2 on bad flags.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "proto/mxkey/v1/mxkey.grpc.pb.h"
+
+namespace {
+
+namespace v1 = ::mxkey::v1;
+
+std::shared_ptr<grpc::Channel> SmallWindowChannel(const std::string& target,
+                                                  int index) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt("mxkey.attack.channel", index);  // one connection each
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+// One unread watch; tells its slot when it ended.
+class UnreadWatch : public grpc::ClientReadReactor<v1::WatchRevocationsResponse> {
+ public:
+  UnreadWatch(v1::KeyDirectory::Stub* stub, std::atomic<bool>* ended)
+      : ended_(ended) {
+    request_.set_from_seq(0);
+    stub->async()->WatchRevocations(&ctx_, &request_, this);
+    StartCall();  // and never StartRead
+  }
+  void OnDone(const grpc::Status&) override {
+    ended_->store(true);
+    delete this;
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  v1::WatchRevocationsRequest request_;
+  std::atomic<bool>* ended_;
+};
+
+void WatchFlood(const std::string& target, int count) {
+  constexpr int kChannels = 24;
+  std::vector<std::unique_ptr<v1::KeyDirectory::Stub>> stubs;
+  for (int i = 0; i < kChannels; ++i) {
+    stubs.push_back(v1::KeyDirectory::NewStub(SmallWindowChannel(target, i)));
+  }
+  std::vector<std::atomic<bool>> ended(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    new UnreadWatch(stubs[static_cast<size_t>(i % kChannels)].get(), &ended[i]);
+  }
+  std::printf("attacking\n");
+  std::fflush(stdout);
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < count; ++i) {
+      if (ended[i].exchange(false)) {
+        new UnreadWatch(stubs[static_cast<size_t>(i % kChannels)].get(),
+                        &ended[i]);
+      }
+    }
+  }
+}
+
+// COUNT relayed lookups in flight, each followed by another.
+class RelayFlood {
+ public:
+  RelayFlood(const std::string& target, std::string suffix)
+      : stub_(v1::KeyDirectory::NewStub(grpc::CreateChannel(
+            target, grpc::InsecureChannelCredentials()))),
+        suffix_(std::move(suffix)) {}
+  void Start() {
+    struct Call {
+      grpc::ClientContext ctx;
+      v1::GetHostKeysRequest req;
+      v1::KeyAnswer answer;
+    };
+    auto* call = new Call;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      call->req.set_hostname("h" + std::to_string(rng_()) + "." + suffix_);
+    }
+    call->ctx.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::seconds(10));
+    stub_->async()->GetHostKeys(&call->ctx, &call->req, &call->answer,
+                                [this, call](grpc::Status) {
+                                  delete call;
+                                  Start();
+                                });
+  }
+
+ private:
+  std::unique_ptr<v1::KeyDirectory::Stub> stub_;
+  const std::string suffix_;
+  std::mutex mu_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+class StallingPeer final : public v1::KeyDirectory::CallbackService {
+ public:
+  explicit StallingPeer(const std::string& backend)
+      : backend_(v1::KeyDirectory::NewStub(grpc::CreateChannel(
+            backend, grpc::InsecureChannelCredentials()))) {}
+  grpc::ServerUnaryReactor* GetOrgInfo(grpc::CallbackServerContext* ctx,
+                                       const v1::GetOrgInfoRequest* r,
+                                       v1::OrgInfo* out) override {
+    grpc::ClientContext call;
+    grpc::Status st = backend_->GetOrgInfo(&call, *r, out);
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(st);
+    return reactor;
+  }
+  // Never finished until the caller gives up (holds no thread).
+  class Stall : public grpc::ServerUnaryReactor {
+   public:
+    void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+    void OnDone() override { delete this; }
+  };
+  grpc::ServerUnaryReactor* GetHostKeys(grpc::CallbackServerContext*,
+                                        const v1::GetHostKeysRequest*,
+                                        v1::KeyAnswer*) override {
+    return new Stall;
+  }
+  grpc::ServerUnaryReactor* GetDomainPolicy(grpc::CallbackServerContext*,
+                                            const v1::GetDomainPolicyRequest*,
+                                            v1::KeyAnswer*) override {
+    return new Stall;
+  }
+  grpc::ServerUnaryReactor* FindByTlsPin(grpc::CallbackServerContext*,
+                                         const v1::FindByTlsPinRequest*,
+                                         v1::KeyAnswer*) override {
+    return new Stall;
+  }
+
+ private:
+  std::unique_ptr<v1::KeyDirectory::Stub> backend_;
+};
+
+int Connect(const std::string& target) {
+  const size_t colon = target.rfind(':');
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(std::stoi(target.substr(colon + 1))));
+  inet_pton(AF_INET, target.substr(0, colon).c_str(), &a.sin_addr);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void IdleConnections(const std::string& target, int count) {
+  std::vector<int> fds(static_cast<size_t>(count), -1);
+  std::printf("attacking\n");
+  std::fflush(stdout);
+  for (;;) {
+    for (int& fd : fds) {
+      if (fd >= 0) {
+        pollfd p{fd, POLLIN, 0};
+        char buf[256];
+        // Closed by the server (or answered TEMP and closed): reconnect.
+        if (poll(&p, 1, 0) > 0 && read(fd, buf, sizeof(buf)) <= 0) {
+          close(fd);
+          fd = -1;
+        }
+      }
+      if (fd < 0) fd = Connect(target);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mxkey-attack: hostile load for bench/run"};
+  std::string kind, target, backend, suffix = "c.example";
+  int count = 0;
+  app.add_option("--kind", kind)->required()->check(CLI::IsMember(
+      {"watch-flood", "relay-flood", "stalling-peer", "idle-connections"}));
+  app.add_option("--target", target);
+  app.add_option("--backend", backend);
+  app.add_option("--suffix", suffix);
+  app.add_option("--count", count)->check(CLI::Range(1, 1000000));
+  CLI11_PARSE(app, argc, argv);
+  if (kind == "stalling-peer") {
+    StallingPeer service(backend);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(&service);
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    std::printf("listening on 127.0.0.1:%d\n", port);
+    std::fflush(stdout);
+    server->Wait();
+    return 0;
+  }
+  if (target.empty()) {
+    std::fprintf(stderr, "mxkey-attack: --target is required\n");
+    return 2;
+  }
+  if (kind == "watch-flood") WatchFlood(target, count ? count : 6000);
+  if (kind == "idle-connections") IdleConnections(target, count ? count : 256);
+  RelayFlood flood(target, suffix);
+  for (int i = 0; i < (count ? count : 64); ++i) flood.Start();
+  std::printf("attacking\n");
+  std::fflush(stdout);
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
