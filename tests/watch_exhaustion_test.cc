@@ -45,7 +45,7 @@ struct Watch {
 };
 
 class WatchExhaustionTest : public ::testing::Test {
- protected:
+ public:
   void StartKeyd(const std::vector<std::string>& args) {
     keyd_ = InProcessKeyd::StartProcess(Clock::Real(), "example",
                                         KeydOptions(), args);
@@ -111,23 +111,15 @@ TEST_F(WatchExhaustionTest, UnreadWatchesShareOneCopyOfTheirBatch) {
   for (Watch& w : unread) w.Close();
 }
 
+// Opens `admitted` watches (each reads its first batch), then one more,
+// which must be refused naming `flag`. Returns the open ones.
+std::vector<Watch> FillAndExpectRefusal(WatchExhaustionTest* test,
+                                        int admitted, const std::string& flag);
+
 TEST_F(WatchExhaustionTest, WatchesPastTheCapsAreRefused) {
   StartKeyd({"--max-watches-per-source", "3"});
-  std::vector<Watch> open;
-  for (int i = 0; i < 3; ++i) {
-    open.push_back(Open());
-    WatchRevocationsResponse batch;
-    ASSERT_TRUE(open.back().reader->Read(&batch)) << i;
-  }
-  Watch refused = Open();
+  std::vector<Watch> open = FillAndExpectRefusal(this, 3, "--max-watches-per-source");
   WatchRevocationsResponse batch;
-  EXPECT_FALSE(refused.reader->Read(&batch));
-  grpc::Status st = refused.reader->Finish();
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
-      << st.error_message();
-  EXPECT_NE(st.error_message().find("--max-watches-per-source"),
-            std::string::npos)
-      << st.error_message();
   // A closed watch frees its slot (keyd learns of the cancel shortly).
   open.back().Close();
   open.pop_back();
@@ -148,19 +140,25 @@ TEST_F(WatchExhaustionTest, WatchesPastTheCapsAreRefused) {
 
 TEST_F(WatchExhaustionTest, AllWatchesPastTheGlobalCapAreRefused) {
   StartKeyd({"--max-watches", "2"});
+  for (Watch& w : FillAndExpectRefusal(this, 2, "--max-watches")) w.Close();
+}
+
+std::vector<Watch> FillAndExpectRefusal(WatchExhaustionTest* test,
+                                        int admitted, const std::string& flag) {
   std::vector<Watch> open;
-  for (int i = 0; i < 2; ++i) {
-    open.push_back(Open());
-    WatchRevocationsResponse batch;
-    ASSERT_TRUE(open.back().reader->Read(&batch)) << i;
-  }
-  Watch refused = Open();
   WatchRevocationsResponse batch;
+  for (int i = 0; i < admitted; ++i) {
+    open.push_back(test->Open());
+    EXPECT_TRUE(open.back().reader->Read(&batch)) << i;
+  }
+  Watch refused = test->Open();
   EXPECT_FALSE(refused.reader->Read(&batch));
   grpc::Status st = refused.reader->Finish();
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_NE(st.error_message().find("--max-watches"), std::string::npos);
-  for (Watch& w : open) w.Close();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << st.error_message();
+  EXPECT_NE(st.error_message().find(flag), std::string::npos)
+      << st.error_message();
+  return open;
 }
 
 TEST_F(WatchExhaustionTest, AWatchThatDoesNotReadIsDropped) {
