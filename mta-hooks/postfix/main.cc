@@ -62,8 +62,8 @@ struct Flags {
   std::vector<std::string> listen;
   std::string cache_dir, report_dir, ccert_action = "OK", tls = "auto";
   std::string metrics_listen;
-  int max_connections = 256;
-  int max_connections_per_peer = 128;
+  int max_connections = 1024;
+  int max_connections_per_peer = 512;
   std::string socket_mode = "0666";
   std::string socket_group;
   bool check_config = false;
@@ -111,11 +111,12 @@ struct Command {
                    "unless --keyd is loopback), on, off")
         ->check(CLI::IsMember({"auto", "on", "off"}));
     app.add_option("--max-connections", f.max_connections,
-                   "concurrent socketmap connections (default 256)")
+                   "concurrent socketmap connections (default 1024)")
         ->check(CLI::Range(1, 100000));
     app.add_option("--max-connections-per-peer", f.max_connections_per_peer,
                    "socketmap connections one local user (uid) or remote "
-                   "address may hold (default 128)")
+                   "address may hold (default 512; Postfix is one uid, "
+                   "with a connection per smtp/smtpd process)")
         ->check(CLI::Range(1, 100000));
     app.add_option("--socket-mode", f.socket_mode,
                    "mode of unix: listen sockets, octal (default 0666: any "

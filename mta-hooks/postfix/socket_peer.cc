@@ -33,6 +33,20 @@ std::string ProcAddress(const sockaddr_storage& ss) {
                          words[3], ntohs(v6->sin6_port));
 }
 
+// An IPv4-mapped IPv6 address (a dual-stack listener) as the IPv4 address
+// it is: the client's socket is then listed in /proc/net/tcp.
+void UnmapV4(sockaddr_storage* ss) {
+  if (ss->ss_family != AF_INET6) return;
+  const auto v6 = *reinterpret_cast<const sockaddr_in6*>(ss);
+  if (!IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) return;
+  sockaddr_in v4{};
+  v4.sin_family = AF_INET;
+  v4.sin_port = v6.sin6_port;
+  std::memcpy(&v4.sin_addr, &v6.sin6_addr.s6_addr[12], 4);
+  std::memset(ss, 0, sizeof(*ss));
+  std::memcpy(ss, &v4, sizeof(v4));
+}
+
 bool IsLoopback(const sockaddr_storage& ss) {
   if (ss.ss_family == AF_INET) {
     const auto* v4 = reinterpret_cast<const sockaddr_in*>(&ss);
@@ -65,7 +79,11 @@ long UidFromProcNetTcp(absl::string_view table, absl::string_view local,
     std::vector<absl::string_view> f =
         absl::StrSplit(line, ' ', absl::SkipEmpty());
     // sl local_address rem_address st tx:rx tr:when retrnsmt uid ...
-    if (f.size() < 8 || f[1] != local || f[2] != remote) continue;
+    // A connection of the past with the same ports (TIME_WAIT, 06) has no
+    // owner any more (uid 0).
+    if (f.size() < 8 || f[1] != local || f[2] != remote || f[3] == "06") {
+      continue;
+    }
     long uid = -1;
     if (absl::SimpleAtoi(f[7], &uid)) return uid;
   }
@@ -88,6 +106,8 @@ std::string SocketPeer(int fd) {
     return "unknown";
   }
   if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6) return "unknown";
+  UnmapV4(&peer);
+  UnmapV4(&self);
   if (!IsLoopback(peer)) return IpOf(peer);
   // A local process: the owner of its end of the connection. The client's
   // socket is listed with its address as local and ours as remote.

@@ -62,16 +62,18 @@ absl::StatusOr<std::pair<int, std::string>> Bind(
     // Every answer is public, signed data and no request changes state, so
     // by default any local user may ask (per-uid limits keep each one to
     // its share); --socket-mode and --socket-group narrow it to Postfix.
-    // Created closed, opened to the set mode only after the group is set.
-    const mode_t old_umask = umask(0777);
-    const int bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    umask(old_umask);
-    if (bound != 0 ||
-        (options.unix_group != static_cast<gid_t>(-1) &&
+    // Nobody can connect before listen(), which comes after both.
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      absl::Status s = Errno("bind", spec);
+      close(fd);
+      return s;
+    }
+    if ((options.unix_group != static_cast<gid_t>(-1) &&
          chown(path.c_str(), static_cast<uid_t>(-1), options.unix_group) != 0) ||
         chmod(path.c_str(), options.unix_mode) != 0 || listen(fd, 128) != 0) {
-      absl::Status s = Errno("listen on", spec);
+      absl::Status s = Errno("set the group and mode of, or listen on,", spec);
       close(fd);
+      unlink(path.c_str());
       return s;
     }
     return std::make_pair(fd, std::string(spec));
@@ -215,7 +217,9 @@ bool SocketmapServer::Admit(int fd, const std::string& peer,
     *refusal = "shutting down";
     return false;
   }
-  if (per_peer_[peer] >= options_.max_connections_per_peer) {
+  auto held = per_peer_.find(peer);
+  if (held != per_peer_.end() &&
+      held->second >= options_.max_connections_per_peer) {
     *refusal = absl::StrCat("too many connections from ", peer,
                             " (--max-connections-per-peer)");
     return false;

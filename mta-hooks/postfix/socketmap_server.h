@@ -42,8 +42,10 @@ struct SocketmapServerOptions {
   // "inet:HOST:PORT" (PORT 0 picks a free one; HOST may be "[::1]") or
   // "unix:PATH".
   std::vector<std::string> listen;
-  size_t max_connections = 256;
-  size_t max_connections_per_peer = 128;
+  // Postfix runs every smtp and smtpd process as one uid, each with its own
+  // connection: room for a busy Postfix (hundreds) and for another user.
+  size_t max_connections = 1024;
+  size_t max_connections_per_peer = 512;
   absl::Duration idle_timeout_when_full = absl::Seconds(1);
   size_t max_request_bytes = 4096;
   // Mode and group of unix: sockets (the group: -1 keeps the process's).

@@ -311,6 +311,34 @@ TEST(SocketPeerTest, ALoopbackTcpClientIsNamedByItsUid) {
   close(listener);
 }
 
+// A dual-stack listener sees an IPv4 client as ::ffff:127.0.0.1, while the
+// client's socket is listed in /proc/net/tcp: still named by its uid (not
+// lumped with every other local user under one address).
+TEST(SocketPeerTest, AnIpv4ClientOfADualStackListenerIsNamedByItsUid) {
+  int listener = socket(AF_INET6, SOCK_STREAM, 0);
+  int off = 0;
+  setsockopt(listener, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+  sockaddr_in6 addr6{};
+  addr6.sin6_family = AF_INET6;
+  addr6.sin6_addr = in6addr_any;
+  socklen_t len = sizeof(addr6);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr6), len), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr6), &len), 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = addr6.sin6_port;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int client = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  int accepted = accept(listener, nullptr, nullptr);
+  ASSERT_GE(accepted, 0);
+  EXPECT_EQ(SocketPeer(accepted), absl::StrCat("uid:", geteuid()));
+  close(accepted);
+  close(client);
+  close(listener);
+}
+
 TEST(SocketPeerTest, ReadsTheOwnerFromTheKernelTable) {
   const std::string table =
       "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when "
@@ -318,8 +346,11 @@ TEST(SocketPeerTest, ReadsTheOwnerFromTheKernelTable) {
       "   0: 0100007F:2AF8 00000000:0000 0A 00000000:00000000 00:00000000 "
       "00000000     0        0 1 1 0000000000000000 100 0 0 10 0\n"
       "   1: 0100007F:C350 0100007F:2AF8 01 00000000:00000000 00:00000000 "
-      "00000000  1001        0 2 1 0000000000000000 20 4 30 10 -1\n";
+      "00000000  1001        0 2 1 0000000000000000 20 4 30 10 -1\n"
+      "   2: 0100007F:C351 0100007F:2AF8 06 00000000:00000000 03:00000000 "
+      "00000000     0        0 0 3 0000000000000000\n";
   EXPECT_EQ(UidFromProcNetTcp(table, "0100007F:C350", "0100007F:2AF8"), 1001);
+  // A TIME_WAIT line has no owner.
   EXPECT_EQ(UidFromProcNetTcp(table, "0100007F:C351", "0100007F:2AF8"), -1);
 }
 
