@@ -131,6 +131,27 @@ absl::Status NoPeerHasPin() {
       "pin");
 }
 
+// What an asker gets when the peer cannot be asked now: the answer held
+// from before (the client judges its freshness), else `why`.
+absl::StatusOr<v1::KeyAnswer> HeldOr(
+    const std::shared_ptr<const v1::KeyAnswer>& held, absl::Status why) {
+  if (held) return *held;
+  return why;
+}
+
+// Joins the single flight for `key`: kFirst (the caller starts the call),
+// kJoined (the call in flight answers `done` too), or kFull (too many wait;
+// `done` was not kept).
+enum class Joined { kFirst, kJoined, kFull };
+template <typename Done>
+Joined JoinFlight(absl::flat_hash_map<std::string, std::vector<Done>>& waiting,
+                  const std::string& key, size_t max_waiters, Done& done) {
+  auto [it, first] = waiting.try_emplace(key);
+  if (!first && it->second.size() >= max_waiters) return Joined::kFull;
+  it->second.push_back(std::move(done));
+  return first ? Joined::kFirst : Joined::kJoined;
+}
+
 bool Unreachable(const grpc::Status& st) {
   return st.error_code() == grpc::StatusCode::UNAVAILABLE ||
          st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
@@ -237,19 +258,18 @@ void PeerRelay::Lookup(std::shared_ptr<const Peer> peer,
       if (it != cache_.end()) {
         held = std::make_shared<const v1::KeyAnswer>(it->second.answer);
       }
-      auto [waiting, first] = waiting_.try_emplace(key);
-      if (!first && waiting->second.size() >= limits_.max_waiters_per_name) {
-        // The held answer, as when the peer cannot be asked.
-        if (held) {
-          at_once = *held;
-        } else {
-          at_once = absl::UnavailableError(
-              absl::StrCat("too many lookups of ", name, " wait for peer ",
-                           peer->peer.org(), "; try again"));
-        }
-      } else {
-        waiting->second.push_back(std::move(done));
-        start = first;  // else the call in flight answers this one too
+      switch (JoinFlight(waiting_, key, limits_.max_waiters_per_name, done)) {
+        case Joined::kFull:
+          at_once = HeldOr(held, absl::UnavailableError(absl::StrCat(
+                                     "too many lookups of ", name,
+                                     " wait for peer ", peer->peer.org(),
+                                     "; try again")));
+          break;
+        case Joined::kFirst:
+          start = true;
+          break;
+        case Joined::kJoined:  // the call in flight answers this one too
+          break;
       }
     }
   }
@@ -267,12 +287,11 @@ void PeerRelay::Fetch(std::shared_ptr<const Peer> peer, std::string key,
     if (!st.ok()) {
       ctx_->metrics->RelayError(peer->peer.org());
       if (Unreachable(st)) {
-        // The client judges the held answer's freshness itself.
-        if (held) return Complete(key, *held);
-        return Complete(key, absl::UnavailableError(absl::StrCat(
-                                 "peer ", peer->peer.org(), " at ",
-                                 peer->peer.endpoint(), " is unreachable: ",
-                                 st.error_message())));
+        return Complete(key, HeldOr(held, absl::UnavailableError(absl::StrCat(
+                                              "peer ", peer->peer.org(), " at ",
+                                              peer->peer.endpoint(),
+                                              " is unreachable: ",
+                                              st.error_message()))));
       }
       return Complete(key, FromGrpcStatus(st));
     }
@@ -312,10 +331,7 @@ void PeerRelay::Fetch(std::shared_ptr<const Peer> peer, std::string key,
   absl::Status started =
       Call(peer, is_domain ? CallKind::kDomain : CallKind::kHost, name,
            std::move(fetched));
-  if (!started.ok()) {
-    if (held) return Complete(key, *held);
-    Complete(key, started);
-  }
+  if (!started.ok()) Complete(key, HeldOr(held, started));
 }
 
 void PeerRelay::Complete(const std::string& key,
@@ -456,13 +472,16 @@ void PeerRelay::FindByTlsPin(const std::string& tls_pin, PinDone done) {
         (miss != pin_misses_.end() && absl::Now() < miss->second)) {
       at_once = NoPeerHasPin();
     } else {
-      auto [waiting, first] = waiting_pins_.try_emplace(tls_pin);
-      if (!first && waiting->second.size() >= limits_.max_waiters_per_name) {
-        at_once = absl::UnavailableError(
-            "too many lookups of this TLS pin wait for the peers; try again");
-      } else {
-        waiting->second.push_back(std::move(done));
-        if (!first) return;  // the search in flight answers this one too
+      switch (JoinFlight(waiting_pins_, tls_pin, limits_.max_waiters_per_name,
+                         done)) {
+        case Joined::kFull:
+          at_once = absl::UnavailableError(
+              "too many lookups of this TLS pin wait for the peers; try again");
+          break;
+        case Joined::kJoined:  // the search in flight answers this one too
+          return;
+        case Joined::kFirst:
+          break;
       }
     }
   }
@@ -477,20 +496,22 @@ void PeerRelay::FindByTlsPin(const std::string& tls_pin, PinDone done) {
   search->left.store(peers->list.size());
   for (size_t i = 0; i < peers->list.size(); ++i) {
     const std::shared_ptr<const Peer>& peer = peers->list[i];
-    auto answered = [this, search, i, peer, tls_pin](grpc::Status st,
-                                                     v1::KeyAnswer answer) {
-      search->answers[i] = JudgePinAnswer(*peer, tls_pin, st, std::move(answer));
+    auto settle = [this, search, i, tls_pin](PinAnswer judged) {
+      search->answers[i] = std::move(judged);
       if (search->left.fetch_sub(1) == 1) {
         CompletePin(tls_pin, search->answers);
       }
     };
+    auto answered = [this, settle, peer, tls_pin](grpc::Status st,
+                                                  v1::KeyAnswer answer) {
+      settle(JudgePinAnswer(*peer, tls_pin, st, std::move(answer)));
+    };
     absl::Status started = Call(peer, CallKind::kPin, tls_pin, answered);
     if (!started.ok()) {
-      search->answers[i].kind = PinAnswer::kOpen;
-      search->answers[i].why = std::string(started.message());
-      if (search->left.fetch_sub(1) == 1) {
-        CompletePin(tls_pin, search->answers);
-      }
+      PinAnswer open;
+      open.kind = PinAnswer::kOpen;
+      open.why = std::string(started.message());
+      settle(std::move(open));
     }
   }
 }

@@ -201,63 +201,62 @@ void SocketmapServer::AcceptLoop(int listen_fd) {
       return;
     }
     std::string refusal;
-    if (!Admit(fd, SocketPeer(fd), &refusal)) {
+    Connection* admitted = Admit(fd, SocketPeer(fd), &refusal);
+    if (admitted == nullptr) {
       SendReply(fd, absl::StrCat("TEMP mxkey-policyd: ", refusal));
       close(fd);
       continue;
     }
-    std::thread([this, fd] { Serve(fd); }).detach();
+    std::thread([this, fd, admitted] { Serve(fd, admitted); }).detach();
   }
 }
 
-bool SocketmapServer::Admit(int fd, const std::string& peer,
-                            std::string* refusal) {
+SocketmapServer::Connection* SocketmapServer::Admit(int fd,
+                                                   const std::string& peer,
+                                                   std::string* refusal) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_.load()) {
     *refusal = "shutting down";
-    return false;
+    return nullptr;
   }
   auto held = per_peer_.find(peer);
   if (held != per_peer_.end() &&
       held->second >= options_.max_connections_per_peer) {
     *refusal = absl::StrCat("too many connections from ", peer,
                             " (--max-connections-per-peer)");
-    return false;
+    return nullptr;
   }
   if (connections_.size() - closing_ >= options_.max_connections) {
     // Full: the connection idle longest makes room, if idle long enough.
-    const absl::Time now = absl::Now();
+    const int64_t idle_before = absl::ToUnixNanos(
+        absl::Now() - options_.idle_timeout_when_full);
     auto oldest = connections_.end();
+    int64_t oldest_since = 0;
     for (auto it = connections_.begin(); it != connections_.end(); ++it) {
-      const Connection& c = it->second;
-      if (c.busy || c.closing || now - c.idle_since < options_.idle_timeout_when_full) {
+      const int64_t since = it->second.idle_since_ns.load();
+      if (since == Connection::kBusy || it->second.closing ||
+          since > idle_before) {
         continue;
       }
-      if (oldest == connections_.end() ||
-          c.idle_since < oldest->second.idle_since) {
+      if (oldest == connections_.end() || since < oldest_since) {
         oldest = it;
+        oldest_since = since;
       }
     }
     if (oldest == connections_.end()) {
       *refusal = "too many connections";
-      return false;
+      return nullptr;
     }
     oldest->second.closing = true;
     ++closing_;
     // Ends its blocked read; its thread cleans up.
     shutdown(oldest->first, SHUT_RDWR);
   }
-  connections_[fd] = Connection{peer, false, absl::Now(), false};
+  Connection& c = connections_[fd];
+  c.peer = peer;
+  c.idle_since_ns.store(absl::ToUnixNanos(absl::Now()));
   ++per_peer_[peer];
-  return true;
-}
-
-void SocketmapServer::MarkBusy(int fd, bool busy) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = connections_.find(fd);
-  if (it == connections_.end()) return;
-  it->second.busy = busy;
-  if (!busy) it->second.idle_since = absl::Now();
+  return &c;
 }
 
 bool SocketmapServer::SendReply(int fd, absl::string_view reply) {
@@ -283,7 +282,7 @@ bool SocketmapServer::SendReply(int fd, absl::string_view reply) {
   return true;
 }
 
-void SocketmapServer::Serve(int fd) {
+void SocketmapServer::Serve(int fd, Connection* self) {
   NetstringDecoder decoder(options_.max_request_bytes);
   char buf[4096];
   bool open = true;
@@ -306,7 +305,7 @@ void SocketmapServer::Serve(int fd) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // closed, timed out (EAGAIN), or the socket failed
     const bool was_idle = decoder.buffered() == 0;
-    if (was_idle) MarkBusy(fd, true);
+    if (was_idle) self->idle_since_ns.store(Connection::kBusy);
     decoder.Append(absl::string_view(buf, static_cast<size_t>(n)));
     for (;;) {
       NetstringDecoder::Result r = decoder.Next();
@@ -326,7 +325,9 @@ void SocketmapServer::Serve(int fd) {
       }
     }
     // Between requests: idle (one that may make room when all are taken).
-    if (open && decoder.buffered() == 0) MarkBusy(fd, false);
+    if (open && decoder.buffered() == 0) {
+      self->idle_since_ns.store(absl::ToUnixNanos(absl::Now()));
+    }
   }
   std::lock_guard<std::mutex> lock(mu_);
   auto it = connections_.find(fd);

@@ -79,7 +79,8 @@ class SocketmapServer {
 
  private:
   void AcceptLoop(int listen_fd);
-  void Serve(int fd);
+  struct Connection;
+  void Serve(int fd, Connection* self);
   bool SendReply(int fd, absl::string_view reply);
 
   SocketmapServerOptions options_;
@@ -91,15 +92,15 @@ class SocketmapServer {
   std::atomic<bool> stopping_{false};
 
   // Admits `fd` (its peer `peer`), making room by closing the connection
-  // idle longest when full; false (nothing changed) when it may not.
-  bool Admit(int fd, const std::string& peer, std::string* refusal);
-  // Marks a connection busy (in a request) or idle since now.
-  void MarkBusy(int fd, bool busy);
+  // idle longest when full; null (nothing changed) when it may not.
+  Connection* Admit(int fd, const std::string& peer, std::string* refusal);
 
   struct Connection {
     std::string peer;
-    bool busy = false;
-    absl::Time idle_since;
+    // Since when it has been idle (Unix ns), or kBusy in a request. Set by
+    // its own thread without the lock (once per request), read by Admit.
+    static constexpr int64_t kBusy = 0;
+    std::atomic<int64_t> idle_since_ns{kBusy};
     bool closing = false;  // shut down to make room; not counted
   };
   std::mutex mu_;

@@ -79,6 +79,15 @@ std::string Reply(int fd) {
   return "<too many reads>";
 }
 
+// Sends one request ("MAP KEY") and returns its reply, as Reply does.
+std::string Ask(int fd, const std::string& request) {
+  const std::string wire = EncodeNetstring(request);
+  if (write(fd, wire.data(), wire.size()) != static_cast<ssize_t>(wire.size())) {
+    return "<closed>";
+  }
+  return Reply(fd);
+}
+
 class SocketmapServerTest : public ::testing::Test {
  protected:
   void StartServer(SocketmapServerOptions options) {
@@ -221,19 +230,15 @@ TEST_F(SocketmapServerTest, AnIdleConnectionMakesRoomWhenAllAreTaken) {
   o.idle_timeout_when_full = absl::Milliseconds(200);
   StartServer(o);
   int a = Connect(server_->bound()[0]);
-  Send(a, EncodeNetstring("m k"));
-  EXPECT_EQ(Reply(a), "OK m/k");
+  EXPECT_EQ(Ask(a, "m k"), "OK m/k");
   absl::SleepFor(absl::Milliseconds(50));
   int b = Connect(server_->bound()[0]);
-  Send(b, EncodeNetstring("m k"));
-  EXPECT_EQ(Reply(b), "OK m/k");
+  EXPECT_EQ(Ask(b, "m k"), "OK m/k");
   absl::SleepFor(absl::Milliseconds(300));  // both idle long enough
   int c = Connect(server_->bound()[0]);
-  Send(c, EncodeNetstring("m c"));
-  EXPECT_EQ(Reply(c), "OK m/c");
+  EXPECT_EQ(Ask(c, "m c"), "OK m/c");
   EXPECT_EQ(Reply(a), "<closed>");  // idle longest
-  Send(b, EncodeNetstring("m b"));
-  EXPECT_EQ(Reply(b), "OK m/b");
+  EXPECT_EQ(Ask(b, "m b"), "OK m/b");
   // Connections idle for less than that stay: the next one is refused.
   int d = Connect(server_->bound()[0]);
   EXPECT_THAT(Reply(d), HasSubstr("TEMP mxkey-policyd: too many connections"));
@@ -270,19 +275,14 @@ TEST_F(SocketmapServerTest, OneLocalUserHoldsAtMostItsShare) {
   const std::string bound = server_->bound()[0];
   int a = Connect(bound);
   int b = Connect(bound);
-  Send(a, EncodeNetstring("m k"));
-  EXPECT_EQ(Reply(a), "OK m/k");
-  Send(b, EncodeNetstring("m k"));
-  EXPECT_EQ(Reply(b), "OK m/k");
+  EXPECT_EQ(Ask(a, "m k"), "OK m/k");
+  EXPECT_EQ(Ask(b, "m k"), "OK m/k");
   int c = Connect(bound);
   EXPECT_THAT(Reply(c), HasSubstr(absl::StrCat("too many connections from uid:",
                                                 geteuid())));
   // Another user still gets in.
   EXPECT_EQ(AsNobody([&] {
-              int fd = Connect(bound);
-              const std::string req = EncodeNetstring("m nobody");
-              if (write(fd, req.data(), req.size()) <= 0) return 1;
-              return Reply(fd) == "OK m/nobody" ? 0 : 2;
+              return Ask(Connect(bound), "m nobody") == "OK m/nobody" ? 0 : 2;
             }),
             0);
   close(a);
