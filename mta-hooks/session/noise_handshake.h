@@ -55,6 +55,8 @@ class NoiseHandshake {
 
   // The remote static key, once received (or given in advance).
   const std::string& remote_static_key() const { return rs_; }
+  // The remote ephemeral key, once received (the replay guard's key).
+  const std::string& remote_ephemeral_key() const { return re_; }
   const std::string& handshake_hash() const { return symmetric_.handshake_hash(); }
 
   // FAILED_PRECONDITION unless complete. Consumes the handshake.

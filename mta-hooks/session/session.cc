@@ -1,7 +1,6 @@
 #include "mta-hooks/session/session.h"
 
-#include <algorithm>
-#include <atomic>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -12,19 +11,6 @@
 
 namespace mxkey {
 namespace {
-
-// Hello timestamps increase strictly across this process, even if the clock
-// stands still or steps back.
-int64_t NextHelloTimestamp(Clock* clock) {
-  static std::atomic<int64_t> last{0};
-  int64_t now = absl::ToUnixMillis(clock->Now());
-  int64_t prev = last.load();
-  int64_t next;
-  do {
-    next = std::max(now, prev + 1);
-  } while (!last.compare_exchange_weak(prev, next));
-  return next;
-}
 
 absl::Status CheckCanonical(absl::string_view name, absl::string_view what) {
   absl::StatusOr<std::string> canonical = CanonicalHostname(name);
@@ -50,6 +36,36 @@ absl::StatusOr<NoiseHandshake> NewHandshake(
   config.static_key = static_key;
   config.remote_static_key = std::string(remote_static_key);
   return NoiseHandshake::Create(std::move(config));
+}
+
+// Message 1 as read under one of the responder's static keys.
+struct FirstMessage {
+  NoiseHandshake hs;
+  SecretBytes payload;
+};
+
+// Reads message 1 under the current static key, then, if it did not decrypt
+// and a rotation pre-published one, under the next key. Each attempt runs
+// on a fresh handshake state; a failed one releases nothing.
+absl::StatusOr<FirstMessage> ReadFirstMessage(const LocalIdentity& self,
+                                              absl::string_view m1) {
+  absl::Status first_error;
+  for (const std::optional<X25519PrivateKey>* key :
+       {&self.agreement, &self.next_agreement}) {
+    if (!key->has_value()) continue;
+    ASSIGN_OR_RETURN(NoiseHandshake hs,
+                     NewHandshake("IK", false, self.hostname, *key, ""));
+    absl::StatusOr<SecretBytes> payload = hs.ReadMessage(m1);
+    if (payload.ok()) return FirstMessage{std::move(hs), *std::move(payload)};
+    // Only "did not decrypt" can mean the other key; a malformed message
+    // is malformed under both.
+    if (!absl::IsUnauthenticated(payload.status())) return payload.status();
+    if (first_error.ok()) first_error = payload.status();
+  }
+  if (!self.next_agreement) return first_error;
+  return absl::UnauthenticatedError(absl::StrCat(
+      first_error.message(),
+      "; tried this host's current and next (rotation) keys"));
 }
 
 // The peer closing the stream mid-handshake usually means it rejected us.
@@ -85,6 +101,21 @@ absl::StatusOr<LocalIdentity> LocalIdentity::FromKeyDir(const std::string& dir) 
   id.hostname = body.hostname();
   id.serial = body.serial();
   id.agreement = std::move(keys.agreement);
+  // A rotation in progress: keyctl rotate saved next/ with its certificate.
+  absl::StatusOr<mxkey::v1::EnrollResponse> next_cert =
+      LoadCertificate(dir, "next");
+  if (absl::IsNotFound(next_cert.status())) return id;
+  if (!next_cert.ok()) return next_cert.status();
+  ASSIGN_OR_RETURN(HostKeys next, LoadHostKeys(dir, "next"));
+  mxkey::v1::HostCertificateBody next_body;
+  if (!next_body.ParseFromString(next_cert->certificate().body()) ||
+      next_body.hostname() != id.hostname ||
+      next_body.agreement_key() != next.agreement.public_key()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir, "/next: the next agreement key does not match the next "
+             "certificate of ", id.hostname, "; run keyctl rotate again"));
+  }
+  id.next_agreement = std::move(next.agreement);
   return id;
 }
 
@@ -116,7 +147,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Initiate(
   mxkey::v1::SessionHello hello;
   hello.set_hostname(self.hostname);
   hello.set_serial(self.serial);
-  hello.set_timestamp_ms(NextHelloTimestamp(clock));
+  hello.set_timestamp_ms(absl::ToUnixMillis(clock->Now()));
   ASSIGN_OR_RETURN(std::string m1, hs.WriteMessage(hello.SerializeAsString()));
   RETURN_IF_ERROR(WriteFrame(stream, m1));
   absl::StatusOr<std::string> m2 = ReadFrame(stream);
@@ -141,11 +172,11 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Respond(
   if (!self.agreement) {
     return absl::InvalidArgumentError("the local identity has no key");
   }
-  ASSIGN_OR_RETURN(NoiseHandshake hs, NewHandshake("IK", false, self.hostname,
-                                                   self.agreement, ""));
   absl::StatusOr<std::string> m1 = ReadFrame(stream);
   if (!m1.ok()) return DuringHandshake(m1.status());
-  ASSIGN_OR_RETURN(SecretBytes payload, hs.ReadMessage(*m1));
+  ASSIGN_OR_RETURN(FirstMessage first, ReadFirstMessage(self, *m1));
+  NoiseHandshake& hs = first.hs;
+  const SecretBytes& payload = first.payload;
   mxkey::v1::SessionHello hello;
   if (!hello.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return absl::InvalidArgumentError(
@@ -154,7 +185,8 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Respond(
   RETURN_IF_ERROR(CheckCanonical(hello.hostname(), "initiator hostname"));
   RETURN_IF_ERROR(
       peers.VerifyPeer(hello.hostname(), hello.serial(), hs.remote_static_key()));
-  RETURN_IF_ERROR(replay.Accept(hello.hostname(), hello.timestamp_ms()));
+  RETURN_IF_ERROR(replay.Accept(hello.hostname(), hs.remote_ephemeral_key(),
+                                hello.timestamp_ms()));
   ASSIGN_OR_RETURN(std::string m2, hs.WriteMessage(""));
   RETURN_IF_ERROR(WriteFrame(stream, m2));
   return FromHandshake(hs, true, hello.hostname(), hello.serial());

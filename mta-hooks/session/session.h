@@ -6,10 +6,14 @@
 //              serial, timestamp_ms}; identity only, no application data
 //   message 2  responder -> initiator, empty payload
 //
-// The responder verifies the initiator's static key against its
-// certificate (PeerKeyVerifier) and only then the hello's freshness
-// (ReplayGuard), before it answers. Noise_NN runs only in the explicit
-// opportunistic mode, and only if SessionPolicy allows it.
+// The responder reads message 1 under its current static key and, during a
+// rotation, under its next one if the first did not decrypt (the initiator
+// encrypts to whichever certificate it sees as active). It verifies the
+// initiator's static key against its certificate (PeerKeyVerifier) and
+// only then the hello's freshness (ReplayGuard: timestamp window, and
+// initiator + ephemeral key not seen), before it answers. Noise_NN runs
+// only in the explicit opportunistic mode, and only if SessionPolicy
+// allows it. Rekey is explicit and per direction (PROTOCOL.md §10).
 //
 // Any failure ends the session: later calls fail with FAILED_PRECONDITION
 // and no plaintext of a message that did not authenticate is returned.
@@ -46,8 +50,13 @@ struct LocalIdentity {
   std::string hostname;
   uint64_t serial = 0;
   std::optional<X25519PrivateKey> agreement;
+  // During a rotation, the key of the pre-published next certificate: a
+  // responder also answers initiators that encrypted to it. Never used to
+  // initiate (the hello names `serial`).
+  std::optional<X25519PrivateKey> next_agreement;
 
-  // From a keyctl key directory (current keys and certificate.pb).
+  // From a keyctl key directory: the current keys and certificate.pb, and
+  // next/ if a rotation pre-published keys there.
   static absl::StatusOr<LocalIdentity> FromKeyDir(const std::string& dir);
 };
 
@@ -78,7 +87,11 @@ class Session {
   // Encrypt + frame + write; read + unframe + Decrypt.
   absl::Status Send(ByteStream& stream, absl::string_view plaintext);
   absl::StatusOr<SecretBytes> Receive(ByteStream& stream);
-  // Noise REKEY of one direction; both sides must agree when (spec §11.3).
+  // Noise REKEY of one direction (PROTOCOL.md §10): the sender's RekeySend
+  // and the receiver's RekeyReceive must come at the same point of that
+  // direction's messages, as the application protocol over the session
+  // defines; the nonce carries on. A one-sided rekey makes the next message
+  // fail to authenticate, which closes the session.
   absl::Status RekeySend();
   absl::Status RekeyReceive();
 

@@ -10,7 +10,12 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "client/host_keys.h"
+#include "crypto/aead.h"
 #include "gtest/gtest.h"
+#include "mta-hooks/session/noise_handshake.h"
+#include "mta-hooks/session/noise_pattern.h"
+#include "proto/mxkey/v1/session.pb.h"
 
 namespace mxkey {
 namespace {
@@ -180,6 +185,184 @@ TEST_F(SessionTest, ReplayedFirstMessageIsRejectedBeforeAnswering) {
   EXPECT_EQ(read(again[0], &byte, 1), 0);
   close(again[0]);
   close(again[1]);
+}
+
+// Message 1 as another process of the same initiator would make it: its
+// own ephemeral key, its own reading of the clock.
+std::string FirstMessageFrom(const LocalIdentity& who,
+                             absl::string_view responder_key,
+                             int64_t timestamp_ms) {
+  NoiseHandshakeConfig config;
+  config.pattern = FindNoisePattern("IK");
+  config.initiator = true;
+  config.prologue = SessionPrologue("mx2.b.example");
+  config.static_key = who.agreement;
+  config.remote_static_key = std::string(responder_key);
+  absl::StatusOr<NoiseHandshake> hs = NoiseHandshake::Create(std::move(config));
+  EXPECT_TRUE(hs.ok()) << hs.status();
+  mxkey::v1::SessionHello hello;
+  hello.set_hostname(who.hostname);
+  hello.set_serial(who.serial);
+  hello.set_timestamp_ms(timestamp_ms);
+  absl::StatusOr<std::string> m1 = hs->WriteMessage(hello.SerializeAsString());
+  EXPECT_TRUE(m1.ok()) << m1.status();
+  return m1.ok() ? *m1 : "";
+}
+
+// The responder's verdict on one first message, sent on a fresh connection.
+absl::Status RespondTo(const std::string& m1, const LocalIdentity& server,
+                       PeerKeyVerifier& peers, ReplayGuard& replay) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) {
+    return absl::InternalError("socketpair");
+  }
+  FdStream initiator(fds[0]), responder(fds[1]);
+  absl::Status st = WriteFrame(initiator, m1);
+  if (st.ok()) st = Session::Respond(responder, server, peers, replay).status();
+  close(fds[0]);
+  close(fds[1]);
+  return st;
+}
+
+// Issue 18, finding 9: Postfix delivers from many processes at once; their
+// hellos carry the same or even decreasing timestamps. The old guard (a
+// strictly increasing timestamp per initiator) refused all but the first.
+TEST_F(SessionTest, ParallelInitiatorProcessesAreAllAccepted) {
+  const int64_t now = absl::ToUnixMillis(clock_.Now());
+  std::vector<std::string> firsts;
+  for (int i = 0; i < 23; ++i) {
+    firsts.push_back(FirstMessageFrom(
+        client_, server_.agreement->public_key(), i < 8 ? now : now - 11 * i));
+  }
+  for (size_t i = 0; i < firsts.size(); ++i) {
+    absl::Status st = RespondTo(firsts[i], server_, peers_, replay_);
+    EXPECT_TRUE(st.ok()) << "connection " << i << ": " << st;
+  }
+  // A true replay, the same bytes again, is still refused.
+  absl::Status replayed = RespondTo(firsts[3], server_, peers_, replay_);
+  EXPECT_EQ(replayed.code(), absl::StatusCode::kPermissionDenied) << replayed;
+  EXPECT_NE(replayed.message().find("replayed"), std::string::npos)
+      << replayed;
+}
+
+// During a rotation the initiator encrypts to the certificate it sees as
+// active: the responder's current key or, once the next certificate is
+// active, the next one. The responder answers both.
+TEST_F(SessionTest, ResponderAnswersAnInitiatorUsingItsNextKey) {
+  X25519PrivateKey next = *X25519PrivateKey::Generate();
+  server_.next_agreement = next;
+  auto responder = RespondAsync();
+  auto initiator = Initiate(client_, next.public_key());
+  ASSERT_TRUE(initiator.ok()) << initiator.status();
+  auto resp = responder.get();
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ((*initiator)->handshake_hash(), (*resp)->handshake_hash());
+  ASSERT_TRUE((*initiator)->Send(client_stream_, "to the next key").ok());
+  EXPECT_EQ((*resp)->Receive(server_stream_)->view(), "to the next key");
+
+  // The current key still works, and a key that is neither is refused
+  // without an answer.
+  const int64_t now = absl::ToUnixMillis(clock_.Now());
+  EXPECT_TRUE(RespondTo(FirstMessageFrom(client_,
+                                         server_.agreement->public_key(), now),
+                        server_, peers_, replay_)
+                  .ok());
+  X25519PrivateKey other = *X25519PrivateKey::Generate();
+  absl::Status wrong = RespondTo(
+      FirstMessageFrom(client_, other.public_key(), now), server_, peers_,
+      replay_);
+  EXPECT_EQ(wrong.code(), absl::StatusCode::kUnauthenticated) << wrong;
+  EXPECT_NE(wrong.message().find("current and next"), std::string::npos)
+      << wrong;
+}
+
+// keyctl rotate leaves next/ beside the current keys; the identity loaded
+// from the key directory holds both.
+TEST(LocalIdentityTest, FromKeyDirLoadsTheNextKeysOfARotation) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = absl::StrCat(tmp ? tmp : "/tmp", "/keydir");
+  auto save = [&](const std::string& subdir, uint64_t serial) {
+    HostKeys keys = *HostKeys::Generate();
+    mxkey::v1::HostCertificateBody body;
+    body.set_hostname("mx2.b.example");
+    body.set_serial(serial);
+    body.set_agreement_key(keys.agreement.public_key());
+    mxkey::v1::EnrollResponse cert;
+    cert.mutable_certificate()->set_body(body.SerializeAsString());
+    EXPECT_TRUE(SaveHostKeys(dir, subdir, keys, &cert).ok());
+    return keys;
+  };
+  HostKeys current = save("", 3);
+  absl::StatusOr<LocalIdentity> before = LocalIdentity::FromKeyDir(dir);
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_FALSE(before->next_agreement.has_value());
+  HostKeys next = save("next", 4);
+  absl::StatusOr<LocalIdentity> during = LocalIdentity::FromKeyDir(dir);
+  ASSERT_TRUE(during.ok()) << during.status();
+  EXPECT_EQ(during->serial, 3u);
+  EXPECT_EQ(during->agreement->public_key(), current.agreement.public_key());
+  ASSERT_TRUE(during->next_agreement.has_value());
+  EXPECT_EQ(during->next_agreement->public_key(), next.agreement.public_key());
+}
+
+// PROTOCOL.md §10, rekey: k' = the first 32 bytes of
+// ENCRYPT(k, 2^64-1, "", 32 zero bytes); the nonce carries on.
+TEST_F(SessionTest, RekeyIsNoiseRekeyAndBothSidesKeepTalking) {
+  auto responder = RespondAsync();
+  auto initiator = Initiate(client_, server_.agreement->public_key());
+  ASSERT_TRUE(initiator.ok()) << initiator.status();
+  auto resp = responder.get();
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  Session& a = **initiator;
+  Session& b = **resp;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(a.Send(client_stream_, absl::StrCat("m", i)).ok());
+    ASSERT_TRUE(b.Receive(server_stream_).ok());
+  }
+  const SecretBytes old_key = a.send_cipher().key();
+  ASSERT_TRUE(a.RekeySend().ok());
+  ASSERT_TRUE(b.RekeyReceive().ok());
+  absl::StatusOr<std::string> derived =
+      AeadSeal(old_key, NoiseNonce(CipherState::kReservedNonce), "",
+               std::string(32, '\0'));
+  ASSERT_TRUE(derived.ok());
+  const SecretBytes new_key(absl::string_view(*derived).substr(0, 32));
+  EXPECT_TRUE(a.send_cipher().key().Equals(new_key));
+  EXPECT_EQ(a.send_cipher().nonce(), 3u);
+  // The 4th message: the new key, nonce 3.
+  absl::StatusOr<std::string> m = a.Encrypt("after rekey");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(*m, *AeadSeal(new_key, NoiseNonce(3), "", "after rekey"));
+  EXPECT_EQ(b.Decrypt(*m)->view(), "after rekey");
+  // The other direction is independent, and rekeys the same way.
+  ASSERT_TRUE(b.Send(server_stream_, "before").ok());
+  EXPECT_EQ(a.Receive(client_stream_)->view(), "before");
+  ASSERT_TRUE(b.RekeySend().ok());
+  ASSERT_TRUE(a.RekeyReceive().ok());
+  ASSERT_TRUE(b.Send(server_stream_, "after").ok());
+  EXPECT_EQ(a.Receive(client_stream_)->view(), "after");
+  ASSERT_TRUE(a.Send(client_stream_, "still").ok());
+  EXPECT_EQ(b.Receive(server_stream_)->view(), "still");
+}
+
+TEST_F(SessionTest, OneSidedRekeyClosesTheSessionWithoutPlaintext) {
+  auto responder = RespondAsync();
+  auto initiator = Initiate(client_, server_.agreement->public_key());
+  ASSERT_TRUE(initiator.ok()) << initiator.status();
+  auto resp = responder.get();
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  ASSERT_TRUE((*initiator)->RekeySend().ok());  // the responder does not
+  ASSERT_TRUE((*initiator)->Send(client_stream_, "unreadable").ok());
+  auto got = (*resp)->Receive(server_stream_);
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnauthenticated)
+      << got.status();
+  EXPECT_TRUE((*resp)->failed());
+  // Rekeying now does not repair it: the session stays closed.
+  EXPECT_EQ((*resp)->RekeyReceive().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE((*initiator)->Send(client_stream_, "again").ok());
+  EXPECT_EQ((*resp)->Receive(server_stream_).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(SessionTest, StaleHelloIsRejected) {
