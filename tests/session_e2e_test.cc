@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <future>
+#include <vector>
 
 #include "client/key_client.h"
 #include "gtest/gtest.h"
@@ -72,6 +73,28 @@ class SessionE2eTest : public ::testing::Test {
 TEST_F(SessionE2eTest, CertifiedInitiatorIsAccepted) {
   EnrolledTestHost mx1 = keyd_->AddAndEnroll("mx1.example.org");
   EXPECT_TRUE(Handshake(IdentityOf(mx1)).ok());
+}
+
+// Issue 18, finding 9: parallel genuine connections of one initiator (like
+// Postfix's smtp processes) at the same clock reading are all accepted.
+TEST_F(SessionE2eTest, ParallelHandshakesOfOneInitiatorAreAllAccepted) {
+  EnrolledTestHost mx1 = keyd_->AddAndEnroll("mx1.example.org");
+  const LocalIdentity initiator = IdentityOf(mx1);
+  ASSERT_TRUE(Handshake(initiator).ok());  // warms the lookup caches
+  std::vector<std::future<absl::Status>> runs;
+  for (int i = 0; i < 23; ++i) {
+    runs.push_back(std::async(std::launch::async,
+                              [&] { return Handshake(initiator); }));
+  }
+  int refused = 0;
+  for (auto& run : runs) {
+    absl::Status st = run.get();
+    if (!st.ok()) {
+      ++refused;
+      ADD_FAILURE() << st;
+    }
+  }
+  EXPECT_EQ(refused, 0);
 }
 
 TEST_F(SessionE2eTest, RevokedInitiatorIsRejected) {

@@ -119,6 +119,11 @@ mxkey_status Respond(mxkey_client* client, const mxkey_identity* self,
   absl::StatusOr<std::unique_ptr<mxkey::Session>> session =
       mxkey::Session::Respond(*s->stream, self->id, *client->peers,
                               *client->replay);
+  // In a handshake only the replay guard runs out (it is full): a refusal,
+  // not a closed session.
+  if (absl::IsResourceExhausted(session.status())) {
+    return Fail(MXKEY_E_REJECTED, std::string(session.status().message()));
+  }
   if (!session.ok()) return FromStatus(session.status());
   s->session = *std::move(session);
   *out = s.release();
@@ -219,6 +224,26 @@ mxkey_status mxkey_client_new(const char* endpoints,
 void mxkey_client_free(mxkey_client* client) {
   Guard([&] {
     delete client;
+    return MXKEY_OK;
+  });
+}
+
+mxkey_status mxkey_client_set_replay_guard(mxkey_client* client,
+                                           const char* dir,
+                                           size_t max_entries) {
+  return Guard([&]() -> mxkey_status {
+    if (client == nullptr) return NullArgument("client");
+    mxkey::ReplayGuardOptions options;
+    if (dir != nullptr) options.dir = dir;
+    if (max_entries != 0) options.max_entries = max_entries;
+    absl::StatusOr<std::unique_ptr<mxkey::ReplayGuard>> guard =
+        mxkey::ReplayGuard::Create(mxkey::Clock::Real(), options);
+    // A directory that cannot serve (mode, permissions, not LMDB) is a bad
+    // argument of this call, whatever LMDB said.
+    if (!guard.ok()) {
+      return Fail(MXKEY_E_INVALID_ARGUMENT, std::string(guard.status().message()));
+    }
+    client->replay = *std::move(guard);
     return MXKEY_OK;
   });
 }

@@ -34,7 +34,8 @@ typedef enum mxkey_status {
   MXKEY_E_STALE = 6,            /* keyd unreachable, cached answer too old */
   MXKEY_E_UNAVAILABLE = 7,      /* keyd unreachable, nothing cached */
   MXKEY_E_HANDSHAKE = 8,        /* the peer failed to authenticate */
-  MXKEY_E_REJECTED = 9,         /* replay, wrong key, or policy forbids */
+  MXKEY_E_REJECTED = 9,         /* replay, wrong key, policy forbids, or
+                                   the replay guard is full */
   MXKEY_E_IO = 10,              /* the stream failed or closed */
   MXKEY_E_SESSION_CLOSED = 11,  /* the session failed earlier, or nonces
                                    ran out; start a new handshake */
@@ -61,13 +62,33 @@ mxkey_status mxkey_client_new(const char* endpoints,
                               const char* cache_dir, mxkey_client** out);
 void mxkey_client_free(mxkey_client* client);
 
+/* Where a responding client remembers the first handshake messages it
+ * accepted, to refuse replays (PROTOCOL.md §10). Without this call each
+ * mxkey_client remembers in its own memory, so a replay sent to another
+ * process of the same MTA (another smtpd) is not caught: give every
+ * responder process the same `dir`, an LMDB store shared between them
+ * (created mode 0700 if missing; one that group or others can write is
+ * refused), best on tmpfs (e.g. /run/mxkey-replay). `dir` NULL: this
+ * client's memory. `max_entries` (0: 262,144) bounds what is remembered at
+ * once; when that many accepted first messages are still within the
+ * 2-minute window, handshakes fail with MXKEY_E_REJECTED rather than one
+ * being forgotten. A shared store's map is max_entries x 1 KiB (a sparse
+ * file). Call it before the client's first responder session, never
+ * while one runs. */
+mxkey_status mxkey_client_set_replay_guard(mxkey_client* client,
+                                           const char* dir,
+                                           size_t max_entries);
+
 /* The verified X25519 key (and certificate serial) to use for a session
  * with `hostname`: its active certificate's, else its next one's. */
 mxkey_status mxkey_lookup_host(mxkey_client* client, const char* hostname,
                                uint8_t agreement_key[MXKEY_KEY_SIZE],
                                uint64_t* serial);
 
-/* This host's identity: the keys and certificate in a keyctl key dir. */
+/* This host's identity: the keys and certificate in a keyctl key dir, and
+ * during a rotation the next keys (next/) too: a responder answers
+ * initiators that encrypted to either. Load it again after the key dir
+ * changed (keyctl rotate, rotate --finish). */
 mxkey_status mxkey_identity_load(const char* key_dir, mxkey_identity** out);
 void mxkey_identity_free(mxkey_identity* identity);
 const char* mxkey_identity_hostname(const mxkey_identity* identity);
@@ -113,6 +134,13 @@ mxkey_status mxkey_session_encrypt(mxkey_session* session, const uint8_t* in,
 mxkey_status mxkey_session_decrypt(mxkey_session* session, const uint8_t* in,
                                    size_t len, uint8_t* out, size_t cap,
                                    size_t* out_len);
+/* Noise REKEY of one direction (PROTOCOL.md §10): the key becomes the
+ * first 32 bytes of ENCRYPT(k, 2^64-1, "", 32 zero bytes); the nonce
+ * carries on. libmxkey never rekeys by itself. The sender's rekey_send and
+ * the receiver's rekey_recv must come after the same message of that
+ * direction, at a point the application protocol defines; if only one side
+ * rekeys, the next message fails (MXKEY_E_HANDSHAKE) and closes the
+ * session. */
 mxkey_status mxkey_session_rekey_send(mxkey_session* session);
 mxkey_status mxkey_session_rekey_recv(mxkey_session* session);
 
