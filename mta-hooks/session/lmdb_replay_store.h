@@ -28,7 +28,7 @@ namespace mxkey {
 struct LmdbReplayStoreOptions {
   size_t max_entries = kDefaultReplayMaxEntries;
   // Bytes; 0 means max_entries x 1 KiB, at least 1 MiB (256 MiB by default,
-  // a sparse file that grows with use).
+  // a sparse file that grows with use: 38 MiB when full at the default cap).
   size_t map_size = 0;
 };
 
