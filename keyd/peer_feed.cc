@@ -8,6 +8,7 @@
 #include "client/answer_verifier.h"
 #include "crypto/sha256.h"
 #include "keyd/records.h"
+#include "keyd/peer_feed_reset.h"
 #include "keyd/records.pb.h"
 #include "keyd/revocation.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
@@ -22,8 +23,14 @@ constexpr absl::Duration kReconcileEvery = absl::Seconds(1);
 constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
 
-std::string SeqCounter(const std::string& org) {
+constexpr absl::Duration kResetCheckTimeout = absl::Seconds(5);
+
+std::string OldSeqCounter(const std::string& org) {
   return absl::StrCat("peer_feed/", org);
+}
+
+std::string PositionKey(const std::string& org) {
+  return absl::StrCat("peer_feed_position/", org);
 }
 
 }  // namespace
@@ -106,22 +113,132 @@ void PeerFeedFollower::Reconcile() {
 }
 
 void PeerFeedFollower::Follow(Follower* f) {
-  uint64_t last = 0;
   absl::Status st = ctx_->store->Read([&](ReadTxn& txn) -> absl::Status {
-    absl::StatusOr<uint64_t> seq = GetCounter(txn, SeqCounter(f->peer.org()));
-    if (seq.ok()) last = *seq;
-    return absl::OkStatus();
+    absl::StatusOr<keyd::PeerFeedPosition> position =
+        LoadPosition(txn, f->peer.org());
+    if (position.ok()) f->position = *std::move(position);
+    return position.status();
   });
+  if (!st.ok()) {
+    // Never from 0 on a read error: that would republish the peer's whole
+    // feed again.
+    LogWarning("peer %s feed: %s; not followed until keyd restarts",
+               f->peer.org(), st.message());
+    return;
+  }
   absl::Duration backoff = kMinBackoff;
   for (;;) {
-    const uint64_t before = last;
-    FollowOnce(f, &last);
+    const uint64_t before = f->position.seq();
+    bool progressed = false;
+    if (f->suspect_reset) {
+      progressed = CheckReset(f);
+    } else {
+      FollowOnce(f);
+    }
     MutexLock lock(&f->mu);
     if (f->stop) return;
-    backoff = last > before ? kMinBackoff : std::min(backoff * 2, kMaxBackoff);
+    backoff = progressed || f->position.seq() > before
+                  ? kMinBackoff
+                  : std::min(backoff * 2, kMaxBackoff);
     f->mu.AwaitWithTimeout(Condition(&f->stop), backoff);
     if (f->stop) return;
   }
+}
+
+absl::StatusOr<keyd::PeerFeedPosition> PeerFeedFollower::LoadPosition(
+    ReadTxn& txn, const std::string& org) {
+  keyd::PeerFeedPosition position;
+  absl::StatusOr<absl::string_view> raw = txn.Get(Table::kMeta, PositionKey(org));
+  if (raw.ok()) {
+    if (!position.ParseFromArray(raw->data(), static_cast<int>(raw->size()))) {
+      return absl::DataLossError(
+          absl::StrCat("corrupt feed position of peer ", org));
+    }
+    return position;
+  }
+  if (!absl::IsNotFound(raw.status())) return raw.status();
+  // Written by an older keyd: the sequence number alone.
+  absl::StatusOr<uint64_t> seq = GetCounter(txn, OldSeqCounter(org));
+  if (!seq.ok()) return seq.status();
+  position.set_seq(*seq);
+  return position;
+}
+
+absl::Status PeerFeedFollower::StorePosition(WriteTxn& txn, const Follower& f,
+                                             const keyd::PeerFeedPosition& p) {
+  return txn.Put(Table::kMeta, PositionKey(f.peer.org()),
+                 p.SerializeAsString());
+}
+
+bool PeerFeedFollower::CheckReset(Follower* f) {
+  const v1::FederationPeer& peer = f->peer;
+  if (peer.domain_suffixes().empty()) return false;
+  absl::StatusOr<AnswerVerifier> verifier = PeerVerifier(peer);
+  if (!verifier.ok()) return false;
+  auto stub = PeerStub(peer);
+  absl::StatusOr<PeerFeedVerdict> verdict = CheckPeerFeedReset(
+      *stub, *verifier, peer.domain_suffixes(0), f->position,
+      ctx_->clock->Now(), kResetCheckTimeout);
+  if (!verdict.ok()) {
+    LogOnce(f, absl::StrCat("its feed does not go on from seq ",
+                            f->position.seq(),
+                            ", and there is no signed proof of a reset yet (",
+                            verdict.status().message(),
+                            "); keeping the position, will ask again"));
+    return false;
+  }
+  f->suspect_reset = false;
+  keyd::PeerFeedPosition next = f->position;
+  if (verdict->reset) {
+    // Proven: drop what was relayed of the old feed, and go on from the
+    // signed head, never republishing the new feed's history.
+    if (relay_ != nullptr) relay_->DropPeerAnswers(peer.org());
+    next.set_seq(verdict->signed_head);
+    next.clear_digest();
+  } else if (!verdict->event_digest.empty()) {
+    next.set_digest(verdict->event_digest);
+  }
+  absl::Status st = ctx_->store->Write(
+      [&](WriteTxn& txn) { return StorePosition(txn, *f, next); });
+  if (!st.ok()) {
+    LogWarning("peer %s feed: %s", peer.org(), st.message());
+    f->suspect_reset = true;
+    return false;
+  }
+  if (verdict->reset) {
+    LogWarning(
+        "peer %s feed went back (signed proof: its head is now %d, we had "
+        "taken seq %d); continuing from its head",
+        peer.org(), next.seq(), f->position.seq());
+  } else {
+    LogWarning(
+        "peer %s feed: a reset or gap was claimed, but the peer's signed "
+        "feed still holds our seq %d; keeping the position",
+        peer.org(), f->position.seq());
+  }
+  f->position = next;
+  f->last_failure.clear();
+  return verdict->reset;
+}
+
+void PeerFeedFollower::LogOnce(Follower* f, const std::string& why) {
+  if (why == f->last_failure) return;
+  LogWarning("peer %s feed: %s", f->peer.org(), why);
+  f->last_failure = why;
+}
+
+absl::StatusOr<AnswerVerifier> PeerFeedFollower::PeerVerifier(
+    const v1::FederationPeer& peer) const {
+  return AnswerVerifier::Create(KeyFingerprint(peer.root_public_key()),
+                                peer.root_public_key(),
+                                ctx_->options.max_clock_skew);
+}
+
+std::unique_ptr<v1::KeyDirectory::Stub> PeerFeedFollower::PeerStub(
+    const v1::FederationPeer& peer) const {
+  return v1::KeyDirectory::NewStub(
+      KeydChannel(peer.endpoint(), ctx_->options.peer_transport,
+                  KeyFingerprint(peer.root_public_key()), ctx_->clock));
 }
 
 absl::Status CheckPeerEventNames(
@@ -149,15 +266,11 @@ absl::Status CheckPeerEventNames(
   return absl::OkStatus();
 }
 
-void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
+void PeerFeedFollower::FollowOnce(Follower* f) {
   const v1::FederationPeer& peer = f->peer;
-  absl::StatusOr<AnswerVerifier> verifier = AnswerVerifier::Create(
-      KeyFingerprint(peer.root_public_key()), peer.root_public_key(),
-      ctx_->options.max_clock_skew);
+  absl::StatusOr<AnswerVerifier> verifier = PeerVerifier(peer);
   if (!verifier.ok()) return;
-  auto stub = v1::KeyDirectory::NewStub(
-      KeydChannel(peer.endpoint(), ctx_->options.peer_transport,
-                  KeyFingerprint(peer.root_public_key()), ctx_->clock));
+  auto stub = PeerStub(peer);
   grpc::ClientContext call;
   {
     MutexLock lock(&f->mu);
@@ -165,41 +278,27 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
     f->call = &call;
   }
   v1::WatchRevocationsRequest request;
-  request.set_from_seq(*last);
-  request.set_from_digest(f->last_digest);
+  request.set_from_seq(f->position.seq());
+  request.set_from_digest(f->position.digest());
   auto reader = stub->WatchRevocations(&call, request);
   v1::WatchRevocationsResponse batch;
   while (reader->Read(&batch)) {
-    if (f->skip_to_head) {
-      // After a gap or a reset: continue from the peer's head, having
-      // dropped every relayed answer of it, rather than republish its whole
-      // history again.
-      if (relay_ != nullptr) relay_->DropPeerAnswers(peer.org());
-      *last = batch.head_seq();
-      f->last_digest = batch.head_digest();
-      absl::Status st = ctx_->store->Write([&](WriteTxn& txn) {
-        return SetCounter(txn, SeqCounter(peer.org()), *last);
-      });
-      if (!st.ok()) LogWarning("peer %s feed: %s", peer.org(), st.message());
-      f->skip_to_head = false;
-      call.TryCancel();
-      break;
-    }
+    const uint64_t last = f->position.seq();
     absl::StatusOr<std::vector<v1::RevocationEventBody>> events =
-        verifier->VerifyFeedBatch(batch, *last, ctx_->clock->Now());
-    ctx_->metrics->PeerFeedPosition(peer.org(), *last, batch.head_seq());
+        verifier->VerifyFeedBatch(batch, last, ctx_->clock->Now());
+    ctx_->metrics->PeerFeedPosition(peer.org(), last, batch.head_seq());
     if (!events.ok()) {
       ctx_->metrics->PeerFeedError(peer.org());
-      // A gap: resynchronize at the head. A batch that does not verify:
-      // retry from the same place later (backoff), never from 0.
-      const std::string why(events.status().message());
+      // A gap is unsigned (anyone on the path can send an old batch or a
+      // low head): before anything is skipped, the peer must prove that
+      // its feed went back (CheckReset). A batch that does not verify:
+      // retry from the same place later (backoff).
       const bool gap = absl::IsDataLoss(events.status());
-      if (why != f->last_failure) {
-        LogWarning("peer %s feed: %s; %s", peer.org(), why,
-                   gap ? "continuing from its head" : "will retry");
-        f->last_failure = why;
-      }
-      if (gap) f->skip_to_head = true;
+      LogOnce(f, absl::StrCat(events.status().message(),
+                              gap ? "; asking the peer for signed proof of a "
+                                    "reset before going on"
+                                  : "; will retry"));
+      if (gap) f->suspect_reset = true;
       call.TryCancel();
       break;
     }
@@ -236,7 +335,9 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
       relay_->ApplyPeerRevocations(peer.org(), in_scope);
     }
     uint64_t head = 0;
-    const uint64_t taken = events->back().seq();
+    keyd::PeerFeedPosition taken;
+    taken.set_seq(events->back().seq());
+    taken.set_digest(Sha256(batch.events(batch.events_size() - 1).body()));
     absl::Status st = ctx_->store->Write([&](WriteTxn& txn) -> absl::Status {
       if (!in_scope.empty()) {
         absl::StatusOr<uint64_t> h =
@@ -244,21 +345,26 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
         if (!h.ok()) return h.status();
         head = *h;
       }
-      return SetCounter(txn, SeqCounter(peer.org()), taken);
+      // In the same transaction as the events: a crash never takes an
+      // event twice, and the position only goes back on a proven reset,
+      // so each (peer, peer seq) of one feed is republished at most once.
+      return StorePosition(txn, *f, taken);
     });
     if (!st.ok()) {
       LogWarning("peer %s feed: %s", peer.org(), st.message());
       call.TryCancel();
       break;
     }
-    *last = taken;
-    f->last_digest = Sha256(batch.events(batch.events_size() - 1).body());
-    ctx_->metrics->PeerFeedPosition(peer.org(), *last, batch.head_seq());
+    f->position = taken;
+    ctx_->metrics->PeerFeedPosition(peer.org(), taken.seq(), batch.head_seq());
     if (head != 0) ctx_->feed->Publish(head);
     for (const auto& e : in_scope) {
       if (!e.policy_domain().empty()) {
         LogInfo("peer %s changed the policy of %s (version %d): republished",
                 peer.org(), e.policy_domain(), e.policy_version());
+      } else if (e.kind() == v1::FEED_EVENT_KIND_KEY_CHANGE) {
+        LogInfo("peer %s certified a new key of %s serial %d: republished",
+                peer.org(), e.hostname(), e.serial());
       } else {
         LogInfo("peer %s revoked %s serial %d: republished", peer.org(),
                 e.hostname(), e.serial());
@@ -269,11 +375,18 @@ void PeerFeedFollower::FollowOnce(Follower* f, uint64_t* last) {
   if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
     ctx_->metrics->PeerFeedError(peer.org());
   }
+  if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED &&
+      st.error_code() != grpc::StatusCode::OUT_OF_RANGE) {
+    LogOnce(f, absl::StrCat("the stream ended: \"",
+                            absl::CHexEscape(st.error_message()),
+                            "\"; will retry"));
+  }
   if (st.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
-    LogWarning("peer %s feed was reset (%s); continuing from its head",
-               peer.org(), st.error_message());
-    *last = 0;
-    f->skip_to_head = true;
+    // Unsigned, like a gap: the peer's message is its own text (escaped).
+    LogOnce(f, absl::StrCat("the peer says its feed went back (\"",
+                            absl::CHexEscape(st.error_message()),
+                            "\"); asking for signed proof before going on"));
+    f->suspect_reset = true;
   }
   MutexLock lock(&f->mu);
   f->call = nullptr;

@@ -29,6 +29,7 @@
 #include "gtest/gtest.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 #include "tests/inprocess_keyd.h"
+#include "tests/subprocess.h"
 
 namespace mxkey {
 namespace {
@@ -66,6 +67,22 @@ class ForwardingDirectory final : public v1::KeyDirectory::Service {
   void SetMutation(Mutation m) {
     std::lock_guard<std::mutex> lock(mu_);
     mutation_ = std::move(m);
+  }
+  // What the path does to WatchRevocations: forward it, end it at once
+  // with an unsigned OUT_OF_RANGE ("your position is beyond my head"), or
+  // rewrite the request to from_seq 0, so that old genuine batches arrive
+  // as a gap.
+  enum class WatchLie { kNone, kOutOfRange, kFromZero };
+  void SetWatchLie(WatchLie lie) {
+    std::lock_guard<std::mutex> lock(mu_);
+    watch_lie_ = lie;
+  }
+  // WatchRevocations calls lied to so far.
+  std::atomic<int> lied_watches{0};
+  // Ends every forwarded WatchRevocations stream.
+  void CancelWatches() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (grpc::ClientContext* c : streams_) c->TryCancel();
   }
   std::string Start() { return ServeOnLoopback(this, &server_); }
   ~ForwardingDirectory() override {
@@ -108,14 +125,33 @@ class ForwardingDirectory final : public v1::KeyDirectory::Service {
     std::unique_ptr<grpc::ClientReader<v1::WatchRevocationsResponse>> reader;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      reader = backend_->WatchRevocations(&ctx, *r);
+      v1::WatchRevocationsRequest request = *r;
+      if (watch_lie_ == WatchLie::kOutOfRange) {
+        ++lied_watches;
+        return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                            "from_seq " + std::to_string(r->from_seq()) +
+                                " is beyond the feed head 0");
+      }
+      if (watch_lie_ == WatchLie::kFromZero) {
+        ++lied_watches;
+        request.set_from_seq(0);
+        request.clear_from_digest();
+      }
+      reader = backend_->WatchRevocations(&ctx, request);
       streams_.insert(&ctx);
     }
     v1::WatchRevocationsResponse batch;
-    while (!server_ctx->IsCancelled() && reader->Read(&batch)) {
+    bool upstream_ended = false;
+    while (!server_ctx->IsCancelled()) {
+      if (!reader->Read(&batch)) {
+        upstream_ended = true;
+        break;
+      }
       if (!out->Write(batch)) break;
     }
-    ctx.TryCancel();
+    // Cancelled only when our caller went away: a cancel would turn the
+    // backend's own end (OUT_OF_RANGE, say) into CANCELLED.
+    if (!upstream_ended) ctx.TryCancel();
     grpc::Status st = reader->Finish();
     std::lock_guard<std::mutex> lock(mu_);
     streams_.erase(&ctx);
@@ -149,6 +185,7 @@ class ForwardingDirectory final : public v1::KeyDirectory::Service {
   std::set<grpc::ClientContext*> streams_;  // open WatchRevocations relays
   std::unique_ptr<v1::KeyDirectory::Stub> backend_;
   Mutation mutation_;
+  WatchLie watch_lie_ = WatchLie::kNone;
   std::unique_ptr<grpc::Server> server_;
 };
 
@@ -917,6 +954,162 @@ TEST_P(FederationTest, RelayRefusesAReplayedPeerAnswerAfterARestart) {
   auto host = cold->LookupHost(mx1_->hostname);
   EXPECT_FALSE(host.ok()) << "a replayed pre-revocation answer of b was relayed";
 }
+
+}  // namespace
+}  // namespace mxkey
+
+namespace mxkey {
+namespace {
+
+// Every event on `endpoint`'s feed so far (bodies unverified: the test
+// reads its own keyd), oldest first.
+std::vector<v1::RevocationEventBody> FeedOf(const std::string& endpoint) {
+  auto stub = v1::KeyDirectory::NewStub(
+      grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::WatchRevocationsRequest request;
+  auto reader = stub->WatchRevocations(&ctx, request);
+  std::vector<v1::RevocationEventBody> events;
+  v1::WatchRevocationsResponse batch;
+  while (reader->Read(&batch)) {
+    for (const auto& signed_event : batch.events()) {
+      v1::RevocationEventBody e;
+      if (e.ParseFromString(signed_event.body())) events.push_back(e);
+    }
+    const uint64_t last = events.empty() ? 0 : events.back().seq();
+    if (last >= batch.head_seq()) break;
+  }
+  ctx.TryCancel();
+  reader->Finish();
+  return events;
+}
+
+// How often `host`'s revocation is on `feed`.
+int TimesOnFeed(const std::vector<v1::RevocationEventBody>& feed,
+                const std::string& host) {
+  int n = 0;
+  for (const auto& e : feed) {
+    n += e.hostname() == host && e.kind() == v1::FEED_EVENT_KIND_REVOCATION;
+  }
+  return n;
+}
+
+// Waits (at most `limit`) until `host`'s revocation is on `endpoint`'s feed.
+bool WaitUntilOnFeed(const std::string& endpoint, const std::string& host,
+                     absl::Duration limit = absl::Seconds(20)) {
+  const absl::Time deadline = absl::Now() + limit;
+  while (absl::Now() < deadline) {
+    if (TimesOnFeed(FeedOf(endpoint), host) > 0) return true;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
+bool WaitForLies(std::atomic<int>& lied, int more) {
+  const int target = lied.load() + more;
+  for (int i = 0; i < 600 && lied.load() < target; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return lied.load() >= target;
+}
+
+// Trust core III #6: the peer follower took an unsigned OUT_OF_RANGE, or a
+// gap made of old genuine batches, as a reset of b's feed and jumped to b's
+// head: a revocation b made meanwhile never reached a's feed (and before
+// that, it re-appended b's whole feed, inflating a's). Now it keeps its
+// position until b proves a reset, and takes every event once.
+TEST_P(FederationTest, AnUnsignedResetOrGapNeverSkipsAPeersRevocation) {
+  using Lie = ForwardingDirectory::WatchLie;
+  int round = 0;
+  for (Lie lie : {Lie::kOutOfRange, Lie::kFromZero}) {
+    SCOPED_TRACE(lie == Lie::kOutOfRange ? "unsigned OUT_OF_RANGE"
+                                         : "rewound request (gap)");
+    const std::string warm = absl::StrCat("warm", round, ".b.example");
+    const std::string later = absl::StrCat("later", round, ".b.example");
+    ++round;
+    b_->AddAndEnroll(warm, "b.example");
+    b_->AddAndEnroll(later, "b.example");
+    b_->Revoke(warm, "warm-up");
+    ASSERT_TRUE(WaitUntilOnFeed(a_->endpoint(), warm))
+        << "a's keyd never republished b's feed";
+
+    b_endpoint_->SetWatchLie(lie);
+    b_endpoint_->CancelWatches();
+    ASSERT_TRUE(WaitForLies(b_endpoint_->lied_watches, 2));
+    b_->Revoke(later, "key compromise");
+    // a's follower reconnects (and checks) through the lying path a few
+    // times after the revocation; then the path is honest again.
+    ASSERT_TRUE(WaitForLies(b_endpoint_->lied_watches, 2));
+    b_endpoint_->SetWatchLie(Lie::kNone);
+
+    EXPECT_TRUE(WaitUntilOnFeed(a_->endpoint(), later))
+        << "b's revocation made while the path lied never reached a's feed";
+    const auto feed = FeedOf(a_->endpoint());
+    EXPECT_EQ(TimesOnFeed(feed, warm), 1) << "an event of b taken twice";
+    EXPECT_EQ(TimesOnFeed(feed, later), 1);
+  }
+}
+
+// The other side: when b's feed really went back (its data directory
+// restored from an older copy), a's keyd has b's signed word for it and
+// goes on from b's head: first when b's head is below a's position, then
+// when b's feed diverged at a's position (same number, another event).
+// In process only: b's data directory is restored under a stopped keyd.
+class FederationResetTest : public FederationTest {};
+
+TEST_P(FederationResetTest, AProvenResetOfAPeersFeedIsFollowedFromItsHead) {
+  for (const char* host : {"w", "x", "y", "z", "u"}) {
+    b_->AddAndEnroll(absl::StrCat(host, ".b.example"), "b.example");
+  }
+  b_->Revoke("w.b.example", "first");
+  ASSERT_TRUE(WaitUntilOnFeed(a_->endpoint(), "w.b.example"));
+  b_->Stop();
+  const std::string dir = b_->data_dir();
+  ASSERT_EQ(RunCommand({"/bin/cp", "-a", dir + "/db", dir + "/db.backup"})
+                .exit_code,
+            0);
+  auto restore = [&] {
+    b_->Stop();
+    ASSERT_EQ(RunCommand({"/bin/sh", "-c",
+                          "rm -rf '" + dir + "/db' && cp -a '" + dir +
+                              "/db.backup' '" + dir + "/db'"})
+                  .exit_code,
+              0);
+    ASSERT_TRUE(b_->Restart());
+    b_endpoint_->SetBackend(b_->endpoint());
+  };
+  ASSERT_TRUE(b_->Restart());
+  b_endpoint_->SetBackend(b_->endpoint());
+  b_->Revoke("x.b.example", "second");
+  ASSERT_TRUE(WaitUntilOnFeed(a_->endpoint(), "x.b.example"));
+
+  // b's head (1) is now below a's position (2).
+  restore();
+  // Let a's follower meet the reset (it reconnects within its backoff)
+  // before b's feed grows again.
+  absl::SleepFor(absl::Seconds(6));
+  b_->Revoke("y.b.example", "after the first restore");
+  EXPECT_TRUE(WaitUntilOnFeed(a_->endpoint(), "y.b.example"))
+      << "a's keyd did not follow b's feed after b's head went back";
+
+  // b's event 2 is now z's, where a took y's.
+  restore();
+  b_->Revoke("z.b.example", "after the second restore");
+  absl::SleepFor(absl::Seconds(6));
+  b_->Revoke("u.b.example", "after the divergence");
+  EXPECT_TRUE(WaitUntilOnFeed(a_->endpoint(), "u.b.example"))
+      << "a's keyd did not follow b's feed after it diverged";
+  const auto feed = FeedOf(a_->endpoint());
+  for (const char* host : {"w", "x", "y", "u"}) {
+    EXPECT_EQ(TimesOnFeed(feed, absl::StrCat(host, ".b.example")), 1) << host;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Keyd, FederationResetTest, ::testing::Values(false),
+                         [](const ::testing::TestParamInfo<bool>&) {
+                           return "InProcess";
+                         });
 
 }  // namespace
 }  // namespace mxkey
