@@ -20,7 +20,8 @@
 // Errors: those of the peer check (see peer_verifier.h), PERMISSION_DENIED
 // (replay, opportunistic mode not allowed, wrong responder), UNAUTHENTICATED
 // (a message did not decrypt), INVALID_ARGUMENT (oversized payload or bad
-// hello), UNAVAILABLE / DATA_LOSS (the stream), RESOURCE_EXHAUSTED (nonces).
+// hello), UNAVAILABLE / DATA_LOSS (the stream), RESOURCE_EXHAUSTED (nonces,
+// or a full replay guard), and those of a shared replay store.
 #ifndef MXKEY_MTA_HOOKS_SESSION_SESSION_H_
 #define MXKEY_MTA_HOOKS_SESSION_SESSION_H_
 
