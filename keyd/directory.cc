@@ -55,8 +55,15 @@ absl::StatusOr<std::string> ValidName(absl::string_view name,
 
 }  // namespace
 
+Directory::Directory(const KeydContext* ctx)
+    : ctx_(ctx),
+      cache_(ctx->options.answer_cache_bytes),
+      denial_limit_(ctx->clock,
+                    RateLimit{ctx->options.denial_limit_per_minute,
+                              std::max(1.0, ctx->options.denial_limit_per_minute / 6)}) {}
+
 absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetHostKeys(
-    absl::string_view hostname) {
+    absl::string_view hostname, absl::string_view source) {
   ASSIGN_OR_RETURN(std::string name, ValidName(hostname, "hostname"));
   // Read before the store: a write after this point invalidates the answer.
   const uint64_t generation = ctx_->store->generation();
@@ -82,7 +89,7 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetHostKeys(
   }));
   if (!known) {
     RETURN_IF_ERROR(
-        AddDenial(name, mxkey::v1::DENIAL_REASON_NO_SUCH_HOST, answer));
+        AddDenial(name, mxkey::v1::DENIAL_REASON_NO_SUCH_HOST, source, answer));
   }
   RETURN_IF_ERROR(Finish(mxkey::v1::LOOKUP_KIND_HOST, at, answer));
   KeepAnswer(key, generation, answer);
@@ -124,7 +131,7 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::FindByTlsPin(
 }
 
 absl::StatusOr<mxkey::v1::KeyAnswer> Directory::PinDenial(
-    absl::string_view tls_pin) {
+    absl::string_view tls_pin, absl::string_view source) {
   if (tls_pin.size() != 32) {
     return absl::InvalidArgumentError(absl::StrCat(
         "a TLS pin is the 32-byte SHA-256 of a DER SubjectPublicKeyInfo, got ",
@@ -138,13 +145,13 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::PinDenial(
     return absl::OkStatus();
   }));
   RETURN_IF_ERROR(AddDenial(answer.name(), mxkey::v1::DENIAL_REASON_NO_SUCH_PIN,
-                            answer));
+                            source, answer));
   RETURN_IF_ERROR(Finish(mxkey::v1::LOOKUP_KIND_TLS_PIN, at, answer));
   return answer;
 }
 
 absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetDomainPolicy(
-    absl::string_view domain) {
+    absl::string_view domain, absl::string_view source) {
   ASSIGN_OR_RETURN(std::string name, ValidName(domain, "mail domain"));
   const uint64_t generation = ctx_->store->generation();
   const std::string key = absl::StrCat("d:", name);
@@ -182,32 +189,18 @@ absl::StatusOr<mxkey::v1::KeyAnswer> Directory::GetDomainPolicy(
   }));
   if (!answer.has_policy()) {
     RETURN_IF_ERROR(
-        AddDenial(name, mxkey::v1::DENIAL_REASON_DOMAIN_UNKEYED, answer));
+        AddDenial(name, mxkey::v1::DENIAL_REASON_DOMAIN_UNKEYED, source,
+                  answer));
   }
   RETURN_IF_ERROR(Finish(mxkey::v1::LOOKUP_KIND_DOMAIN, at, answer));
   KeepAnswer(key, generation, answer);
   return answer;
 }
 
-Directory::AnswerShard& Directory::AnswerShardFor(const std::string& key) {
-  return answers_[absl::Hash<std::string>()(key) % kShards];
-}
-
 std::optional<mxkey::v1::KeyAnswer> Directory::ReuseAnswer(
     const std::string& key, uint64_t generation) {
-  AnswerShard& shard = AnswerShardFor(key);
-  const int64_t now = ctx_->now();
-  const bool all_reported = generation == reported_.load();
-  std::lock_guard<std::mutex> lock(shard.mu);
-  auto it = shard.entries.find(key);
-  if (it == shard.entries.end() || it->second.tombstone ||
-      now >= it->second.expires) {
-    return std::nullopt;
-  }
-  if (it->second.generation != generation && !all_reported) {
-    return std::nullopt;
-  }
-  return it->second.answer;
+  return cache_.FindAnswer(key, generation, generation == reported_.load(),
+                           ctx_->now());
 }
 
 void Directory::KeepAnswer(const std::string& key, uint64_t generation,
@@ -224,70 +217,17 @@ void Directory::KeepAnswer(const std::string& key, uint64_t generation,
     expires = NextCertificateChange(body, now, expires);
   }
   if (expires <= now) return;
-  AnswerShard& shard = AnswerShardFor(key);
-  std::lock_guard<std::mutex> lock(shard.mu);
-  if (generation < shard.floor) return;
-  auto it = shard.entries.find(key);
-  // A newer answer, or a write reported since this one was read, wins.
-  if (it != shard.entries.end() && it->second.generation > generation) return;
-  const size_t bytes = 2 * answer.ByteSizeLong() + 2 * key.size() + 128;
-  if (it != shard.entries.end()) {
-    shard.bytes -= it->second.bytes;
-    shard.entries.erase(it);
-  }
-  // Emptying drops tombstones, including those a commit in flight placed
-  // at the generation it will have (reported_): the floor covers them.
-  if (!shard.Reserve(bytes, std::max(ctx_->store->generation(),
-                                     reported_.load())) &&
-      generation < shard.floor) {
-    return;
-  }
-  shard.bytes += bytes;
-  shard.entries[key] = CachedAnswer{generation, expires, false, answer, bytes};
-}
-
-bool Directory::AnswerShard::Reserve(size_t more, uint64_t floor_if_emptied) {
-  if (bytes + more <= kAnswerBytesPerShard &&
-      entries.size() < kMaxEntriesPerShard) {
-    return true;
-  }
-  entries.clear();
-  bytes = 0;
-  floor = std::max(floor, floor_if_emptied);
-  return false;
-}
-
-void Directory::Tombstone(const std::string& key, uint64_t generation) {
-  AnswerShard& shard = AnswerShardFor(key);
-  std::lock_guard<std::mutex> lock(shard.mu);
-  auto it = shard.entries.find(key);
-  if (it != shard.entries.end()) {
-    if (it->second.generation > generation) return;
-    shard.bytes -= it->second.bytes;
-    shard.entries.erase(it);
-  }
-  const size_t bytes = 2 * key.size() + 128;
-  // An emptied shard needs no tombstone: its floor covers this write.
-  if (!shard.Reserve(bytes, generation)) return;
-  shard.bytes += bytes;
-  shard.entries[key] = CachedAnswer{generation, 0, true, {}, bytes};
+  cache_.KeepAnswer(key, generation, expires, answer);
 }
 
 void Directory::Invalidate(const StoreChange& change) {
   // A new bundle (peers) changes what every freshness statement binds.
-  if (change.everything || change.peers) {
-    for (AnswerShard& shard : answers_) {
-      std::lock_guard<std::mutex> lock(shard.mu);
-      shard.entries.clear();
-      shard.bytes = 0;
-      shard.floor = std::max(shard.floor, change.generation);
-    }
-  }
+  if (change.everything || change.peers) cache_.DropAnswers(change.generation);
   for (const std::string& host : change.hosts) {
-    Tombstone(absl::StrCat("h:", host), change.generation);
+    cache_.Tombstone(absl::StrCat("h:", host), change.generation);
   }
   for (const std::string& domain : change.domains) {
-    Tombstone(absl::StrCat("d:", domain), change.generation);
+    cache_.Tombstone(absl::StrCat("d:", domain), change.generation);
   }
   // Only after the tombstones: a reader that sees this generation as fully
   // reported must also see them.
@@ -316,37 +256,32 @@ int64_t Directory::ReuseSeconds(absl::string_view name) const {
 }
 
 absl::StatusOr<mxkey::v1::SignedObject> Directory::CachedSign(
-    std::array<Shard, kShards>& cache, const std::string& key,
-    const std::string& name, const std::string& digest, ObjectType type,
+    const std::string& key, const std::string& name, const std::string& digest,
+    ObjectType type, absl::string_view source,
     const std::function<std::string(int64_t now)>& make_body) {
-  Shard& shard = cache[absl::Hash<std::string>()(key) % kShards];
   const int64_t now = ctx_->now();
-  const int64_t reuse_for = ReuseSeconds(name);
-  {
-    MutexLock lock(&shard.mu);
-    auto it = shard.entries.find(key);
-    if (it != shard.entries.end() && it->second.digest == digest &&
-        now >= it->second.made_at && now - it->second.made_at < reuse_for) {
-      return it->second.object;
-    }
+  if (auto kept = cache_.FindSignature(key, digest, now, ReuseSeconds(name))) {
+    return *std::move(kept);
+  }
+  if (!source.empty()) {
+    RETURN_IF_ERROR(denial_limit_.Take(
+        source, "new signed denials (lookups of names nobody registered)"));
   }
   ASSIGN_OR_RETURN(mxkey::v1::SignedObject object,
                    ctx_->keys->Sign(type, make_body(now)));
   ctx_->metrics->signatures()->Add();
-  MutexLock lock(&shard.mu);
-  // Bounded: a flood of distinct names costs signatures, not memory.
-  if (shard.entries.size() >= kMaxEntriesPerShard) shard.entries.clear();
-  shard.entries[key] = CachedSignature{digest, now, object};
+  cache_.KeepSignature(key, digest, now, object);
   return object;
 }
 
 absl::Status Directory::AddDenial(const std::string& name,
                                   mxkey::v1::DenialReason reason,
+                                  absl::string_view source,
                                   mxkey::v1::KeyAnswer& answer) {
   ASSIGN_OR_RETURN(
       *answer.mutable_denial(),
-      CachedSign(denials_, absl::StrCat(reason, ":", name), name, "",
-                 ObjectType::kDenial, [&](int64_t now) {
+      CachedSign(absl::StrCat("sd:", reason, ":", name), name, "",
+                 ObjectType::kDenial, source, [&](int64_t now) {
                    mxkey::v1::DenialBody body;
                    body.set_name(name);
                    body.set_reason(reason);
@@ -388,8 +323,8 @@ absl::Status Directory::Finish(mxkey::v1::LookupKind kind, const Position& at,
   const std::string bound = absl::StrCat(digest, ":", at.bundle_version);
   ASSIGN_OR_RETURN(
       *answer.mutable_freshness(),
-      CachedSign(freshness_, absl::StrCat(kind, ":", name), name, bound,
-                 ObjectType::kFreshness, [&](int64_t now) {
+      CachedSign(absl::StrCat("sf:", kind, ":", name), name, bound,
+                 ObjectType::kFreshness, "", [&](int64_t now) {
                    mxkey::v1::FreshnessBody body;
                    body.set_name(name);
                    body.set_answer_sha256(digest);

@@ -4,10 +4,13 @@
 // Answers carry only objects signed ahead of time (certificates, policies,
 // revocation events) plus a denial and a freshness statement. Those two are
 // signed once per name per quarter to half freshness period (the name
-// decides), and again only
-// when the answer changes: never per request. Whole answers are reused
-// until a write touches their name (see CachedAnswer). Errors:
-// INVALID_ARGUMENT for a bad name; storage errors pass through.
+// decides), and again only when the answer changes: never per request.
+// Whole answers are reused until a write touches their name. Answers and
+// signatures share one byte budget (NameCache), and new denials are rate
+// limited per source network, so a flood of unknown names costs neither
+// unbounded memory nor unbounded signing. Errors: INVALID_ARGUMENT for a
+// bad name; RESOURCE_EXHAUSTED for a source past its denial limit; storage
+// errors pass through.
 #ifndef MXKEY_KEYD_DIRECTORY_H_
 #define MXKEY_KEYD_DIRECTORY_H_
 
@@ -22,50 +25,49 @@
 #include "base/mutex.h"
 #include "keyd/change_tracking_store.h"
 #include "keyd/keyd_context.h"
+#include "keyd/name_cache.h"
+#include "keyd/rate_limiter.h"
 #include "proto/mxkey/v1/mxkey.pb.h"
 
 namespace mxkey {
 
 class Directory {
  public:
-  explicit Directory(const KeydContext* ctx) : ctx_(ctx) {}
+  explicit Directory(const KeydContext* ctx);
 
-  absl::StatusOr<mxkey::v1::KeyAnswer> GetHostKeys(absl::string_view hostname);
+  // `source` (the client's network, SourceNetwork) is charged for every
+  // new signed denial, at most options.denial_limit per minute per source;
+  // past it the lookup fails with RESOURCE_EXHAUSTED and signs nothing.
+  // An empty source is not limited (keyd's own calls).
+  absl::StatusOr<mxkey::v1::KeyAnswer> GetHostKeys(
+      absl::string_view hostname, absl::string_view source = "");
   absl::StatusOr<mxkey::v1::KeyAnswer> GetDomainPolicy(
-      absl::string_view domain);
+      absl::string_view domain, absl::string_view source = "");
   // The GetHostKeys answer of the own host that claimed `tls_pin` (32
   // bytes). NOT_FOUND if no host ever did (the service then asks the peers
   // and answers with PinDenial, never with an unsigned NOT_FOUND);
   // INVALID_ARGUMENT for a bad pin.
   absl::StatusOr<mxkey::v1::KeyAnswer> FindByTlsPin(absl::string_view tls_pin);
   // The signed NO_SUCH_PIN denial (LOOKUP_KIND_TLS_PIN) for `tls_pin`.
-  absl::StatusOr<mxkey::v1::KeyAnswer> PinDenial(absl::string_view tls_pin);
+  absl::StatusOr<mxkey::v1::KeyAnswer> PinDenial(absl::string_view tls_pin,
+                                                 absl::string_view source = "");
   mxkey::v1::OrgInfo GetOrgInfo() const;
 
   // Drops the answers a write changed. Without these reports (a store that
   // is not a ChangeTrackingStore) every write drops every answer.
   void Invalidate(const StoreChange& change);
 
- private:
-  // A signed object with the time it was made and what it covered.
-  struct CachedSignature {
-    std::string digest;
-    int64_t made_at = 0;
-    mxkey::v1::SignedObject object;
-  };
-  struct Shard {
-    Mutex mu;
-    absl::flat_hash_map<std::string, CachedSignature> entries
-        ABSL_GUARDED_BY(mu);
-  };
-  static constexpr size_t kShards = 16;
-  static constexpr size_t kMaxEntriesPerShard = 1 << 16;
+  // Bytes held by the per-name cache (answers and signatures), by its
+  // estimate; at most options.answer_cache_bytes.
+  size_t cached_bytes() const { return cache_.bytes(); }
 
+ private:
   // Returns a cached object for `key` if it covers `digest` and is younger
-  // than ReuseSeconds(name); otherwise signs `make_body()` anew.
+  // than ReuseSeconds(name); otherwise signs `make_body()` anew, first
+  // charging `source` if `limited`.
   absl::StatusOr<mxkey::v1::SignedObject> CachedSign(
-      std::array<Shard, kShards>& cache, const std::string& key,
-      const std::string& name, const std::string& digest, ObjectType type,
+      const std::string& key, const std::string& name,
+      const std::string& digest, ObjectType type, absl::string_view source,
       const std::function<std::string(int64_t now)>& make_body);
 
   // How long signatures and answers for `name` are reused: half a
@@ -76,6 +78,7 @@ class Directory {
 
   absl::Status AddDenial(const std::string& name,
                          mxkey::v1::DenialReason reason,
+                         absl::string_view source,
                          mxkey::v1::KeyAnswer& answer);
   // Where the store was when an answer was read: the feed head and the
   // federation bundle version, both bound into its freshness statement.
@@ -88,7 +91,7 @@ class Directory {
   absl::Status Finish(mxkey::v1::LookupKind kind, const Position& at,
                       mxkey::v1::KeyAnswer& answer);
 
-  // Whole answers, reused while no write has touched their name, the
+  // Whole answers are reused while no write has touched their name, the
   // freshness statement is younger than half a period, and no certificate
   // in it changes state. A hit is a copy: no storage read, no signature.
   //
@@ -97,43 +100,18 @@ class Directory {
   // every write up to now has been reported (reported_) and none touched
   // the name since: a report leaves a tombstone at its generation, and an
   // answer read before that generation is never kept over it.
-  struct CachedAnswer {
-    uint64_t generation = 0;
-    int64_t expires = 0;
-    bool tombstone = false;
-    mxkey::v1::KeyAnswer answer;
-    size_t bytes = 0;  // an estimate of the memory it holds
-  };
-  // Answers are bounded by memory, not count: with a million hosts, whole
-  // answers for all of them would not fit. A full shard is emptied.
-  static constexpr size_t kAnswerBytesPerShard = size_t{8} << 20;
-  struct AnswerShard {
-    std::mutex mu;
-    // Answers read before this generation are not kept (set when the shard
-    // is emptied, which also drops its tombstones).
-    uint64_t floor ABSL_GUARDED_BY(mu) = 0;
-    size_t bytes ABSL_GUARDED_BY(mu) = 0;
-    absl::flat_hash_map<std::string, CachedAnswer> entries ABSL_GUARDED_BY(mu);
-
-    // Makes room for `more` bytes and a new entry; false if the shard had
-    // to be emptied (answers read before `floor` may no longer be kept).
-    bool Reserve(size_t more, uint64_t floor_if_emptied)
-        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  };
   std::optional<mxkey::v1::KeyAnswer> ReuseAnswer(const std::string& key,
                                                   uint64_t generation);
   void KeepAnswer(const std::string& key, uint64_t generation,
                   const mxkey::v1::KeyAnswer& answer);
 
-  AnswerShard& AnswerShardFor(const std::string& key);
-  void Tombstone(const std::string& key, uint64_t generation);
-
   const KeydContext* ctx_;
   // The newest generation whose writes have all been reported.
   std::atomic<uint64_t> reported_{0};
-  std::array<AnswerShard, kShards> answers_;
-  std::array<Shard, kShards> denials_;
-  std::array<Shard, kShards> freshness_;
+  // Answers and signatures, in one budget (options.answer_cache_bytes).
+  NameCache cache_;
+  // New signed denials per source network.
+  RateLimiter denial_limit_;
 };
 
 }  // namespace mxkey

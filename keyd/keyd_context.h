@@ -20,6 +20,13 @@ struct KeydOptions {
   absl::Duration freshness = absl::Minutes(5);
   // How far a host's clock may be off in enrollment and rotation requests.
   absl::Duration max_clock_skew = absl::Minutes(5);
+  // Memory for everything kept per looked-up name: whole answers and the
+  // denial and freshness signatures (keyd serve --answer-cache-mb).
+  size_t answer_cache_bytes = size_t{128} << 20;
+  // New signed denials (lookups of names nobody registered) per minute per
+  // source network, in bursts of a sixth of that; 0: no limit (keyd serve
+  // --denial-limit).
+  double denial_limit_per_minute = 6000;
   int max_tls_pins = 8;
   int max_mail_domains = 32;
   size_t max_reason_bytes = 256;

@@ -10,6 +10,7 @@
 //              [--enroll-ipv6-prefix 64] [--max-watches 8192]
 //              [--max-watches-per-source 256] [--watch-drain-timeout 60s]
 //              [--watch-buffer-mb 64] [--relay-max-calls-per-peer 64]
+//              [--answer-cache-mb 128] [--denial-limit 6000]
 //   keyd [--config F] check-config [serve's flags]
 //   keyd --version
 //
@@ -112,6 +113,8 @@ struct ServeFlags {
   std::string watch_drain_timeout = "60s";
   int watch_buffer_mb = 64;
   int relay_calls_per_peer = 64;
+  int answer_cache_mb = 128;
+  int denial_limit = 6000;
 };
 
 // One list of serve settings for `serve` and `check-config`; each is also a
@@ -187,6 +190,16 @@ void AddServeFlags(CLI::App* cmd, ServeFlags* f) {
                   "relayed lookups in flight to one peer organization; more "
                   "get UNAVAILABLE at once (default 64)")
       ->check(CLI::Range(1, 100000));
+  cmd->add_option("--answer-cache-mb", f->answer_cache_mb,
+                  "MiB for everything kept per looked-up name: whole answers "
+                  "and their denial and freshness signatures, least recently "
+                  "used out first (default 128)")
+      ->check(CLI::Range(1, 65536));
+  cmd->add_option("--denial-limit", f->denial_limit,
+                  "new signed denials (lookups of names nobody registered) "
+                  "per minute per source network, bursts of a sixth of that; "
+                  "more get RESOURCE_EXHAUSTED (default 6000; 0: no limit)")
+      ->check(CLI::Range(0, 100000000));
 }
 
 // The checks that span flags; turns the text flags into options.
@@ -227,6 +240,8 @@ absl::Status Finalize(ServeFlags* f) {
   o.watch_buffer_bytes = static_cast<size_t>(f->watch_buffer_mb) << 20;
   o.watch_limits.max_pending_bytes_per_source = o.watch_buffer_bytes / 8;
   o.relay_limits.max_calls_per_peer = f->relay_calls_per_peer;
+  o.keyd.answer_cache_bytes = static_cast<size_t>(f->answer_cache_mb) << 20;
+  o.keyd.denial_limit_per_minute = f->denial_limit;
   return absl::OkStatus();
 }
 
@@ -379,6 +394,10 @@ std::string DescribeChanges(const ServeFlags& running, const ServeFlags& next) {
           absl::StrCat(next.watch_buffer_mb));
   differs("relay-max-calls-per-peer", absl::StrCat(running.relay_calls_per_peer),
           absl::StrCat(next.relay_calls_per_peer));
+  differs("answer-cache-mb", absl::StrCat(running.answer_cache_mb),
+          absl::StrCat(next.answer_cache_mb));
+  differs("denial-limit", absl::StrCat(running.denial_limit),
+          absl::StrCat(next.denial_limit));
   return changed.empty() ? "none" : absl::StrJoin(changed, ",");
 }
 

@@ -77,6 +77,11 @@ bool AnswerHasUsablePin(const mxkey::v1::KeyAnswer& answer,
 
 }  // namespace
 
+std::string KeyDirectoryService::Source(
+    grpc::CallbackServerContext* context) const {
+  return SourceNetwork(context->peer(), prefixes_);
+}
+
 grpc::ServerUnaryReactor* KeyDirectoryService::Lookup(
     KeydRpc rpc, grpc::CallbackServerContext* context, const std::string& name,
     bool is_domain, mxkey::v1::KeyAnswer* response) {
@@ -110,8 +115,8 @@ grpc::ServerUnaryReactor* KeyDirectoryService::Lookup(
     }
   }
   return Answer(call, context,
-                is_domain ? directory_->GetDomainPolicy(name)
-                          : directory_->GetHostKeys(name),
+                is_domain ? directory_->GetDomainPolicy(name, Source(context))
+                          : directory_->GetHostKeys(name, Source(context)),
                 response);
 }
 
@@ -159,7 +164,8 @@ grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   relay_->FindByTlsPin(
-      pin, [this, call, reactor, response, pin, own = std::move(own)](
+      pin, [this, call, reactor, response, pin, own = std::move(own),
+            source = Source(context)](
                absl::StatusOr<mxkey::v1::KeyAnswer> peer, bool usable) {
         absl::StatusOr<mxkey::v1::KeyAnswer> result =
             peer.ok() && usable                   ? std::move(peer)
@@ -168,7 +174,7 @@ grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
             // A peer could not be asked: no signed denial (it would speak
             // for it).
             : absl::IsUnavailable(peer.status()) ? std::move(peer)
-                                                  : directory_->PinDenial(pin);
+                                                  : directory_->PinDenial(pin, source);
         reactor->Finish(call.Done(Reply(std::move(result), response)));
       });
   return reactor;

@@ -43,6 +43,7 @@ class KeyDirectoryService final : public KeyDirectoryBase {
         directory_(directory),
         federation_(federation),
         relay_(relay),
+        prefixes_(watch_limits.prefixes),
         watches_(watch_limits, ctx->clock, ctx->metrics),
         batches_(watch_buffer_bytes) {}
 
@@ -84,6 +85,8 @@ class KeyDirectoryService final : public KeyDirectoryBase {
   Directory* directory_;
   Federation* federation_;
   PeerRelay* relay_;
+  // What counts as one source (the denial limit, as the watch caps).
+  const SourcePrefixes prefixes_;
   WatchRegistry watches_;
   FeedBatchCache batches_;
 
@@ -94,6 +97,8 @@ class KeyDirectoryService final : public KeyDirectoryBase {
                                    grpc::CallbackServerContext* context,
                                    const std::string& name, bool is_domain,
                                    mxkey::v1::KeyAnswer* response);
+  // The caller's network (SourceNetwork), charged for new denials.
+  std::string Source(grpc::CallbackServerContext* context) const;
   std::atomic<bool> stopping_{false};
 };
 
