@@ -1,5 +1,7 @@
 #include "client/host_keys.h"
 
+#include <algorithm>
+
 #include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -71,19 +73,60 @@ absl::StatusOr<std::vector<std::string>> PinsFromPemFile(
   return std::vector<std::string>{*pin};
 }
 
+absl::StatusOr<TlsKeySigner> TlsKeyFromPemFile(const std::string& key_path) {
+  ASSIGN_OR_RETURN(std::string pem, ReadFile(key_path));
+  absl::StatusOr<TlsKeySigner> key = TlsKeySigner::FromPem(pem);
+  std::fill(pem.begin(), pem.end(), '\0');
+  if (!key.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(key_path, ": ", key.status().message()));
+  }
+  return key;
+}
+
+namespace {
+
+// Every pin once: `pins` first, then those of `tls_keys`.
+template <typename Body>
+void AddPins(Body& body, const std::vector<std::string>& pins,
+             const std::vector<const TlsKeySigner*>& tls_keys) {
+  std::vector<std::string> all = pins;
+  for (const TlsKeySigner* k : tls_keys) all.push_back(k->pin());
+  for (const auto& p : all) {
+    if (std::find(body.tls_spki_sha256().begin(), body.tls_spki_sha256().end(),
+                  p) == body.tls_spki_sha256().end()) {
+      body.add_tls_spki_sha256(p);
+    }
+  }
+}
+
+template <typename Request>
+absl::Status AddTlsKeyProofs(Request& request,
+                             const std::vector<const TlsKeySigner*>& tls_keys) {
+  for (const TlsKeySigner* k : tls_keys) {
+    mxkey::v1::TlsKeyProof* proof = request.add_tls_key_proofs();
+    proof->set_spki(k->spki_der());
+    ASSIGN_OR_RETURN(*proof->mutable_signature(), k->SignProof(request.body()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<mxkey::v1::EnrollRequest> MakeEnrollRequest(
     const std::string& hostname, const Ed25519PrivateKey& token,
     const HostKeys& keys, const std::vector<std::string>& pins,
-    absl::Time now) {
+    absl::Time now, const std::vector<const TlsKeySigner*>& tls_keys) {
   mxkey::v1::EnrollmentBody body;
   body.set_hostname(hostname);
   body.set_token_public_key(token.public_key());
   body.set_identity_key(keys.identity.public_key());
   body.set_agreement_key(keys.agreement.public_key());
-  for (const auto& p : pins) body.add_tls_spki_sha256(p);
+  AddPins(body, pins, tls_keys);
   body.set_timestamp(absl::ToUnixSeconds(now));
   mxkey::v1::EnrollRequest request;
   request.set_body(body.SerializeAsString());
+  RETURN_IF_ERROR(AddTlsKeyProofs(request, tls_keys));
   ASSIGN_OR_RETURN(*request.mutable_token_signature(),
                    SignBytes(token, ObjectType::kEnrollToken, request.body()));
   ASSIGN_OR_RETURN(*request.mutable_identity_signature(),
@@ -97,17 +140,18 @@ absl::StatusOr<mxkey::v1::RotateRequest> MakeRotateRequest(
     const std::string& hostname, uint64_t current_serial,
     const Ed25519PrivateKey& current_identity, const HostKeys& next,
     const std::vector<std::string>& pins, absl::Time now,
-    absl::Duration overlap) {
+    absl::Duration overlap, const std::vector<const TlsKeySigner*>& tls_keys) {
   mxkey::v1::RotationBody body;
   body.set_hostname(hostname);
   body.set_current_serial(current_serial);
   body.set_identity_key(next.identity.public_key());
   body.set_agreement_key(next.agreement.public_key());
-  for (const auto& p : pins) body.add_tls_spki_sha256(p);
+  AddPins(body, pins, tls_keys);
   body.set_timestamp(absl::ToUnixSeconds(now));
   body.set_overlap_seconds(absl::ToInt64Seconds(overlap));
   mxkey::v1::RotateRequest request;
   request.set_body(body.SerializeAsString());
+  RETURN_IF_ERROR(AddTlsKeyProofs(request, tls_keys));
   ASSIGN_OR_RETURN(*request.mutable_current_signature(),
                    SignBytes(current_identity, ObjectType::kRotateCurrent,
                              request.body()));

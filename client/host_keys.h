@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "crypto/ed25519.h"
+#include "crypto/tls_key_proof.h"
 #include "crypto/x25519.h"
 #include "proto/mxkey/v1/mxkey.pb.h"
 
@@ -36,9 +37,17 @@ absl::StatusOr<Ed25519PrivateKey> TokenKey(absl::string_view token_hex);
 absl::StatusOr<std::vector<std::string>> PinsFromPemFile(
     const std::string& pem_path);
 
+// A TLS private key from a PEM file (the MTA's own key file), to prove
+// possession of the key a pin names. INVALID_ARGUMENT names the file.
+absl::StatusOr<TlsKeySigner> TlsKeyFromPemFile(const std::string& key_path);
+
+// The pins certified are `pins` (already the host's: kept without a new
+// proof) and those of `tls_keys`, each with its proof of possession
+// (TlsKeyProof): keyd certifies a pin no host holds yet only with one.
 absl::StatusOr<mxkey::v1::EnrollRequest> MakeEnrollRequest(
     const std::string& hostname, const Ed25519PrivateKey& token,
-    const HostKeys& keys, const std::vector<std::string>& pins, absl::Time now);
+    const HostKeys& keys, const std::vector<std::string>& pins, absl::Time now,
+    const std::vector<const TlsKeySigner*>& tls_keys = {});
 
 // `overlap`: how long the current key stays in use beside the next one
 // unless the rotation is finished earlier; zero asks for keyd's default.
@@ -46,7 +55,8 @@ absl::StatusOr<mxkey::v1::RotateRequest> MakeRotateRequest(
     const std::string& hostname, uint64_t current_serial,
     const Ed25519PrivateKey& current_identity, const HostKeys& next,
     const std::vector<std::string>& pins, absl::Time now,
-    absl::Duration overlap = absl::ZeroDuration());
+    absl::Duration overlap = absl::ZeroDuration(),
+    const std::vector<const TlsKeySigner*>& tls_keys = {});
 
 // Says the host now uses its next keys (serial `next_serial`), signed by
 // the next identity key.

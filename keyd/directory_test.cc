@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "keyd/keyd_test_env.h"
+#include "tests/test_tls_keys.h"
 #include "keyd/revocation.h"
 #include "protocol/signed_object.h"
 
@@ -52,7 +53,7 @@ TEST(DirectoryTest, BadNameIsInvalidArgument) {
 
 TEST(DirectoryTest, FindByTlsPinAnswersForThePinsHost) {
   KeydTestEnv env;
-  const std::string pin(32, '\x5a');
+  const std::string pin = TestTlsPin("5a");
   env.AddAndEnroll("mx1.example.org", {pin});
   auto answer = env.directory->FindByTlsPin(pin);
   ASSERT_TRUE(answer.ok()) << answer.status();

@@ -133,8 +133,20 @@ absl::StatusOr<mxkey::v1::RemoveHostResponse> HostAdmin::RemoveHost(
       absl::Status del = txn.Delete(Table::kTokens, host.token_public_key());
       if (!del.ok() && !absl::IsNotFound(del)) return del;
     }
-    // Certificates, key and pin claims stay: a revoked key is never
-    // certified again, for this host or another.
+    // Certificates and key claims stay: a revoked mxkey key is never
+    // certified again, for this host or another. TLS pin claims go: the
+    // TLS key belongs to whoever proves they hold it, and a host that
+    // claimed another's key must not keep it from its owner once removed.
+    for (const auto& c : certs) {
+      for (const auto& pin : c.body.tls_spki_sha256()) {
+        absl::StatusOr<absl::string_view> owner = txn.Get(Table::kPins, pin);
+        if (owner.ok() && *owner == hostname) {
+          RETURN_IF_ERROR(txn.Delete(Table::kPins, pin));
+        } else if (!owner.ok() && !absl::IsNotFound(owner.status())) {
+          return owner.status();
+        }
+      }
+    }
     return txn.Delete(Table::kHosts, hostname);
   }));
   if (head != 0) ctx_->feed->Publish(head);

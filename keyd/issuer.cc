@@ -18,6 +18,8 @@
 #include "keyd/revocation.h"
 #include "protocol/hostname.h"
 #include "protocol/signed_object.h"
+#include "absl/strings/escaping.h"
+#include "crypto/tls_key_proof.h"
 
 namespace mxkey {
 
@@ -29,6 +31,8 @@ struct KeyRequest {
   std::string identity_key;
   std::string agreement_key;
   std::vector<std::string> pins;
+  // The pins whose TLS key signed the request (TlsKeyProof).
+  std::set<std::string> proven_pins;
   int64_t timestamp;
 };
 
@@ -87,6 +91,29 @@ absl::Status CheckSignature(absl::string_view key, ObjectType type,
   return absl::OkStatus();
 }
 
+// Verifies the request's proofs of possession of TLS keys and notes which
+// pins they prove. A proof of a key the body does not pin is malformed.
+template <typename Request>
+absl::Status CheckTlsKeyProofs(const KeydContext& ctx, const Request& request,
+                               KeyRequest& kr) {
+  if (request.tls_key_proofs_size() > ctx.options.max_tls_pins) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "at most ", ctx.options.max_tls_pins, " TLS key proofs"));
+  }
+  for (const auto& proof : request.tls_key_proofs()) {
+    const std::string pin = Sha256(proof.spki());
+    if (std::find(kr.pins.begin(), kr.pins.end(), pin) == kr.pins.end()) {
+      return absl::InvalidArgumentError(
+          "a TLS key proof is for a key whose pin the request does not ask "
+          "for");
+    }
+    RETURN_IF_ERROR(
+        VerifyTlsKeyProof(proof.spki(), request.body(), proof.signature()));
+    kr.proven_pins.insert(pin);
+  }
+  return absl::OkStatus();
+}
+
 std::string KeyClaim(absl::string_view kind, absl::string_view key) {
   return absl::StrCat(kind, ":", key);
 }
@@ -108,9 +135,20 @@ absl::Status ClaimKeys(WriteTxn& txn, const KeyRequest& kr) {
     }
     if (owner.ok() && *owner != kr.hostname) {
       return absl::AlreadyExistsError(
-          "a TLS pin in this request is already certified for another host");
+          "a TLS pin in this request is already certified for another host "
+          "(which proved it holds that TLS key); the admin releases it with "
+          "keyctl host remove of that host, see OPERATIONS.md");
     }
     if (!owner.ok() && !absl::IsNotFound(owner.status())) return owner.status();
+    // A pin no host holds yet: only with proof that the requester holds
+    // the TLS key (a pin is public: anyone can read it off a handshake).
+    if (!owner.ok() && table == Table::kPins && !kr.proven_pins.count(key)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "TLS pin ", absl::BytesToHexString(key),
+          " is new for this host and needs proof of possession: sign the "
+          "request with that TLS private key (keyctl enroll/rotate "
+          "--tls-key FILE)"));
+    }
   }
   for (const auto& [table, key] : claims) {
     RETURN_IF_ERROR(txn.Put(table, key, kr.hostname));
@@ -233,6 +271,7 @@ void Issuer::EnrollAsync(const mxkey::v1::EnrollRequest& request, Done done) {
       return absl::InvalidArgumentError("token_public_key must be 32 bytes");
     }
     ASSIGN_OR_RETURN(e->kr, CheckKeyRequest(*ctx_, e->body));
+    RETURN_IF_ERROR(CheckTlsKeyProofs(*ctx_, request, e->kr));
     RETURN_IF_ERROR(CheckSignature(e->body.token_public_key(),
                                    ObjectType::kEnrollToken, request.body(),
                                    request.token_signature(),
@@ -322,6 +361,7 @@ void Issuer::RotateAsync(const mxkey::v1::RotateRequest& request, Done done) {
       return absl::InvalidArgumentError("body is not a valid RotationBody");
     }
     ASSIGN_OR_RETURN(r->kr, CheckKeyRequest(*ctx_, r->body));
+    RETURN_IF_ERROR(CheckTlsKeyProofs(*ctx_, request, r->kr));
     ASSIGN_OR_RETURN(r->overlap_seconds,
                      RotationOverlap(ctx_->options, r->body.overlap_seconds()));
     return CheckSignature(r->kr.identity_key,

@@ -3,6 +3,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "keyd/keyd_test_env.h"
+#include "tests/test_tls_keys.h"
 #include "keyd/revocation.h"
 #include "protocol/signed_object.h"
 
@@ -11,7 +12,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string Pin(char c) { return std::string(32, c); }
+// The pin of a test TLS key (its proof is sent with the request).
+std::string Pin(char c) { return TestTlsPin(std::string(1, c)); }
 
 TEST(IssuerTest, EnrollIssuesAVerifiableCertificate) {
   KeydTestEnv env;
@@ -131,6 +133,71 @@ TEST(IssuerTest, PinCertifiedForAnotherHostIsRefused) {
   EXPECT_EQ(result.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(result.status().message(), HasSubstr("TLS pin"));
   EXPECT_EQ(env.Snapshot(), before);
+}
+
+// Trust core III #7: a pin is public (any TLS handshake shows the key), so
+// an enrolled host could claim another MX's key, and keep it forever.
+TEST(IssuerTest, ANewPinNeedsProofOfPossessionOfItsKey) {
+  KeydTestEnv env;
+  auto victim = TlsKeySigner::GenerateP256();
+  ASSERT_TRUE(victim.ok());
+  std::string token = env.AddHost("mx9.example.org");
+  const std::string before = env.Snapshot();
+  // The victim's pin alone.
+  auto bare = env.Enroll("mx9.example.org", token, {victim->pin()});
+  EXPECT_EQ(bare.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(bare.status().message(), HasSubstr("proof of possession"));
+  // The victim's public key with a signature by another key.
+  auto attacker = TlsKeySigner::GenerateP256();
+  ASSERT_TRUE(attacker.ok());
+  auto keys = HostKeys::Generate();
+  ASSERT_TRUE(keys.ok());
+  auto req = MakeEnrollRequest("mx9.example.org", *TokenKey(token), *keys,
+                               {}, env.clock.Now(), {&*attacker});
+  ASSERT_TRUE(req.ok());
+  req->set_body([&] {
+    mxkey::v1::EnrollmentBody body;
+    body.ParseFromString(req->body());
+    body.set_tls_spki_sha256(0, victim->pin());
+    return body.SerializeAsString();
+  }());
+  req->mutable_tls_key_proofs(0)->set_spki(victim->spki_der());
+  auto forged = env.issuer->Enroll(*req);
+  EXPECT_FALSE(forged.ok());
+  EXPECT_EQ(env.Snapshot(), before) << "a refused enrollment changed state";
+  // With the victim's key itself: certified.
+  auto proven = env.Enroll("mx9.example.org", token, {TestTlsPin("victim")});
+  EXPECT_TRUE(proven.ok()) << proven.status();
+}
+
+TEST(IssuerTest, RemovingAHostReleasesItsPins) {
+  KeydTestEnv env;
+  env.AddAndEnroll("mx1.example.org", {Pin('r')});
+  std::string token = env.AddHost("mx2.example.org");
+  auto refused = env.Enroll("mx2.example.org", token, {Pin('r')});
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(refused.status().message(), HasSubstr("host remove"));
+  mxkey::v1::RemoveHostRequest remove;
+  remove.set_hostname("mx1.example.org");
+  ASSERT_TRUE(env.admin->RemoveHost(remove).ok());
+  auto taken = env.Enroll("mx2.example.org", token, {Pin('r')});
+  EXPECT_TRUE(taken.ok()) << "the removed host still holds the pin: "
+                          << taken.status();
+}
+
+TEST(IssuerTest, ARotationKeepsTheHostsPinsWithoutANewProof) {
+  KeydTestEnv env;
+  EnrolledHost host = env.AddAndEnroll("mx1.example.org", {Pin('k')});
+  auto next = HostKeys::Generate();
+  ASSERT_TRUE(next.ok());
+  // The bare pin, no proof: the host holds it already.
+  auto req = MakeRotateRequest("mx1.example.org", host.body.serial(),
+                               host.keys.identity, *next, {Pin('k')},
+                               env.clock.Now());
+  ASSERT_TRUE(req.ok());
+  ASSERT_EQ(req->tls_key_proofs_size(), 0);
+  auto rotated = env.issuer->Rotate(*req);
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
 }
 
 TEST(IssuerTest, ReEnrollmentRevokesPreviousKeys) {

@@ -1,5 +1,7 @@
 #include "keyd/keyd_test_env.h"
 
+#include "tests/test_tls_keys.h"
+
 #include "keyd/store_snapshot.h"
 
 #include <stdlib.h>
@@ -40,6 +42,18 @@ std::string KeydTestEnv::AddHost(const std::string& host,
   return token.ok() ? token->token() : "";
 }
 
+SplitPins SplitTestPins(const std::vector<std::string>& pins) {
+  SplitPins out;
+  for (const std::string& pin : pins) {
+    if (const TlsKeySigner* key = TestTlsKeyForPin(pin)) {
+      out.proven.push_back(key);
+    } else {
+      out.plain.push_back(pin);
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<EnrolledHost> KeydTestEnv::Enroll(
     const std::string& host, const std::string& token,
     const std::vector<std::string>& pins) {
@@ -47,8 +61,9 @@ absl::StatusOr<EnrolledHost> KeydTestEnv::Enroll(
   if (!token_key.ok()) return token_key.status();
   absl::StatusOr<HostKeys> keys = HostKeys::Generate();
   if (!keys.ok()) return keys.status();
-  absl::StatusOr<mxkey::v1::EnrollRequest> req =
-      MakeEnrollRequest(host, *token_key, *keys, pins, clock.Now());
+  const SplitPins split = SplitTestPins(pins);
+  absl::StatusOr<mxkey::v1::EnrollRequest> req = MakeEnrollRequest(
+      host, *token_key, *keys, split.plain, clock.Now(), split.proven);
   if (!req.ok()) return req.status();
   absl::StatusOr<mxkey::v1::EnrollResponse> resp = issuer->Enroll(*req);
   if (!resp.ok()) return resp.status();
@@ -71,9 +86,10 @@ absl::StatusOr<EnrolledHost> KeydTestEnv::Rotate(
     absl::Duration overlap) {
   absl::StatusOr<HostKeys> next = HostKeys::Generate();
   if (!next.ok()) return next.status();
+  const SplitPins split = SplitTestPins(pins);
   absl::StatusOr<mxkey::v1::RotateRequest> req = MakeRotateRequest(
       current.body.hostname(), current.body.serial(), current.keys.identity,
-      *next, pins, clock.Now(), overlap);
+      *next, split.plain, clock.Now(), overlap, split.proven);
   if (!req.ok()) return req.status();
   absl::StatusOr<mxkey::v1::EnrollResponse> resp = issuer->Rotate(*req);
   if (!resp.ok()) return resp.status();

@@ -35,6 +35,8 @@ absl::string_view SignatureContext(ObjectType type) {
       return absl::string_view("mxkey/v1 rotate-pop\0", 20);
     case ObjectType::kRotateFinish:
       return absl::string_view("mxkey/v1 rotate-finish\0", 23);
+    case ObjectType::kTlsKeyProof:
+      return absl::string_view("mxkey/v1 tls-key-proof\0", 23);
   }
   return "";
 }

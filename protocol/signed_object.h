@@ -34,6 +34,9 @@ enum class ObjectType {
   kRotateProofOfPossession,
   kKeydTlsKey,
   kRotateFinish,
+  // Not Ed25519: a host's TLS key signs this context || the enrollment or
+  // rotation body, proving that it holds the key it asks keyd to pin.
+  kTlsKeyProof,
 };
 
 // The context string, including its trailing NUL byte.

@@ -36,7 +36,7 @@ TEST(SignedObjectTest, RejectsOtherSignerAndFlippedBody) {
 
 TEST(SignedObjectTest, ContextsAreDistinctAndNulTerminated) {
   std::set<std::string> seen;
-  for (int t = 0; t <= static_cast<int>(ObjectType::kRotateFinish);
+  for (int t = 0; t <= static_cast<int>(ObjectType::kTlsKeyProof);
        ++t) {
     absl::string_view c = SignatureContext(static_cast<ObjectType>(t));
     ASSERT_FALSE(c.empty());

@@ -26,6 +26,7 @@
 #include "mta-hooks/session/session.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 #include "tests/inprocess_keyd.h"
+#include "tests/test_tls_keys.h"
 #include "tests/subprocess.h"
 
 namespace mxkey {
@@ -190,7 +191,7 @@ class BadInputTest : public ::testing::TestWithParam<BadInput> {
     return {absl::StrCat("exit ", r.exit_code), r.err};
   }
 
-  static inline const std::string kPin = std::string(32, '\x42');
+  static inline const std::string kPin = TestTlsPin("42");
   FakeClock clock_{absl::Now()};
   std::unique_ptr<InProcessKeyd> keyd_;
   std::unique_ptr<v1::KeyDirectory::Stub> directory;

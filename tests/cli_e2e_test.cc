@@ -336,8 +336,18 @@ TEST_F(CliE2eTest, ExportTlsaMatchesIndependentToolsAndMtaStsFollowsPolicy) {
        "-subj", "/CN=mx1.example.org", "-days", "30"});
   ASSERT_EQ(gen.exit_code, 0) << gen.err;
   std::string token = AddHost("mx1.example.org");
+  // Trust core III #7: a certificate alone (public) is no proof that the
+  // host holds the key; keyd refuses a new pin without a signature by it,
+  // and the token stays usable.
+  CommandResult unproven = keyd_->RunKeyctl(
+      {"enroll", "mx1.example.org", "--token-file",
+       TokenFile(keyd_->dir() + "/..", token), "--key-dir", key_dir_,
+       "--tls-cert", cert});
+  EXPECT_EQ(unproven.exit_code, 1);
+  EXPECT_THAT(unproven.err, HasSubstr("needs proof of possession"));
   ASSERT_EQ(keyd_->RunKeyctl({"enroll", "mx1.example.org", "--token-file", TokenFile(keyd_->dir() + "/..", token),
-                              "--key-dir", key_dir_, "--tls-cert", cert})
+                              "--key-dir", key_dir_, "--tls-cert", cert,
+                              "--tls-key", key})
                 .exit_code,
             0);
   ASSERT_EQ(keyd_->RunKeyctl({"policy", "set", "example.org", "--mode",

@@ -29,6 +29,7 @@
 #include "gtest/gtest.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 #include "tests/inprocess_keyd.h"
+#include "tests/test_tls_keys.h"
 #include "tests/subprocess.h"
 
 namespace mxkey {
@@ -506,7 +507,7 @@ TEST_P(FederationTest, PeerRootChangedWithoutNewFingerprintIsRejected) {
 // (the ccert map): a's keyd asks its peers for the pin. Two orgs that trust
 // each other do not bounce the question back and forth.
 TEST_P(FederationTest, PeerHostIsFoundByItsTlsPin) {
-  const std::string pin(32, '\x77');
+  const std::string pin = TestTlsPin("77");
   b_->AddAndEnroll("mx7.b.example", "b.example", {pin});
   // b also trusts a, for a.example.
   ASSERT_TRUE(BTrustsA().ok());
@@ -740,7 +741,7 @@ TEST_P(FederationTest, PeerRevocationDropsTheRelayedAnswerBeforeRepublishing) {
 // Trust core I, finding 7: a pin once claimed by a (now revoked) own host
 // and now held by an active host of peer b is b's host's.
 TEST_P(FederationTest, RevokedOwnHolderOfAPinDoesNotShadowAPeersHost) {
-  const std::string pin(32, '\x66');
+  const std::string pin = TestTlsPin("66");
   a_->AddAndEnroll("mx6.a.example", "a.example", {pin});
   a_->Revoke("mx6.a.example", "decommissioned");
   b_->AddAndEnroll("mx6.b.example", "b.example", {pin});

@@ -61,6 +61,7 @@
 #include "mta-hooks/postfix/policy_maps.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 #include "tests/inprocess_keyd.h"
+#include "tests/test_tls_keys.h"
 #include "tests/onpath_proxy.h"
 #include "tests/subprocess.h"
 
@@ -81,12 +82,12 @@ constexpr bool kExemptUnwatchedRevocationWindow = true;
 constexpr int kLanes = 2;
 
 // Pins (raw SHA-256 of an SPKI; only their bytes matter here).
-const std::string kPinEnforce(32, '\xe1');
-const std::string kPinTesting(32, '\x71');
-const std::string kPinNone(32, '\x40');
-const std::string kPinUnkeyed(32, '\x50');
-const std::string kPinRevoked(32, '\x9e');
-const std::string kPinB(32, '\xb0');
+const std::string kPinEnforce = TestTlsPin("kPinEnforce");
+const std::string kPinTesting = TestTlsPin("kPinTesting");
+const std::string kPinNone = TestTlsPin("kPinNone");
+const std::string kPinUnkeyed = TestTlsPin("kPinUnkeyed");
+const std::string kPinRevoked = TestTlsPin("kPinRevoked");
+const std::string kPinB = TestTlsPin("kPinB");
 const std::string kPinNobody(32, '\x0d');
 
 constexpr char kEnforceDomain[] = "enforce.example.org";

@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/inprocess_keyd.h"
+#include "tests/test_tls_keys.h"
 #include "tests/subprocess.h"
 
 namespace mxkey {
@@ -17,9 +18,9 @@ namespace v1 = ::mxkey::v1;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-const std::string kPin1(32, '\x11');
-const std::string kPin2(32, '\x22');
-const std::string kPinB(32, '\xb0');
+const std::string kPin1 = TestTlsPin("1");
+const std::string kPin2 = TestTlsPin("2");
+const std::string kPinB = TestTlsPin("b");
 
 class PolicyMapsTest : public ::testing::Test {
  protected:

@@ -26,6 +26,7 @@
 #include "mta-hooks/postfix/policy_maps.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 #include "tests/inprocess_keyd.h"
+#include "tests/test_tls_keys.h"
 
 namespace mxkey {
 namespace {
@@ -53,7 +54,7 @@ struct Org {
   bool down = false;
 
   std::string Pin(const std::string& host) const {
-    return Sha256(absl::StrCat("tls key of ", host));
+    return TestTlsPin(host);
   }
   void Enroll() {
     const std::string host = absl::StrCat("mx", next++, ".", suffix);

@@ -3,6 +3,7 @@
 // Exit codes (docs/ARCHITECTURE.md §4): 0 ok/valid, 1 error, 2 usage, 3 no
 // valid key, 4 verification failed, 5 stale.
 #include <errno.h>
+#include <optional>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -537,19 +538,53 @@ bool HaveRootFingerprint(absl::string_view command) {
   return false;
 }
 
+// The TLS pin to certify, from --tls-key (the MTA's private key file: its
+// pin, with a proof of possession keyd needs for a pin the host does not
+// hold yet) and/or --tls-cert (a certificate of that key: its pin alone,
+// enough for a pin the host already holds).
+struct TlsPinFlags {
+  std::vector<std::string> pins;      // certified without a new proof
+  std::optional<TlsKeySigner> key;    // certified with a proof
+  std::vector<const TlsKeySigner*> keys() const {
+    return key ? std::vector<const TlsKeySigner*>{&*key}
+               : std::vector<const TlsKeySigner*>{};
+  }
+};
+
+absl::StatusOr<TlsPinFlags> ReadTlsPinFlags(const std::string& tls_cert,
+                                            const std::string& tls_key) {
+  TlsPinFlags out;
+  absl::StatusOr<std::vector<std::string>> pins = PinsFromPemFile(tls_cert);
+  if (!pins.ok()) return pins.status();
+  if (tls_key.empty()) {
+    out.pins = *std::move(pins);
+    return out;
+  }
+  absl::StatusOr<TlsKeySigner> key = TlsKeyFromPemFile(tls_key);
+  if (!key.ok()) return key.status();
+  if (!pins->empty() && (*pins)[0] != key->pin()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tls-cert ", tls_cert, " is not a certificate of the key in --tls-key ",
+        tls_key));
+  }
+  out.key = *std::move(key);
+  return out;
+}
+
 int Enroll(const std::string& host, const std::string& token,
-           const std::string& key_dir, const std::string& tls_cert) {
+           const std::string& key_dir, const std::string& tls_cert,
+           const std::string& tls_key) {
   if (!HaveRootFingerprint("enroll")) return kUsage;
   absl::StatusOr<std::string> name = CanonicalHostname(host);
   if (!name.ok()) return Fail(name.status(), "enroll");
   absl::StatusOr<Ed25519PrivateKey> token_key = TokenKey(token);
   if (!token_key.ok()) return Fail(token_key.status(), "enroll");
-  absl::StatusOr<std::vector<std::string>> pins = PinsFromPemFile(tls_cert);
-  if (!pins.ok()) return Fail(pins.status(), "enroll");
+  absl::StatusOr<TlsPinFlags> tls = ReadTlsPinFlags(tls_cert, tls_key);
+  if (!tls.ok()) return Fail(tls.status(), "enroll");
   absl::StatusOr<HostKeys> keys = HostKeys::Generate();
   if (!keys.ok()) return Fail(keys.status(), "enroll");
-  absl::StatusOr<mxkey::v1::EnrollRequest> req =
-      MakeEnrollRequest(*name, *token_key, *keys, *pins, absl::Now());
+  absl::StatusOr<mxkey::v1::EnrollRequest> req = MakeEnrollRequest(
+      *name, *token_key, *keys, tls->pins, absl::Now(), tls->keys());
   if (!req.ok()) return Fail(req.status(), "enroll");
   absl::StatusOr<mxkey::v1::HostCertificateBody> cert = IssueAndSave(
       &mxkey::v1::Enrollment::Stub::Enroll, *req, *keys, key_dir, "");
@@ -561,7 +596,8 @@ int Enroll(const std::string& host, const std::string& token,
 }
 
 int Rotate(const std::string& host, const std::string& key_dir,
-           const std::string& tls_cert, const std::string& overlap_text) {
+           const std::string& tls_cert, const std::string& tls_key,
+           const std::string& overlap_text) {
   if (!HaveRootFingerprint("rotate")) return kUsage;
   absl::StatusOr<std::string> name = CanonicalHostname(host);
   if (!name.ok()) return Fail(name.status(), "rotate");
@@ -575,12 +611,16 @@ int Rotate(const std::string& host, const std::string& key_dir,
   absl::StatusOr<mxkey::v1::HostCertificateBody> body =
       ParseBody<mxkey::v1::HostCertificateBody>(current_cert->certificate());
   if (!body.ok()) return Fail(body.status(), "rotate");
-  absl::StatusOr<std::vector<std::string>> pins = PinsFromPemFile(tls_cert);
-  if (!pins.ok()) return Fail(pins.status(), "rotate");
-  if (tls_cert.empty()) {
-    pins = std::vector<std::string>(body->tls_spki_sha256().begin(),
-                                    body->tls_spki_sha256().end());
+  absl::StatusOr<TlsPinFlags> tls = ReadTlsPinFlags(tls_cert, tls_key);
+  if (!tls.ok()) return Fail(tls.status(), "rotate");
+  if (tls_cert.empty() && tls_key.empty()) {
+    // The TLS key stays: the host holds its pins already.
+    tls->pins = std::vector<std::string>(body->tls_spki_sha256().begin(),
+                                         body->tls_spki_sha256().end());
   }
+  std::vector<std::string> all_pins = tls->pins;
+  if (tls->key) all_pins.push_back(tls->key->pin());
+  const std::vector<std::string>* pins = &all_pins;
   absl::Duration overlap = absl::ZeroDuration();
   if (!overlap_text.empty()) {
     absl::StatusOr<absl::Duration> d =
@@ -618,8 +658,8 @@ int Rotate(const std::string& host, const std::string& key_dir,
   absl::StatusOr<HostKeys> next = HostKeys::Generate();
   if (!next.ok()) return Fail(next.status(), "rotate");
   absl::StatusOr<mxkey::v1::RotateRequest> req =
-      MakeRotateRequest(*name, body->serial(), current->identity, *next, *pins,
-                        absl::Now(), overlap);
+      MakeRotateRequest(*name, body->serial(), current->identity, *next,
+                        tls->pins, absl::Now(), overlap, tls->keys());
   if (!req.ok()) return Fail(req.status(), "rotate");
   absl::StatusOr<mxkey::v1::HostCertificateBody> cert = IssueAndSave(
       &mxkey::v1::Enrollment::Stub::Rotate, *req, *next, key_dir, "next");
@@ -1001,7 +1041,7 @@ int main(int argc, char** argv) {
   auto* token_create = token->add_subcommand("create", "new one-time token");
   token_create->add_option("HOST", hostname)->required();
 
-  std::string token_text, token_file, key_dir, tls_cert;
+  std::string token_text, token_file, key_dir, tls_cert, tls_key;
   auto* enroll = app.add_subcommand("enroll", "generate keys and enroll");
   enroll->add_option("HOST", hostname)->required();
   enroll->add_option("--token", token_text,
@@ -1011,13 +1051,22 @@ int main(int argc, char** argv) {
   enroll->add_option("--token-file", token_file,
                      "file holding the token (no group or other access)");
   enroll->add_option("--key-dir", key_dir, "where private keys go")->required();
-  enroll->add_option("--tls-cert", tls_cert, "PEM whose TLS key to pin");
+  enroll->add_option("--tls-key", tls_key,
+                     "the MTA's TLS private key (PEM): its key is pinned, "
+                     "and the request is signed with it (keyd pins a TLS key "
+                     "only for a host that proves it holds it)");
+  enroll->add_option("--tls-cert", tls_cert,
+                     "a certificate of that key (PEM), checked against "
+                     "--tls-key; alone, only a key the host holds already");
 
   auto* rotate = app.add_subcommand("rotate", "pre-publish next keys");
   rotate->add_option("HOST", hostname)->required();
   rotate->add_option("--key-dir", key_dir, "the host's key directory")
       ->required();
-  rotate->add_option("--tls-cert", tls_cert, "PEM whose TLS key to pin");
+  rotate->add_option("--tls-key", tls_key,
+                     "the MTA's (new) TLS private key (PEM), as for enroll");
+  rotate->add_option("--tls-cert", tls_cert,
+                     "a certificate of that key (PEM), as for enroll");
   std::string overlap;
   bool finish = false;
   rotate->add_option("--overlap", overlap,
@@ -1027,7 +1076,8 @@ int main(int argc, char** argv) {
                    "the host now uses its next keys: make them active and "
                    "withdraw the old ones")
       ->excludes("--overlap")
-      ->excludes("--tls-cert");
+      ->excludes("--tls-cert")
+      ->excludes("--tls-key");
 
   uint64_t serial = 0;
   std::string reason;
@@ -1121,11 +1171,11 @@ int main(int argc, char** argv) {
       std::cerr << "keyctl: enroll: " << token_value.status().message() << "\n";
       return 2;
     }
-    return mxkey::Enroll(hostname, *token_value, key_dir, tls_cert);
+    return mxkey::Enroll(hostname, *token_value, key_dir, tls_cert, tls_key);
   }
   if (rotate->parsed()) {
     if (finish) return mxkey::RotateFinish(hostname, key_dir);
-    return mxkey::Rotate(hostname, key_dir, tls_cert, overlap);
+    return mxkey::Rotate(hostname, key_dir, tls_cert, tls_key, overlap);
   }
   if (revoke->parsed()) return mxkey::Revoke(hostname, serial, reason);
   if (lookup->parsed()) return mxkey::Lookup(hostname, false);

@@ -181,7 +181,8 @@ struct World {
     CommandResult r =
         at->RunKeyctl({"enroll", host, "--token-file", TokenFile(dir, token),
                        "--key-dir",
-                       dir + "/keys-" + host, "--tls-cert", Pem(tls_key)});
+                       dir + "/keys-" + host, "--tls-cert", Pem(tls_key),
+                       "--tls-key", Key(tls_key)});
     if (r.exit_code != 0) {
       return absl::InternalError("enroll " + host + ": " + r.err);
     }
@@ -497,7 +498,8 @@ TEST_F(PostfixE2eTest, RotationToPrePublishedKeyNeverDefers) {
   ExpectAStatus("case4a@rot.test", "sent");
   ASSERT_TRUE(world_->Keyctl({"rotate", "mx.rot.test", "--key-dir",
                               world_->dir + "/keys-mx.rot.test", "--tls-cert",
-                              world_->Pem("rot2")})
+                              world_->Pem("rot2"), "--tls-key",
+                              world_->Key("rot2")})
                   .ok());
   // The policy now pins both keys (the next one pre-published).
   std::string answer;
@@ -643,7 +645,8 @@ TEST_F(PostfixE2eTest, PeerRotationSwitched3sLaterNeverDefers) {
 
   CommandResult rotate = world_->peer_keyd->RunKeyctl(
       {"rotate", "mx.rot.f.test", "--key-dir",
-       world_->dir + "/keys-mx.rot.f.test", "--tls-cert", world_->Pem("frot2")});
+       world_->dir + "/keys-mx.rot.f.test", "--tls-cert", world_->Pem("frot2"),
+       "--tls-key", world_->Key("frot2")});
   ASSERT_EQ(rotate.exit_code, 0) << rotate.err;
   const absl::Time rotated = absl::Now();
   absl::SleepFor(absl::Seconds(3));
@@ -736,7 +739,8 @@ TEST_F(PostfixE2eTest, ClientKeyRotationSwitchesSmtpTlsChainFiles) {
   ASSERT_TRUE(world_->MakeKey("a2").ok());
   const std::string keys = world_->dir + "/keys-mx.a.test";
   ASSERT_TRUE(world_->Keyctl({"rotate", "mx.a.test", "--key-dir", keys,
-                              "--tls-cert", world_->Pem("a2")})
+                              "--tls-cert", world_->Pem("a2"), "--tls-key",
+                              world_->Key("a2")})
                   .ok());
   // Switch Postfix's client key (OPERATIONS.md §2: smtp_tls_chain_files).
   CommandResult switched = RunCommand(

@@ -1,0 +1,21 @@
+// TLS keys for tests, by label: keyd certifies a pin only with proof that
+// the host holds its key (crypto/tls_key_proof.h), so a test's pins come
+// from real keys. TestTlsPin("mx1") is the pin of an ECDSA P-256 key made
+// once per process for that label; TestTlsKeyForPin finds the key again
+// (InProcessKeyd signs each enrollment's proofs with it). Thread-safe.
+#ifndef MXKEY_TESTS_TEST_TLS_KEYS_H_
+#define MXKEY_TESTS_TEST_TLS_KEYS_H_
+
+#include <string>
+
+#include "crypto/tls_key_proof.h"
+
+namespace mxkey {
+
+std::string TestTlsPin(const std::string& label);
+// The key of a pin TestTlsPin made; null for any other pin.
+const TlsKeySigner* TestTlsKeyForPin(const std::string& pin);
+
+}  // namespace mxkey
+
+#endif  // MXKEY_TESTS_TEST_TLS_KEYS_H_
