@@ -1,8 +1,13 @@
 #include "mta-hooks/postfix/socket_peer.h"
 
 #include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -71,6 +76,65 @@ std::string IpOf(const sockaddr_storage& ss) {
   return absl::StrCat("ip:", text);
 }
 
+// The uid owning the TCP socket whose local end is `local` and remote end
+// `remote`, asked of the kernel by that 4-tuple (NETLINK_SOCK_DIAG, the
+// interface of ss(8)): one small message, where /proc/net/tcp is the whole
+// table. -1 if the kernel does not say.
+long UidFromSockDiag(const sockaddr_storage& local,
+                     const sockaddr_storage& remote) {
+  const int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (nl < 0) return -1;
+  timeval timeout{1, 0};  // the kernel answers at once; never hang a server
+  setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } message{};
+  message.header.nlmsg_len = sizeof(message);
+  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_flags = NLM_F_REQUEST;
+  inet_diag_req_v2& r = message.request;
+  r.sdiag_family = local.ss_family;
+  r.sdiag_protocol = IPPROTO_TCP;
+  r.idiag_states = ~0U;
+  r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  if (local.ss_family == AF_INET) {
+    const auto* l = reinterpret_cast<const sockaddr_in*>(&local);
+    const auto* rm = reinterpret_cast<const sockaddr_in*>(&remote);
+    r.id.idiag_sport = l->sin_port;
+    r.id.idiag_dport = rm->sin_port;
+    std::memcpy(r.id.idiag_src, &l->sin_addr, 4);
+    std::memcpy(r.id.idiag_dst, &rm->sin_addr, 4);
+  } else {
+    const auto* l = reinterpret_cast<const sockaddr_in6*>(&local);
+    const auto* rm = reinterpret_cast<const sockaddr_in6*>(&remote);
+    r.id.idiag_sport = l->sin6_port;
+    r.id.idiag_dport = rm->sin6_port;
+    std::memcpy(r.id.idiag_src, &l->sin6_addr, 16);
+    std::memcpy(r.id.idiag_dst, &rm->sin6_addr, 16);
+  }
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  long uid = -1;
+  if (sendto(nl, &message, sizeof(message), 0,
+             reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) ==
+      static_cast<ssize_t>(sizeof(message))) {
+    alignas(nlmsghdr) char buf[1024];
+    const ssize_t n = recv(nl, buf, sizeof(buf), 0);
+    const auto* h = reinterpret_cast<const nlmsghdr*>(buf);
+    if (n > 0 && NLMSG_OK(h, static_cast<size_t>(n)) &&
+        h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
+        h->nlmsg_len >= NLMSG_LENGTH(sizeof(inet_diag_msg))) {
+      const auto* m = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+      // TIME_WAIT has no owner (uid 0): a connection of the past.
+      if (m->idiag_state != 6) uid = m->idiag_uid;
+    }
+  }
+  close(nl);
+  return uid;
+}
+
 }  // namespace
 
 long UidFromProcNetTcp(absl::string_view table, absl::string_view local,
@@ -88,6 +152,19 @@ long UidFromProcNetTcp(absl::string_view table, absl::string_view local,
     if (absl::SimpleAtoi(f[7], &uid)) return uid;
   }
   return -1;
+}
+
+long SockDiagPeerUid(int fd) {
+  sockaddr_storage peer{}, self{};
+  socklen_t peer_len = sizeof(peer), self_len = sizeof(self);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&self), &self_len) != 0 ||
+      (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)) {
+    return -1;
+  }
+  UnmapV4(&peer);
+  UnmapV4(&self);
+  return UidFromSockDiag(peer, self);
 }
 
 std::string SocketPeer(int fd) {
@@ -109,8 +186,11 @@ std::string SocketPeer(int fd) {
   UnmapV4(&peer);
   UnmapV4(&self);
   if (!IsLoopback(peer)) return IpOf(peer);
-  // A local process: the owner of its end of the connection. The client's
-  // socket is listed with its address as local and ours as remote.
+  // A local process: the owner of its end of the connection, whose local
+  // address is the client's and remote address ours.
+  const long diag_uid = UidFromSockDiag(peer, self);
+  if (diag_uid >= 0) return absl::StrCat("uid:", diag_uid);
+  // Where the kernel has no sock_diag: the whole table.
   std::ifstream file(peer.ss_family == AF_INET ? "/proc/net/tcp"
                                                : "/proc/net/tcp6");
   std::stringstream table;

@@ -306,6 +306,8 @@ TEST(SocketPeerTest, ALoopbackTcpClientIsNamedByItsUid) {
   int accepted = accept(listener, nullptr, nullptr);
   ASSERT_GE(accepted, 0);
   EXPECT_EQ(SocketPeer(accepted), absl::StrCat("uid:", geteuid()));
+  // The kernel's answer by the 4-tuple (not the /proc/net/tcp fallback).
+  EXPECT_EQ(SockDiagPeerUid(accepted), static_cast<long>(geteuid()));
   close(accepted);
   close(client);
   close(listener);
