@@ -13,21 +13,12 @@
 #include "gtest/gtest.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 #include "tests/inprocess_keyd.h"
+#include "tests/process_rss.h"
 
 namespace mxkey {
 namespace {
 
 using v1::WatchRevocationsResponse;
-
-// keyd's resident set, in KiB.
-int64_t RssKib(pid_t pid) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
 
 // A watch whose client reads only when told to.
 struct Watch {
