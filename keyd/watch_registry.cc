@@ -1,6 +1,7 @@
 #include "keyd/watch_registry.h"
 
 #include <algorithm>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -44,8 +45,17 @@ absl::StatusOr<std::shared_ptr<WatchTicket>> WatchRegistry::Admit(
         " revocation watches (--max-watches-per-source); retry later"));
   }
   ++from_source;
-  auto ticket = std::shared_ptr<WatchTicket>(
-      new WatchTicket(context, std::move(source), std::move(waker)));
+  const int64_t spread = absl::ToInt64Nanoseconds(limits_.drain_timeout / 4);
+  // splitmix64: an even spread is all this needs, not secrecy.
+  slack_state_ += 0x9e3779b97f4a7c15ULL;
+  uint64_t z = slack_state_;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  const int64_t slack =
+      spread > 0 ? static_cast<int64_t>(z % static_cast<uint64_t>(spread)) : 0;
+  auto ticket = std::shared_ptr<WatchTicket>(new WatchTicket(
+      context, std::move(source), std::move(waker), slack));
   open_.insert(ticket);
   return ticket;
 }
@@ -141,12 +151,14 @@ int WatchRegistry::CancelStalled() {
     MutexLock lock(&mu_);
     for (const auto& t : open_) {
       const int64_t since = t->write_since_ns_.load();
-      if (since != 0 && since <= cutoff) stalled.emplace_back(t, since);
+      if (since != 0 && since + t->drain_slack_ns_ <= cutoff) {
+        stalled.emplace_back(t, since);
+      }
     }
   }
   // No registry lock here: the cancel may end the watch, whose OnDone
   // releases its ticket.
-  int cancelled = 0;
+  std::map<std::string, int> dropped_by_source;
   for (auto& [t, since] : stalled) {
     std::lock_guard<std::recursive_mutex> lock(t->mu_);
     // Still the same write (it may have ended, and another begun, since):
@@ -155,13 +167,18 @@ int WatchRegistry::CancelStalled() {
         !t->write_since_ns_.compare_exchange_strong(since, 0)) {
       continue;
     }
-    LogWarning("watch dropped: source=%s reason=\"no read for %s (the "
-               "client does not drain the stream; --watch-drain-timeout)\"",
-               absl::CHexEscape(t->source_),
-               absl::FormatDuration(limits_.drain_timeout));
     metrics_->watches_dropped()->Add();
     t->context_->TryCancel();
-    ++cancelled;
+    ++dropped_by_source[t->source_];
+  }
+  int cancelled = 0;
+  for (const auto& [source, n] : dropped_by_source) {
+    LogWarning("watch dropped: source=%s count=%d reason=\"no read for %s "
+               "(the client does not drain the stream; "
+               "--watch-drain-timeout)\"",
+               absl::CHexEscape(source), n,
+               absl::FormatDuration(limits_.drain_timeout));
+    cancelled += n;
   }
   return cancelled;
 }

@@ -8,9 +8,12 @@
 // A watch whose source already holds its share of pending bytes, or whose
 // next batch does not fit the shared batch buffer, waits ("starved") and is
 // woken again every sweep: a slow or hostile source delays only itself. A
-// watch whose write has waited longer than the drain timeout is cancelled
-// by the sweeper thread: an unread stream pins its batch (and gRPC's
-// per-stream state) for as long as it stays open. Cannot fail otherwise.
+// watch whose write has waited longer than the drain timeout (plus up to a
+// quarter of it, chosen per watch) is cancelled by the sweeper thread: an
+// unread stream pins its batch (and gRPC's per-stream state) for as long
+// as it stays open. The spread keeps watches a flood opened together from
+// being dropped (and reopened) together, in one burst; drops are logged
+// once per source and sweep. Cannot fail otherwise.
 #ifndef MXKEY_KEYD_WATCH_REGISTRY_H_
 #define MXKEY_KEYD_WATCH_REGISTRY_H_
 
@@ -58,8 +61,11 @@ class WatchTicket {
  private:
   friend class WatchRegistry;
   WatchTicket(grpc::CallbackServerContext* context, std::string source,
-              std::weak_ptr<FeedListener> waker)
-      : context_(context), source_(std::move(source)), waker_(std::move(waker)) {}
+              std::weak_ptr<FeedListener> waker, int64_t drain_slack_ns)
+      : context_(context),
+        source_(std::move(source)),
+        waker_(std::move(waker)),
+        drain_slack_ns_(drain_slack_ns) {}
 
   // Recursive, in case gRPC runs the watch's OnCancel and OnDone inline in
   // TryCancel (1.51 does not), on the sweeper's thread that holds it.
@@ -70,6 +76,8 @@ class WatchTicket {
   const std::weak_ptr<FeedListener> waker_;
   // When the pending write started (Unix ns); 0: none pending.
   std::atomic<int64_t> write_since_ns_{0};
+  // This watch's share of the spread of drain timeouts.
+  const int64_t drain_slack_ns_;
   // Guarded by the registry's mutex.
   size_t pending_bytes_ = 0;
   bool starved_ = false;
@@ -124,6 +132,9 @@ class WatchRegistry {
   absl::flat_hash_map<std::string, std::vector<std::weak_ptr<FeedListener>>>
       waiting_for_source_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Picks each watch's drain slack.
+  uint64_t slack_state_ ABSL_GUARDED_BY(mu_) =
+      static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   std::thread sweeper_;
 };
 
