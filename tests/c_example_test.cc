@@ -1,6 +1,8 @@
 // Runs the C example (mta-hooks/examples/mxkey_echo.c) against itself:
 // lookup, handshake and an encrypted echo between two enrolled hosts, with
 // a real keyd; and a revoked initiator that the responder turns away.
+#include <sys/stat.h>
+
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -25,10 +27,12 @@ class CExampleTest : public ::testing::Test {
   }
   void TearDown() override { RunCommand({"/bin/rm", "-rf", dir_}); }
 
-  // Starts the responder (mx2); returns its port.
-  int StartServer() {
+  // Starts the responder (mx2), with its replay guard in `replay_dir` if
+  // one is given; returns its port.
+  int StartServer(const std::string& replay_dir = "") {
     auto server = Subprocess::Start(
-        {RunfilePath("mta-hooks/examples/mxkey-echo"), "serve",
+        {"/usr/bin/env", "MXKEY_REPLAY_DIR=" + replay_dir,
+         RunfilePath("mta-hooks/examples/mxkey-echo"), "serve",
          keyd_->endpoint(), keyd_->root_fingerprint(), dir_ + "/mx2"},
         dir_ + "/server.log");
     EXPECT_TRUE(server.ok()) << server.status();
@@ -60,6 +64,17 @@ TEST_F(CExampleTest, LookupHandshakeAndEncryptedEcho) {
   EXPECT_EQ(server_->Wait(absl::Seconds(20)), 0);
   auto log = RunCommand({"/bin/cat", dir_ + "/server.log"});
   EXPECT_THAT(log.out, HasSubstr("peer mx1.example.org authenticated"));
+}
+
+TEST_F(CExampleTest, AResponderCanKeepItsReplayGuardInASharedDirectory) {
+  const std::string replay = dir_ + "/replay";
+  int port = StartServer(replay);
+  CommandResult r = Connect(port, "hello");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(server_->Wait(absl::Seconds(20)), 0);
+  struct stat st {};
+  ASSERT_EQ(stat(replay.c_str(), &st), 0) << "no replay directory";
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
 }
 
 TEST_F(CExampleTest, RevokedInitiatorIsTurnedAway) {

@@ -4,7 +4,10 @@
  *       listens on 127.0.0.1 (an ephemeral port, printed as
  *       "listening on 127.0.0.1:PORT"), accepts one connection, runs the
  *       responder handshake (verifying the initiator through keyd) and
- *       echoes every message back until the peer closes.
+ *       echoes every message back until the peer closes. With
+ *       MXKEY_REPLAY_DIR set, the replay guard lives in that directory,
+ *       shared with every other responder process that names it (as
+ *       Postfix runs many), instead of in this process's memory.
  *   mxkey-echo connect KEYD ROOT_FP KEY_DIR HOSTNAME PORT MESSAGE
  *       looks HOSTNAME up (verified), connects to 127.0.0.1:PORT, runs the
  *       initiator handshake, sends MESSAGE and checks the echo.
@@ -128,6 +131,14 @@ int main(int argc, char** argv) {
   mxkey_client* client = NULL;
   mxkey_status st = mxkey_client_new(argv[2], argv[3], NULL, &client);
   if (st != MXKEY_OK) return fail("client", st);
+  const char* replay_dir = getenv("MXKEY_REPLAY_DIR");
+  if (is_serve && replay_dir != NULL && replay_dir[0] != '\0') {
+    st = mxkey_client_set_replay_guard(client, replay_dir, 0);
+    if (st != MXKEY_OK) {
+      mxkey_client_free(client);
+      return fail("replay guard", st);
+    }
+  }
   mxkey_identity* self = NULL;
   st = mxkey_identity_load(argv[4], &self);
   if (st != MXKEY_OK) {
