@@ -1,5 +1,7 @@
 #include "client/host_keys.h"
 
+#include "crypto/secret_bytes.h"
+
 #include <algorithm>
 
 #include <errno.h>
@@ -76,7 +78,7 @@ absl::StatusOr<std::vector<std::string>> PinsFromPemFile(
 absl::StatusOr<TlsKeySigner> TlsKeyFromPemFile(const std::string& key_path) {
   ASSIGN_OR_RETURN(std::string pem, ReadFile(key_path));
   absl::StatusOr<TlsKeySigner> key = TlsKeySigner::FromPem(pem);
-  std::fill(pem.begin(), pem.end(), '\0');
+  SecureWipe(pem.data(), pem.size());
   if (!key.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(key_path, ": ", key.status().message()));

@@ -1,6 +1,8 @@
 #include "crypto/tls_key_proof.h"
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -48,11 +50,32 @@ absl::StatusOr<const EVP_MD*> DigestFor(EVP_PKEY* key) {
         return absl::InvalidArgumentError(absl::StrCat(
             "an RSA TLS key must have 2048 to 8192 bits, not ", bits));
       }
+      // A huge public exponent would make every check cost a signature.
+      BIGNUM* e = nullptr;
+      if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
+        ERR_clear_error();
+        return absl::InvalidArgumentError("an RSA TLS key without exponent");
+      }
+      const int e_bits = BN_num_bits(e);
+      BN_free(e);
+      if (e_bits > 32) {
+        return absl::InvalidArgumentError(
+            "an RSA TLS key's public exponent must fit in 32 bits");
+      }
       return EVP_sha256();
     }
     case EVP_PKEY_EC: {
-      const int bits = EVP_PKEY_bits(key);
-      if (bits != 256 && bits != 384 && bits != 521) {
+      // Named NIST curves only (not brainpool, secp256k1 or explicit
+      // parameters).
+      char group[64] = {};
+      size_t len = 0;
+      if (EVP_PKEY_get_group_name(key, group, sizeof(group), &len) != 1) {
+        ERR_clear_error();
+        group[0] = '\0';
+      }
+      const absl::string_view name(group);
+      if (name != "prime256v1" && name != "P-256" && name != "secp384r1" &&
+          name != "P-384" && name != "secp521r1" && name != "P-521") {
         return absl::InvalidArgumentError(
             "an ECDSA TLS key must be on P-256, P-384 or P-521");
       }

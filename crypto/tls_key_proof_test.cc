@@ -63,6 +63,12 @@ TEST(TlsKeyProofTest, WeakOrOtherKeysAndBadPemAreRefused) {
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TlsKeySigner::FromPem(PemOf(EVP_PKEY_Q_keygen(
+                                       nullptr, nullptr, "EC", "secp256k1")))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument)
+      << "secp256k1 is not one of the NIST curves accepted";
   EXPECT_EQ(TlsKeySigner::FromPem("-----BEGIN CERTIFICATE-----\n").status().code(),
             absl::StatusCode::kInvalidArgument);
 }

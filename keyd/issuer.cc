@@ -4,6 +4,7 @@
 
 #include <future>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -118,6 +119,28 @@ std::string KeyClaim(absl::string_view kind, absl::string_view key) {
   return absl::StrCat(kind, ":", key);
 }
 
+// Whether one of `hostname`'s certificates pins `pin`: a claim in the pins
+// table alone is not enough (one left by a removed host of the same name,
+// or made before claims needed proof and never certified since, is not).
+absl::StatusOr<bool> HostCertifiedPin(ReadTxn& txn, const std::string& hostname,
+                                      absl::string_view pin) {
+  absl::StatusOr<keyd::HostRecord> host =
+      GetRecord<keyd::HostRecord>(txn, Table::kHosts, hostname);
+  if (absl::IsNotFound(host.status())) return false;
+  if (!host.ok()) return host.status();
+  for (uint64_t serial : host->serials()) {
+    ASSIGN_OR_RETURN(keyd::CertRecord record,
+                     GetRecord<keyd::CertRecord>(txn, Table::kCerts,
+                                                 U64Key(serial)));
+    mxkey::v1::HostCertificateBody body;
+    if (!body.ParseFromString(record.certificate().body())) continue;
+    for (const auto& p : body.tls_spki_sha256()) {
+      if (p == pin) return true;
+    }
+  }
+  return false;
+}
+
 // Refuses reused keys and pins of other hosts, then claims them.
 absl::Status ClaimKeys(WriteTxn& txn, const KeyRequest& kr) {
   std::vector<std::pair<Table, std::string>> claims = {
@@ -125,24 +148,36 @@ absl::Status ClaimKeys(WriteTxn& txn, const KeyRequest& kr) {
       {Table::kKeys, KeyClaim("x", kr.agreement_key)}};
   for (const auto& pin : kr.pins) claims.push_back({Table::kPins, pin});
   for (const auto& [table, key] : claims) {
-    absl::StatusOr<absl::string_view> owner = txn.Get(table, key);
+    absl::StatusOr<absl::string_view> claim = txn.Get(table, key);
+    if (!claim.ok() && !absl::IsNotFound(claim.status())) return claim.status();
+    // Copied: the view may not outlive the reads below.
+    const std::optional<std::string> owner =
+        claim.ok() ? std::optional<std::string>(*claim) : std::nullopt;
     // A host may keep its TLS key across certificates; mxkey keys are fresh
     // for every certificate, so a revoked one never comes back.
-    if (owner.ok() && table == Table::kKeys) {
+    if (owner && table == Table::kKeys) {
       return absl::AlreadyExistsError(
           "a public key in this request was certified before; generate new "
           "keys for every enrollment and rotation");
     }
-    if (owner.ok() && *owner != kr.hostname) {
+    if (table != Table::kPins) continue;
+    // A pin claim counts only if a certificate of its holder pins it: one
+    // left by a removed host (by an older keyd, or a host of the same name
+    // added again) is free for whoever proves the key.
+    bool held = false;
+    if (owner) {
+      ASSIGN_OR_RETURN(held, HostCertifiedPin(txn, *owner, key));
+    }
+    if (held && *owner == kr.hostname) continue;  // the host's already
+    if (held) {
       return absl::AlreadyExistsError(
           "a TLS pin in this request is already certified for another host "
           "(which proved it holds that TLS key); the admin releases it with "
           "keyctl host remove of that host, see OPERATIONS.md");
     }
-    if (!owner.ok() && !absl::IsNotFound(owner.status())) return owner.status();
-    // A pin no host holds yet: only with proof that the requester holds
-    // the TLS key (a pin is public: anyone can read it off a handshake).
-    if (!owner.ok() && table == Table::kPins && !kr.proven_pins.count(key)) {
+    // A pin no host holds: only with proof that the requester holds the
+    // TLS key (a pin is public: anyone can read it off a handshake).
+    if (!kr.proven_pins.count(key)) {
       return absl::PermissionDeniedError(absl::StrCat(
           "TLS pin ", absl::BytesToHexString(key),
           " is new for this host and needs proof of possession: sign the "
@@ -271,15 +306,16 @@ void Issuer::EnrollAsync(const mxkey::v1::EnrollRequest& request, Done done) {
       return absl::InvalidArgumentError("token_public_key must be 32 bytes");
     }
     ASSIGN_OR_RETURN(e->kr, CheckKeyRequest(*ctx_, e->body));
-    RETURN_IF_ERROR(CheckTlsKeyProofs(*ctx_, request, e->kr));
     RETURN_IF_ERROR(CheckSignature(e->body.token_public_key(),
                                    ObjectType::kEnrollToken, request.body(),
                                    request.token_signature(),
                                    "token signature"));
-    return CheckSignature(e->kr.identity_key,
-                          ObjectType::kEnrollProofOfPossession, request.body(),
-                          request.identity_signature(),
-                          "proof of possession (identity signature)");
+    RETURN_IF_ERROR(CheckSignature(e->kr.identity_key,
+                                   ObjectType::kEnrollProofOfPossession,
+                                   request.body(), request.identity_signature(),
+                                   "proof of possession (identity signature)"));
+    // Last: the costliest checks (RSA), once the cheap ones passed.
+    return CheckTlsKeyProofs(*ctx_, request, e->kr);
   }();
   if (!checked.ok()) return done(checked);
   const KeydContext* ctx = ctx_;
@@ -361,13 +397,13 @@ void Issuer::RotateAsync(const mxkey::v1::RotateRequest& request, Done done) {
       return absl::InvalidArgumentError("body is not a valid RotationBody");
     }
     ASSIGN_OR_RETURN(r->kr, CheckKeyRequest(*ctx_, r->body));
-    RETURN_IF_ERROR(CheckTlsKeyProofs(*ctx_, request, r->kr));
     ASSIGN_OR_RETURN(r->overlap_seconds,
                      RotationOverlap(ctx_->options, r->body.overlap_seconds()));
-    return CheckSignature(r->kr.identity_key,
-                          ObjectType::kRotateProofOfPossession, request.body(),
-                          request.identity_signature(),
-                          "proof of possession (identity signature)");
+    RETURN_IF_ERROR(CheckSignature(r->kr.identity_key,
+                                   ObjectType::kRotateProofOfPossession,
+                                   request.body(), request.identity_signature(),
+                                   "proof of possession (identity signature)"));
+    return CheckTlsKeyProofs(*ctx_, request, r->kr);
   }();
   if (!checked.ok()) return done(checked);
   // The current key is known only inside the transaction.

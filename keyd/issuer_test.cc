@@ -185,6 +185,24 @@ TEST(IssuerTest, RemovingAHostReleasesItsPins) {
                           << taken.status();
 }
 
+// A host added again under a removed host's name starts with nothing: the
+// pins of the old one are not its own without a new proof.
+TEST(IssuerTest, AHostAddedAgainDoesNotInheritPinsWithoutProof) {
+  KeydTestEnv env;
+  env.AddAndEnroll("mx1.example.org", {Pin('o')});
+  mxkey::v1::RemoveHostRequest remove;
+  remove.set_hostname("mx1.example.org");
+  ASSERT_TRUE(env.admin->RemoveHost(remove).ok());
+  std::string token = env.AddHost("mx1.example.org");
+  auto keys = HostKeys::Generate();
+  ASSERT_TRUE(keys.ok());
+  auto bare = MakeEnrollRequest("mx1.example.org", *TokenKey(token), *keys,
+                                {Pin('o')}, env.clock.Now());
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(env.issuer->Enroll(*bare).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
 TEST(IssuerTest, ARotationKeepsTheHostsPinsWithoutANewProof) {
   KeydTestEnv env;
   EnrolledHost host = env.AddAndEnroll("mx1.example.org", {Pin('k')});

@@ -48,10 +48,11 @@ void NameCache::Put(Shard& shard, const std::string& key,
     shard.recency.erase(old->second.recency);
     shard.entries.erase(old);
   }
+  // Larger than the whole shard: not kept (and nothing evicted for it).
+  if (bytes > shard_budget_) return;
   while (!shard.recency.empty() && shard.bytes + bytes > shard_budget_) {
     Erase(shard, shard.entries.find(shard.recency.back()));
   }
-  if (bytes > shard_budget_) return;  // larger than the whole shard
   shard.recency.push_front(key);
   Entry& e = shard.entries[key];
   e.value = std::move(value);

@@ -172,13 +172,32 @@ absl::Status PeerFeedFollower::StorePosition(WriteTxn& txn, const Follower& f,
 
 bool PeerFeedFollower::CheckReset(Follower* f) {
   const v1::FederationPeer& peer = f->peer;
-  if (peer.domain_suffixes().empty()) return false;
+  if (peer.domain_suffixes().empty()) {
+    LogOnce(f, "a reset is claimed, but the peer has no domain suffix to ask "
+               "under; keeping the position");
+    return false;
+  }
   absl::StatusOr<AnswerVerifier> verifier = PeerVerifier(peer);
-  if (!verifier.ok()) return false;
+  if (!verifier.ok()) {
+    LogOnce(f, absl::StrCat("its root does not load (",
+                            verifier.status().message(),
+                            "); keeping the position"));
+    return false;
+  }
   auto stub = PeerStub(peer);
+  // The shortest suffix: the check's name must fit under it.
+  std::string suffix = peer.domain_suffixes(0);
+  for (const auto& s : peer.domain_suffixes()) {
+    if (s.size() < suffix.size()) suffix = s;
+  }
   absl::StatusOr<PeerFeedVerdict> verdict = CheckPeerFeedReset(
-      *stub, *verifier, peer.domain_suffixes(0), f->position,
-      ctx_->clock->Now(), kResetCheckTimeout);
+      *stub, *verifier, suffix, f->position, ctx_->clock->Now(),
+      kResetCheckTimeout, [f](grpc::ClientContext* call) {
+        MutexLock lock(&f->mu);
+        if (call != nullptr && f->stop) return false;
+        f->call = call;
+        return true;
+      });
   if (!verdict.ok()) {
     LogOnce(f, absl::StrCat("its feed does not go on from seq ",
                             f->position.seq(),
@@ -195,8 +214,7 @@ bool PeerFeedFollower::CheckReset(Follower* f) {
     if (relay_ != nullptr) relay_->DropPeerAnswers(peer.org());
     next.set_seq(verdict->signed_head);
     next.clear_digest();
-  } else if (!verdict->event_digest.empty()) {
-    next.set_digest(verdict->event_digest);
+    next.clear_revoked_at();
   }
   absl::Status st = ctx_->store->Write(
       [&](WriteTxn& txn) { return StorePosition(txn, *f, next); });
@@ -338,6 +356,7 @@ void PeerFeedFollower::FollowOnce(Follower* f) {
     keyd::PeerFeedPosition taken;
     taken.set_seq(events->back().seq());
     taken.set_digest(Sha256(batch.events(batch.events_size() - 1).body()));
+    taken.set_revoked_at(events->back().revoked_at());
     absl::Status st = ctx_->store->Write([&](WriteTxn& txn) -> absl::Status {
       if (!in_scope.empty()) {
         absl::StatusOr<uint64_t> h =

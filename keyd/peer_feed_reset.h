@@ -13,13 +13,19 @@
 //      new, so the answer cannot be one recorded earlier). Its `feed_head`
 //      below our position proves that the feed went back;
 //   2. otherwise the peer's own event at our position, signed: a body
-//      other than the one we took there proves that the feed diverged.
-// Anything else (the same event, a failed call, a signature that does not
-// verify) proves nothing, and keyd keeps its position.
+//      other than the one we took there, made later than ours, proves
+//      that the feed diverged. (An event of a feed the peer abandoned
+//      earlier is signed too, and anyone who watched it can replay it; but
+//      the feed a restore starts is made after the one it abandons, so an
+//      event older than ours at our number is never the current one.)
+// Anything else (the same event, an older one, a failed call, a signature
+// that does not verify, a position without digest or time) proves
+// nothing, and keyd keeps its position.
 #ifndef MXKEY_KEYD_PEER_FEED_RESET_H_
 #define MXKEY_KEYD_PEER_FEED_RESET_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -32,23 +38,24 @@ namespace mxkey {
 
 struct PeerFeedVerdict {
   // True: the feed went back; resynchronize at `signed_head`, the peer's
-  // head by its fresh signed statement. False: it did not; keep the
-  // position.
+  // head by its fresh signed statement. False: it did not (the peer's
+  // signed event at our position is the one we took); keep the position.
   bool reset = false;
   uint64_t signed_head = 0;
-  // When not reset: the digest of the peer's signed event at the position,
-  // for a position that had none (else empty).
-  std::string event_digest;
 };
 
 // Asks the peer (through `stub`, whose answers verify with `verifier`, the
 // peer's root) for the evidence above. `suffix` is one of the peer's domain
-// suffixes. Errors (UNAVAILABLE, UNAUTHENTICATED, ...) mean undecided: ask
-// again later. Each call waits at most `timeout`.
+// suffixes. Errors (UNAVAILABLE, UNAUTHENTICATED, FAILED_PRECONDITION for
+// evidence that proves nothing, ...) mean undecided: ask again later. Each
+// call waits at most `timeout`; `track` is given each call's context before
+// it starts (false: do not start, the caller is stopping) and null after
+// it ends, so that the caller can cancel it.
 absl::StatusOr<PeerFeedVerdict> CheckPeerFeedReset(
     mxkey::v1::KeyDirectory::Stub& stub, const AnswerVerifier& verifier,
     const std::string& suffix, const keyd::PeerFeedPosition& position,
-    absl::Time now, absl::Duration timeout);
+    absl::Time now, absl::Duration timeout,
+    const std::function<bool(grpc::ClientContext*)>& track);
 
 }  // namespace mxkey
 
