@@ -1094,7 +1094,10 @@ TEST_P(FederationResetTest, AProvenResetOfAPeersFeedIsFollowedFromItsHead) {
   EXPECT_TRUE(WaitUntilOnFeed(a_->endpoint(), "y.b.example"))
       << "a's keyd did not follow b's feed after b's head went back";
 
-  // b's event 2 is now z's, where a took y's.
+  // b's event 2 is now z's, where a took y's. (Made in a later second than
+  // y's, as after any real restore: only a newer event at a's position
+  // proves a divergence; an older one may be a replay.)
+  absl::SleepFor(absl::Milliseconds(1100));
   restore();
   b_->Revoke("z.b.example", "after the second restore");
   absl::SleepFor(absl::Seconds(6));
