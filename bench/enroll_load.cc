@@ -26,6 +26,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "bench/source_address.h"
+#include "bench/parallel.h"
 #include "client/host_keys.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 
@@ -34,20 +35,7 @@ namespace {
 namespace v1 = ::mxkey::v1;
 using Clock = std::chrono::steady_clock;
 
-template <typename Body>
-int Parallel(int n, int threads, Body body) {
-  std::atomic<int> next{0}, failures{0};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&] {
-      for (int i; (i = next.fetch_add(1)) < n;) {
-        if (!body(i)) ++failures;
-      }
-    });
-  }
-  for (auto& t : pool) t.join();
-  return failures.load();
-}
+using ::mxkey::Parallel;
 
 std::chrono::system_clock::time_point Deadline() {
   return std::chrono::system_clock::now() + std::chrono::seconds(30);
