@@ -7,14 +7,19 @@
 namespace mxkey {
 namespace {
 
-// What a map slot and a list node with a copy of the key cost beyond the
-// bodies (measured roughly: RSS under a flood of new names, see
-// bench/RESULTS.md).
-constexpr size_t kEntryOverhead = 160;
-
 size_t KeyBytes(const std::string& key) { return 2 * key.size(); }
 
 }  // namespace
+
+// What an entry costs beyond its bodies and keys: its map slot, twice over
+// (an open-addressing table is between half and 7/8 full), the list node
+// with its copy of the key, and the allocator's share. Calibrated by RSS
+// under a flood of new names (tests:unknown_name_flood_test, bench
+// random_names_rss): 160 bytes flat let RSS grow 1.4x the budget.
+size_t NameCache::EntryOverhead() {
+  return 2 * sizeof(std::pair<const std::string, Entry>) +
+         sizeof(std::string) + 3 * sizeof(void*) + 64;
+}
 
 NameCache::Shard& NameCache::ShardFor(const std::string& key) {
   return shards_[absl::Hash<std::string>()(key) % kShards];
@@ -87,7 +92,7 @@ void NameCache::KeepAnswer(const std::string& key, uint64_t generation,
     if (a != nullptr && a->generation > generation) return;
   }
   const size_t bytes =
-      2 * answer.ByteSizeLong() + KeyBytes(key) + kEntryOverhead;
+      2 * answer.ByteSizeLong() + KeyBytes(key) + EntryOverhead();
   Put(shard, key, Answer{generation, expires, false, answer}, bytes);
   // Evictions may have raised the floor past this answer: then a write it
   // does not reflect may have been forgotten, and it must not stay.
@@ -115,7 +120,7 @@ void NameCache::Tombstone(const std::string& key, uint64_t generation) {
     return;
   }
   Put(shard, key, Answer{generation, 0, true, {}},
-      KeyBytes(key) + kEntryOverhead);
+      KeyBytes(key) + EntryOverhead());
 }
 
 void NameCache::DropAnswers(uint64_t generation) {
@@ -151,7 +156,7 @@ void NameCache::KeepSignature(const std::string& key,
   Shard& shard = ShardFor(key);
   std::lock_guard<std::mutex> lock(shard.mu);
   const size_t bytes = 2 * object.ByteSizeLong() + digest.size() +
-                       KeyBytes(key) + kEntryOverhead;
+                       KeyBytes(key) + EntryOverhead();
   Put(shard, key, Signature{digest, made_at, object}, bytes);
 }
 

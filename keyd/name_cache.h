@@ -104,6 +104,7 @@ class NameCache {
     std::list<std::string> recency ABSL_GUARDED_BY(mu);  // newest first
   };
 
+  static size_t EntryOverhead();
   Shard& ShardFor(const std::string& key);
   // Finds `key` and marks it used; null if absent.
   static Entry* Touch(Shard& shard, const std::string& key)
