@@ -180,7 +180,7 @@ bool PeerFeedFollower::CheckReset(Follower* f) {
   absl::StatusOr<AnswerVerifier> verifier = PeerVerifier(peer);
   if (!verifier.ok()) {
     LogOnce(f, absl::StrCat("its root does not load (",
-                            verifier.status().message(),
+                            absl::CHexEscape(verifier.status().message()),
                             "); keeping the position"));
     return false;
   }
@@ -202,7 +202,8 @@ bool PeerFeedFollower::CheckReset(Follower* f) {
     LogOnce(f, absl::StrCat("its feed does not go on from seq ",
                             f->position.seq(),
                             ", and there is no signed proof of a reset yet (",
-                            verdict.status().message(),
+                            // May quote the peer's own error text.
+                            absl::CHexEscape(verdict.status().message()),
                             "); keeping the position, will ask again"));
     return false;
   }
@@ -312,7 +313,7 @@ void PeerFeedFollower::FollowOnce(Follower* f) {
       // its feed went back (CheckReset). A batch that does not verify:
       // retry from the same place later (backoff).
       const bool gap = absl::IsDataLoss(events.status());
-      LogOnce(f, absl::StrCat(events.status().message(),
+      LogOnce(f, absl::StrCat(absl::CHexEscape(events.status().message()),
                               gap ? "; asking the peer for signed proof of a "
                                     "reset before going on"
                                   : "; will retry"));
