@@ -1,7 +1,5 @@
 #include "keyd/keyd_test_env.h"
 
-#include "tests/test_tls_keys.h"
-
 #include "keyd/store_snapshot.h"
 
 #include <stdlib.h>
@@ -40,18 +38,6 @@ std::string KeydTestEnv::AddHost(const std::string& host,
   absl::StatusOr<mxkey::v1::TokenResponse> token = admin->AddHost(req);
   EXPECT_TRUE(token.ok()) << token.status();
   return token.ok() ? token->token() : "";
-}
-
-SplitPins SplitTestPins(const std::vector<std::string>& pins) {
-  SplitPins out;
-  for (const std::string& pin : pins) {
-    if (const TlsKeySigner* key = TestTlsKeyForPin(pin)) {
-      out.proven.push_back(key);
-    } else {
-      out.plain.push_back(pin);
-    }
-  }
-  return out;
 }
 
 absl::StatusOr<EnrolledHost> KeydTestEnv::Enroll(

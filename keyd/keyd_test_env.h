@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "crypto/tls_key_proof.h"
+#include "tests/test_tls_keys.h"
 
 #include "client/answer_verifier.h"
 #include "client/host_keys.h"
@@ -54,14 +54,6 @@ struct EnrolledHost {
   mxkey::v1::EnrollResponse response;
   mxkey::v1::HostCertificateBody body;
 };
-
-// A test's pins split: those of test TLS keys (tests/test_tls_keys.h),
-// sent with their proof of possession, and any other, sent as is.
-struct SplitPins {
-  std::vector<std::string> plain;
-  std::vector<const TlsKeySigner*> proven;
-};
-SplitPins SplitTestPins(const std::vector<std::string>& pins);
 
 class KeydTestEnv {
  public:

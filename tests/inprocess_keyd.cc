@@ -206,19 +206,9 @@ EnrolledTestHost InProcessKeyd::EnrollWithToken(
     const std::string& host, const std::string& token,
     const std::vector<std::string>& pins) {
   EnrolledTestHost out{host, *HostKeys::Generate(), {}, {}};
-  // Pins of test keys (TestTlsPin) come with their proof; any other pin
-  // goes as is, as a host that already holds it (or a forger) sends it.
-  std::vector<std::string> plain;
-  std::vector<const TlsKeySigner*> proven;
-  for (const std::string& pin : pins) {
-    if (const TlsKeySigner* key = TestTlsKeyForPin(pin)) {
-      proven.push_back(key);
-    } else {
-      plain.push_back(pin);
-    }
-  }
-  auto req = MakeEnrollRequest(host, *TokenKey(token), out.keys, plain,
-                               clock_->Now(), proven);
+  const SplitPins split = SplitTestPins(pins);
+  auto req = MakeEnrollRequest(host, *TokenKey(token), out.keys, split.plain,
+                               clock_->Now(), split.proven);
   EXPECT_TRUE(req.ok()) << req.status();
   v1::EnrollResponse& resp = out.response;
   grpc::Status st = enrollment_->Enroll(Ctx().get(), *req, &resp);

@@ -41,4 +41,16 @@ const TlsKeySigner* TestTlsKeyForPin(const std::string& pin) {
   return it == r.key_by_pin.end() ? nullptr : it->second.get();
 }
 
+SplitPins SplitTestPins(const std::vector<std::string>& pins) {
+  SplitPins out;
+  for (const std::string& pin : pins) {
+    if (const TlsKeySigner* key = TestTlsKeyForPin(pin)) {
+      out.proven.push_back(key);
+    } else {
+      out.plain.push_back(pin);
+    }
+  }
+  return out;
+}
+
 }  // namespace mxkey

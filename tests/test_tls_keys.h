@@ -7,6 +7,7 @@
 #define MXKEY_TESTS_TEST_TLS_KEYS_H_
 
 #include <string>
+#include <vector>
 
 #include "crypto/tls_key_proof.h"
 
@@ -15,6 +16,15 @@ namespace mxkey {
 std::string TestTlsPin(const std::string& label);
 // The key of a pin TestTlsPin made; null for any other pin.
 const TlsKeySigner* TestTlsKeyForPin(const std::string& pin);
+
+// A test's pins split: those of test keys, sent with their proof of
+// possession, and any other, sent as is (as a host that already holds it,
+// or a forger, sends it).
+struct SplitPins {
+  std::vector<std::string> plain;
+  std::vector<const TlsKeySigner*> proven;
+};
+SplitPins SplitTestPins(const std::vector<std::string>& pins);
 
 }  // namespace mxkey
 
