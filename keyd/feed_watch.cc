@@ -54,7 +54,14 @@ FeedWatch::FeedWatch(const KeydContext* ctx, WatchResources resources,
     ctx_->metrics->Rpc(KeydRpc::kWatchRevocations, status.error_code(),
                        absl::ZeroDuration());
     finished_ = true;
-    Finish(status);  // OnDone deletes this
+    // OnDone deletes this, after Finish. A cap's refusal goes out late, so
+    // that a client reopening refused watches at once gains nothing.
+    if (status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      Finish(status);
+      return;
+    }
+    resources_.refusals->Hold(SourceNetwork(context->peer(), resources_.prefixes),
+                              [this, status] { Finish(status); });
     return;
   }
   seen_ = parsed.from_seq();

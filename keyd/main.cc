@@ -11,6 +11,7 @@
 //              [--max-watches-per-source 256] [--watch-drain-timeout 60s]
 //              [--watch-buffer-mb 64] [--relay-max-calls-per-peer 64]
 //              [--answer-cache-mb 128] [--denial-limit 6000]
+//              [--refusal-delay 1s] [--max-delayed-refusals 16384]
 //   keyd [--config F] check-config [serve's flags]
 //   keyd --version
 //
@@ -115,6 +116,8 @@ struct ServeFlags {
   int relay_calls_per_peer = 64;
   int answer_cache_mb = 128;
   int denial_limit = 6000;
+  std::string refusal_delay = "1s";
+  int max_delayed_refusals = 16384;
 };
 
 // One list of serve settings for `serve` and `check-config`; each is also a
@@ -200,6 +203,16 @@ void AddServeFlags(CLI::App* cmd, ServeFlags* f) {
                   "per minute per source network, bursts of a sixth of that; "
                   "more get RESOURCE_EXHAUSTED (default 6000; 0: no limit)")
       ->check(CLI::Range(0, 100000000));
+  cmd->add_option("--refusal-delay", f->refusal_delay,
+                  "refusals by the limits and caps above, and rejected "
+                  "enrollments, are sent this late, so that a client asking "
+                  "again at once gains nothing (default 1s; 0s to 30s; 0s: "
+                  "at once)");  // checked in Finalize: 0s is allowed
+  cmd->add_option("--max-delayed-refusals", f->max_delayed_refusals,
+                  "refusals that may wait out --refusal-delay at a time, at "
+                  "most half of them from one source network; past that "
+                  "they are sent at once (default 16384)")
+      ->check(CLI::Range(0, 1000000));
 }
 
 // The checks that span flags; turns the text flags into options.
@@ -242,6 +255,19 @@ absl::Status Finalize(ServeFlags* f) {
   o.relay_limits.max_calls_per_peer = f->relay_calls_per_peer;
   o.keyd.answer_cache_bytes = static_cast<size_t>(f->answer_cache_mb) << 20;
   o.keyd.denial_limit_per_minute = f->denial_limit;
+  if (f->refusal_delay == "0" || f->refusal_delay == "0s") {
+    o.refusal_delay.delay = absl::ZeroDuration();  // the one zero allowed
+  } else {
+    ASSIGN_OR_RETURN(o.refusal_delay.delay,
+                     ParseDurationFlag(f->refusal_delay, "--refusal-delay"));
+  }
+  if (o.refusal_delay.delay < absl::ZeroDuration() ||
+      o.refusal_delay.delay > absl::Seconds(30)) {
+    return absl::InvalidArgumentError(
+        "--refusal-delay must be between 0s and 30s");
+  }
+  o.refusal_delay.max_held = static_cast<size_t>(f->max_delayed_refusals);
+  o.refusal_delay.max_per_source = o.refusal_delay.max_held / 2;
   return absl::OkStatus();
 }
 
@@ -398,6 +424,9 @@ std::string DescribeChanges(const ServeFlags& running, const ServeFlags& next) {
           absl::StrCat(next.answer_cache_mb));
   differs("denial-limit", absl::StrCat(running.denial_limit),
           absl::StrCat(next.denial_limit));
+  differs("refusal-delay", running.refusal_delay, next.refusal_delay);
+  differs("max-delayed-refusals", absl::StrCat(running.max_delayed_refusals),
+          absl::StrCat(next.max_delayed_refusals));
   return changed.empty() ? "none" : absl::StrJoin(changed, ",");
 }
 

@@ -109,11 +109,13 @@ absl::StatusOr<std::unique_ptr<KeydServer>> KeydServer::Start(
   RETURN_IF_ERROR(s->recertifier_->Run().status());
   s->relay_ = std::make_unique<PeerRelay>(&s->ctx_, options.relay_limits);
   RETURN_IF_ERROR(s->relay_->LoadRepublishedEvents());
+  s->refusals_ = std::make_unique<RefusalDelay>(options.refusal_delay);
   s->directory_service_ = std::make_unique<KeyDirectoryService>(
       &s->ctx_, s->directory_.get(), s->federation_.get(), s->relay_.get(),
-      options.watch_limits, options.watch_buffer_bytes);
+      options.watch_limits, options.watch_buffer_bytes, s->refusals_.get());
   s->enrollment_service_ = std::make_unique<EnrollmentService>(
-      s->issuer_.get(), clock, options.enrollment_limits, s->metrics_.get());
+      s->issuer_.get(), clock, options.enrollment_limits, s->metrics_.get(),
+      s->refusals_.get());
   ASSIGN_OR_RETURN(
       s->admin_socket_,
       AdminSocket::Listen(options.admin_socket.empty()
@@ -249,6 +251,8 @@ void KeydServer::Shutdown() {
   }
   if (peer_feeds_) peer_feeds_->Stop();
   if (directory_service_) directory_service_->StopWatches();
+  // Held refusals go now, so that the shutdown below does not wait them out.
+  if (refusals_) refusals_->Stop();
   if (admin_socket_) admin_socket_->Stop();
   if (admin_server_) admin_server_->Shutdown(gpr_now(GPR_CLOCK_REALTIME));
   if (public_server_) {

@@ -55,6 +55,9 @@ struct ServerOptions {
   WatchLimits watch_limits;
   // Bounds on relayed lookups (--relay-max-calls-per-peer).
   RelayLimits relay_limits;
+  // How late refusals of the limits and caps, and failed enrollments, go
+  // out, and how many may wait (--refusal-delay, --max-delayed-refusals).
+  RefusalDelayOptions refusal_delay;
   size_t watch_buffer_bytes = size_t{64} << 20;
   // Largest request the public services accept.
   int max_request_bytes = 64 * 1024;
@@ -115,6 +118,8 @@ class KeydServer {
   std::unique_ptr<PeerRelay> relay_;
   std::unique_ptr<PeerFeedFollower> peer_feeds_;
   std::unique_ptr<Issuer> issuer_;
+  // Before the services that hold refusals in it: it goes after them.
+  std::unique_ptr<RefusalDelay> refusals_;
   std::unique_ptr<KeyDirectoryService> directory_service_;
   std::unique_ptr<EnrollmentService> enrollment_service_;
   std::unique_ptr<AdminService> admin_service_;

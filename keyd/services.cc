@@ -46,6 +46,16 @@ grpc::ServerUnaryReactor* Answer(const Call& call,
   return reactor;
 }
 
+// Finishes `reactor` with `status` (already counted by Call::Done): a
+// refusal (`late`) after the refusal delay, anything else at once.
+void FinishCall(RefusalDelay* refusals, const std::string& source, bool late,
+                grpc::ServerUnaryReactor* reactor, grpc::Status status) {
+  if (!late) return reactor->Finish(std::move(status));
+  refusals->Hold(source, [reactor, status = std::move(status)] {
+    reactor->Finish(status);
+  });
+}
+
 namespace {
 
 bool Relayed(const grpc::CallbackServerContext* context) {
@@ -114,10 +124,17 @@ grpc::ServerUnaryReactor* KeyDirectoryService::Lookup(
       return reactor;
     }
   }
-  return Answer(call, context,
-                is_domain ? directory_->GetDomainPolicy(name, Source(context))
-                          : directory_->GetHostKeys(name, Source(context)),
-                response);
+  const std::string source = Source(context);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Past the denial limit (RESOURCE_EXHAUSTED) the refusal goes out late.
+  grpc::Status status = call.Done(
+      Reply(is_domain ? directory_->GetDomainPolicy(name, source)
+                      : directory_->GetHostKeys(name, source),
+            response));
+  const bool refused =
+      status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+  FinishCall(refusals_, source, refused, reactor, std::move(status));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* KeyDirectoryService::GetHostKeys(
@@ -167,6 +184,7 @@ grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
       pin, [this, call, reactor, response, pin, own = std::move(own),
             source = Source(context)](
                absl::StatusOr<mxkey::v1::KeyAnswer> peer, bool usable) {
+        // A denial past the denial limit (RESOURCE_EXHAUSTED) goes out late.
         absl::StatusOr<mxkey::v1::KeyAnswer> result =
             peer.ok() && usable                   ? std::move(peer)
             : own.ok()                            ? own
@@ -175,7 +193,10 @@ grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
             // for it).
             : absl::IsUnavailable(peer.status()) ? std::move(peer)
                                                   : directory_->PinDenial(pin, source);
-        reactor->Finish(call.Done(Reply(std::move(result), response)));
+        grpc::Status status = call.Done(Reply(std::move(result), response));
+        const bool refused =
+            status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+        FinishCall(refusals_, source, refused, reactor, std::move(status));
       });
   return reactor;
 }
@@ -200,8 +221,8 @@ grpc::ServerUnaryReactor* KeyDirectoryService::GetFederationBundle(
 grpc::ServerWriteReactor<grpc::ByteBuffer>*
 KeyDirectoryService::WatchRevocations(grpc::CallbackServerContext* context,
                                       const grpc::ByteBuffer* request) {
-  return new FeedWatch(ctx_, {&watches_, &batches_}, context, request,
-                       &stopping_);
+  return new FeedWatch(ctx_, {&watches_, &batches_, refusals_, prefixes_},
+                       context, request, &stopping_);
 }
 
 grpc::ServerUnaryReactor* EnrollmentService::Limited(
@@ -214,19 +235,24 @@ grpc::ServerUnaryReactor* EnrollmentService::Limited(
   absl::Status allowed = failures_.Check(source, "failed enrollments");
   if (allowed.ok()) allowed = requests_.Take(source, "enrollment requests");
   if (!allowed.ok()) {
-    reactor->Finish(call.Done(ToGrpcStatus(allowed)));
+    FinishCall(refusals_, source, true, reactor,
+               call.Done(ToGrpcStatus(allowed)));
     return reactor;
   }
   start([this, call, reactor, response, source = std::move(source)](
             absl::StatusOr<mxkey::v1::EnrollResponse> result) {
     const absl::StatusCode code = result.status().code();
-    if (code == absl::StatusCode::kPermissionDenied ||
-        code == absl::StatusCode::kUnauthenticated ||
-        code == absl::StatusCode::kNotFound) {
+    // A rejection (a guessed token, a bad signature, an unknown host) goes
+    // out late, as a refusal does: guessing at full speed gains nothing.
+    const bool rejected = code == absl::StatusCode::kPermissionDenied ||
+                          code == absl::StatusCode::kUnauthenticated ||
+                          code == absl::StatusCode::kNotFound;
+    if (rejected) {
       // An empty failure bucket only matters for the next request.
       (void)failures_.Take(source, "failed enrollments");
     }
-    reactor->Finish(call.Done(Reply(std::move(result), response)));
+    FinishCall(refusals_, source, rejected, reactor,
+               call.Done(Reply(std::move(result), response)));
   });
   return reactor;
 }

@@ -14,6 +14,7 @@
 #include "keyd/issuer.h"
 #include "keyd/rate_limiter.h"
 #include "keyd/recertifier.h"
+#include "keyd/refusal_delay.h"
 #include "keyd/keyd_context.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 
@@ -35,14 +36,17 @@ using KeyDirectoryBase = mxkey::v1::KeyDirectory::WithCallbackMethod_GetHostKeys
 // open watches hold no threads, and are bounded by `watch_limits`.
 class KeyDirectoryService final : public KeyDirectoryBase {
  public:
+  // `refusals` holds the refusals of the denial limit and the watch caps
+  // (RefusalDelay); it outlives the service.
   KeyDirectoryService(const KeydContext* ctx, Directory* directory,
                       Federation* federation, PeerRelay* relay,
                       const WatchLimits& watch_limits,
-                      size_t watch_buffer_bytes)
+                      size_t watch_buffer_bytes, RefusalDelay* refusals)
       : ctx_(ctx),
         directory_(directory),
         federation_(federation),
         relay_(relay),
+        refusals_(refusals),
         prefixes_(watch_limits.prefixes),
         watches_(watch_limits, ctx->clock, ctx->metrics),
         batches_(watch_buffer_bytes) {}
@@ -85,6 +89,7 @@ class KeyDirectoryService final : public KeyDirectoryBase {
   Directory* directory_;
   Federation* federation_;
   PeerRelay* relay_;
+  RefusalDelay* refusals_;
   // What counts as one source (the denial limit, as the watch caps).
   const SourcePrefixes prefixes_;
   WatchRegistry watches_;
@@ -120,10 +125,13 @@ struct EnrollmentLimits {
 class EnrollmentService final
     : public mxkey::v1::Enrollment::CallbackService {
  public:
+  // Refusals by the limits and failed requests go out through `refusals`
+  // (RefusalDelay: token guessing at full speed costs keyd a queue slot).
   EnrollmentService(Issuer* issuer, Clock* clock, EnrollmentLimits limits,
-                    KeydMetrics* metrics)
+                    KeydMetrics* metrics, RefusalDelay* refusals)
       : issuer_(issuer),
         metrics_(metrics),
+        refusals_(refusals),
         prefixes_(limits.prefixes),
         requests_(clock, limits.requests),
         failures_(clock, limits.failures) {}
@@ -148,6 +156,7 @@ class EnrollmentService final
 
   Issuer* issuer_;
   KeydMetrics* metrics_;
+  RefusalDelay* refusals_;
   const SourcePrefixes prefixes_;
   RateLimiter requests_;
   RateLimiter failures_;

@@ -418,6 +418,26 @@ TEST_F(GrpcApiLimitTest, TokenGuessingIsCutOffPerSource) {
   for (const auto& h : list.hosts()) EXPECT_EQ(h.active_serial(), 0u);
 }
 
+// A guessed token's rejection, and a limit's refusal, went out at once: a
+// guesser with 64 connections got 2,500 answers a second, and took most of
+// keyd's CPU from honest enrollments. Both now go out --refusal-delay
+// (default 1 s) late.
+TEST_F(GrpcApiLimitTest, RejectionsAndRefusalsAreAnsweredLate) {
+  std::string token = AddHost("mx1.example.org");
+  std::string wrong = AddHost("mx2.example.org");
+  absl::Time start = absl::Now();
+  EXPECT_EQ(Enroll("mx1.example.org", wrong).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(900))
+      << "a rejected enrollment was answered at once";
+  for (int i = 0; i < 2; ++i) (void)Enroll("mx1.example.org", wrong);
+  start = absl::Now();
+  EXPECT_EQ(Enroll("mx1.example.org", token).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(900))
+      << "a refusal was answered at once";
+}
+
 TEST_F(GrpcApiLimitTest, RequestsArePacedPerSource) {
   std::string token = AddHost("mx1.example.org");
   int exhausted = 0;

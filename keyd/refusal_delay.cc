@@ -1,0 +1,93 @@
+#include "keyd/refusal_delay.h"
+
+#include <utility>
+#include <vector>
+
+namespace mxkey {
+
+RefusalDelay::RefusalDelay(RefusalDelayOptions options)
+    : options_(std::move(options)) {}
+
+RefusalDelay::~RefusalDelay() {
+  Stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void RefusalDelay::Hold(const std::string& source, std::function<void()> send) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t& of_source = per_source_[source];
+    const bool room = !stopping_ && options_.delay > absl::ZeroDuration() &&
+                      queue_.size() < options_.max_held &&
+                      of_source < options_.max_per_source;
+    if (room) {
+      ++of_source;
+      ++delayed_total_;
+      queue_.push_back({std::chrono::steady_clock::now() +
+                            absl::ToChronoNanoseconds(options_.delay),
+                        source, std::move(send)});
+      if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
+      if (queue_.size() == 1) wake_.notify_one();
+      return;
+    }
+    if (of_source == 0) per_source_.erase(source);
+  }
+  send();  // at once, outside the lock
+}
+
+std::function<void()> RefusalDelay::PopFront() {
+  Held& front = queue_.front();
+  std::function<void()> send = std::move(front.send);
+  auto it = per_source_.find(front.source);
+  if (it != per_source_.end() && --it->second == 0) per_source_.erase(it);
+  queue_.pop_front();
+  return send;
+}
+
+void RefusalDelay::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (queue_.empty()) {
+      if (stopping_) return;
+      wake_.wait(lock);
+      continue;
+    }
+    const auto due = queue_.front().due;
+    if (!stopping_ && std::chrono::steady_clock::now() < due) {
+      wake_.wait_until(lock, due);
+      continue;
+    }
+    // Everything due (or everything, when stopping), sent outside the lock.
+    std::vector<std::function<void()>> sends;
+    const auto now = std::chrono::steady_clock::now();
+    while (!queue_.empty() && (stopping_ || queue_.front().due <= now)) {
+      sends.push_back(PopFront());
+    }
+    lock.unlock();
+    for (auto& send : sends) send();
+    lock.lock();
+  }
+}
+
+void RefusalDelay::Stop() {
+  std::vector<std::function<void()>> sends;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    while (!queue_.empty()) sends.push_back(PopFront());
+    wake_.notify_all();
+  }
+  for (auto& send : sends) send();
+}
+
+size_t RefusalDelay::held() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
+uint64_t RefusalDelay::delayed_total() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return delayed_total_;
+}
+
+}  // namespace mxkey

@@ -1,0 +1,90 @@
+#include "keyd/refusal_delay.h"
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "gtest/gtest.h"
+
+namespace mxkey {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Waits (bounded) until `n` sends ran.
+bool WaitFor(const std::atomic<int>& sent, int n) {
+  for (int i = 0; i < 500 && sent.load() < n; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return sent.load() >= n;
+}
+
+TEST(RefusalDelayTest, ARefusalGoesOutAfterTheDelayNotBefore) {
+  RefusalDelay delay({absl::Milliseconds(300), 16, 8});
+  std::atomic<int> sent{0};
+  const auto start = Clock::now();
+  Clock::time_point at;
+  delay.Hold("ipv4:192.0.2.0/24", [&] {
+    at = Clock::now();
+    ++sent;
+  });
+  EXPECT_EQ(sent.load(), 0);
+  EXPECT_EQ(delay.held(), 1u);
+  ASSERT_TRUE(WaitFor(sent, 1));
+  EXPECT_GE(at - start, std::chrono::milliseconds(300));
+  EXPECT_EQ(delay.held(), 0u);
+  EXPECT_EQ(delay.delayed_total(), 1u);
+}
+
+TEST(RefusalDelayTest, PastTheBoundsRefusalsGoOutAtOnce) {
+  RefusalDelay delay({absl::Seconds(30), 4, 2});
+  std::atomic<int> sent{0};
+  auto send = [&] { ++sent; };
+  delay.Hold("a", send);
+  delay.Hold("a", send);
+  delay.Hold("a", send);  // a's share (2) is held: at once
+  EXPECT_EQ(sent.load(), 1);
+  delay.Hold("b", send);
+  delay.Hold("b", send);
+  delay.Hold("c", send);  // all 4 held: at once, c's first too
+  EXPECT_EQ(sent.load(), 2);
+  EXPECT_EQ(delay.held(), 4u);
+  delay.Stop();  // the held ones go now, not in 30 s
+  EXPECT_EQ(sent.load(), 6);
+  EXPECT_EQ(delay.held(), 0u);
+  delay.Hold("d", send);  // after Stop: at once
+  EXPECT_EQ(sent.load(), 7);
+}
+
+TEST(RefusalDelayTest, ASentRefusalFreesItsSourcesShare) {
+  RefusalDelay delay({absl::Milliseconds(50), 4, 1});
+  std::atomic<int> sent{0};
+  auto send = [&] { ++sent; };
+  delay.Hold("a", send);
+  ASSERT_TRUE(WaitFor(sent, 1));
+  delay.Hold("a", send);  // held again, not sent at once
+  EXPECT_EQ(sent.load(), 1);
+  EXPECT_EQ(delay.held(), 1u);
+  ASSERT_TRUE(WaitFor(sent, 2));
+}
+
+TEST(RefusalDelayTest, ZeroDelaySendsAtOnce) {
+  RefusalDelay delay({absl::ZeroDuration(), 4, 2});
+  int sent = 0;
+  delay.Hold("a", [&] { ++sent; });
+  EXPECT_EQ(sent, 1);
+  EXPECT_EQ(delay.delayed_total(), 0u);
+}
+
+TEST(RefusalDelayTest, TheDestructorSendsWhatIsHeld) {
+  std::atomic<int> sent{0};
+  {
+    RefusalDelay delay({absl::Seconds(30), 4, 4});
+    delay.Hold("a", [&] { ++sent; });
+    delay.Hold("b", [&] { ++sent; });
+  }
+  EXPECT_EQ(sent.load(), 2);
+}
+
+}  // namespace
+}  // namespace mxkey
