@@ -25,8 +25,6 @@
 #include "keyd/feed_batch_cache.h"
 #include "keyd/feed_notifier.h"
 #include "keyd/keyd_context.h"
-#include "keyd/rate_limiter.h"
-#include "keyd/refusal_delay.h"
 #include "keyd/watch_registry.h"
 #include "proto/mxkey/v1/mxkey.pb.h"
 
@@ -36,9 +34,6 @@ namespace mxkey {
 struct WatchResources {
   WatchRegistry* registry;
   FeedBatchCache* batches;
-  // A watch refused by a cap is answered after the refusal delay.
-  RefusalDelay* refusals;
-  SourcePrefixes prefixes;  // what counts as one source, for `refusals`
 };
 
 class FeedWatch : public grpc::ServerWriteReactor<grpc::ByteBuffer> {

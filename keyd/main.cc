@@ -204,8 +204,9 @@ void AddServeFlags(CLI::App* cmd, ServeFlags* f) {
                   "more get RESOURCE_EXHAUSTED (default 6000; 0: no limit)")
       ->check(CLI::Range(0, 100000000));
   cmd->add_option("--refusal-delay", f->refusal_delay,
-                  "refusals by the limits and caps above, and rejected "
-                  "enrollments, are sent this late, so that a client asking "
+                  "refusals by the enrollment and denial limits, and "
+                  "rejected enrollments, are sent this late, so that a "
+                  "client asking "
                   "again at once gains nothing (default 1s; 0s to 30s; 0s: "
                   "at once)");  // checked in Finalize: 0s is allowed
   cmd->add_option("--max-delayed-refusals", f->max_delayed_refusals,

@@ -1,5 +1,6 @@
 #include "keyd/refusal_delay.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -23,11 +24,15 @@ void RefusalDelay::Hold(const std::string& source, std::function<void()> send) {
     if (room) {
       ++of_source;
       ++delayed_total_;
-      queue_.push_back({std::chrono::steady_clock::now() +
-                            absl::ToChronoNanoseconds(options_.delay),
-                        source, std::move(send)});
+      const double spread =
+          std::uniform_real_distribution<double>(0.5, 1.5)(random_);
+      const auto due = std::chrono::steady_clock::now() +
+                       absl::ToChronoNanoseconds(options_.delay * spread);
+      const bool first = queue_.empty() || due < queue_.front().due;
+      queue_.push_back({due, source, std::move(send)});
+      std::push_heap(queue_.begin(), queue_.end(), LaterFirst());
       if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
-      if (queue_.size() == 1) wake_.notify_one();
+      if (first) wake_.notify_one();
       return;
     }
     if (of_source == 0) per_source_.erase(source);
@@ -35,12 +40,13 @@ void RefusalDelay::Hold(const std::string& source, std::function<void()> send) {
   send();  // at once, outside the lock
 }
 
-std::function<void()> RefusalDelay::PopFront() {
-  Held& front = queue_.front();
-  std::function<void()> send = std::move(front.send);
-  auto it = per_source_.find(front.source);
+std::function<void()> RefusalDelay::PopFirst() {
+  std::pop_heap(queue_.begin(), queue_.end(), LaterFirst());
+  Held& first = queue_.back();
+  std::function<void()> send = std::move(first.send);
+  auto it = per_source_.find(first.source);
   if (it != per_source_.end() && --it->second == 0) per_source_.erase(it);
-  queue_.pop_front();
+  queue_.pop_back();
   return send;
 }
 
@@ -61,7 +67,7 @@ void RefusalDelay::Run() {
     std::vector<std::function<void()>> sends;
     const auto now = std::chrono::steady_clock::now();
     while (!queue_.empty() && (stopping_ || queue_.front().due <= now)) {
-      sends.push_back(PopFront());
+      sends.push_back(PopFirst());
     }
     lock.unlock();
     for (auto& send : sends) send();
@@ -74,7 +80,7 @@ void RefusalDelay::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
-    while (!queue_.empty()) sends.push_back(PopFront());
+    while (!queue_.empty()) sends.push_back(PopFirst());
     wake_.notify_all();
   }
   for (auto& send : sends) send();

@@ -1,10 +1,14 @@
-// Sends refusals late (a tarpit). A client refused by a rate limit or a cap
-// (the denial limit, the watch caps, the enrollment limits) or whose
-// enrollment failed, and that asks again at once, would otherwise get as
+// Sends refusals late (a tarpit). A client refused by a rate limit (the
+// denial limit, the enrollment limits) or whose enrollment failed, and that asks again at once, would otherwise get as
 // many refusals as keyd's CPU can make, and take that CPU from honest
 // clients. Held for `delay` first, each call it keeps in flight yields one
 // refusal per delay, and costs keyd a place in a queue. An honest client
 // that is refused backs off anyway, so the delay costs it nothing.
+//
+// Each refusal waits the delay times a random factor in [0.5, 1.5): the
+// refusals of calls a client sent together go out spread over one delay,
+// so its next calls (and the signed denials the limit still allows) come
+// spread too, not in one burst that honest lookups would wait behind.
 //
 // Bounded: at most `max_per_source` refusals are held per source network and
 // `max_held` in all (each is one open gRPC call: a few KiB); past either, a
@@ -17,11 +21,12 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
@@ -59,15 +64,19 @@ class RefusalDelay {
     std::string source;
     std::function<void()> send;
   };
+  struct LaterFirst {
+    bool operator()(const Held& a, const Held& b) const { return a.due > b.due; }
+  };
   void Run();
-  // Removes the front of queue_ (lock held) and returns its send.
-  std::function<void()> PopFront();
+  // Removes the refusal due first (lock held) and returns its send.
+  std::function<void()> PopFirst();
 
   const RefusalDelayOptions options_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  // Due times only grow (one delay for all): the front is due first.
-  std::deque<Held> queue_;
+  // A min-heap on `due` (std::push_heap/pop_heap with LaterFirst).
+  std::vector<Held> queue_;
+  std::mt19937_64 random_{std::random_device{}()};  // the spread only
   absl::flat_hash_map<std::string, size_t> per_source_;
   uint64_t delayed_total_ = 0;
   bool stopping_ = false;

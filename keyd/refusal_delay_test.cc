@@ -1,8 +1,11 @@
 #include "keyd/refusal_delay.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -19,8 +22,8 @@ bool WaitFor(const std::atomic<int>& sent, int n) {
   return sent.load() >= n;
 }
 
-TEST(RefusalDelayTest, ARefusalGoesOutAfterTheDelayNotBefore) {
-  RefusalDelay delay({absl::Milliseconds(300), 16, 8});
+TEST(RefusalDelayTest, ARefusalGoesOutAfterHalfTheDelayNotBefore) {
+  RefusalDelay delay({absl::Milliseconds(600), 16, 8});
   std::atomic<int> sent{0};
   const auto start = Clock::now();
   Clock::time_point at;
@@ -32,6 +35,7 @@ TEST(RefusalDelayTest, ARefusalGoesOutAfterTheDelayNotBefore) {
   EXPECT_EQ(delay.held(), 1u);
   ASSERT_TRUE(WaitFor(sent, 1));
   EXPECT_GE(at - start, std::chrono::milliseconds(300));
+  EXPECT_LT(at - start, std::chrono::seconds(5));
   EXPECT_EQ(delay.held(), 0u);
   EXPECT_EQ(delay.delayed_total(), 1u);
 }
@@ -66,6 +70,31 @@ TEST(RefusalDelayTest, ASentRefusalFreesItsSourcesShare) {
   EXPECT_EQ(sent.load(), 1);
   EXPECT_EQ(delay.held(), 1u);
   ASSERT_TRUE(WaitFor(sent, 2));
+}
+
+// Refusals held together go out spread over the delay, each once, and the
+// ones due first first.
+TEST(RefusalDelayTest, RefusalsHeldTogetherGoOutSpreadOverTheDelay) {
+  RefusalDelay delay({absl::Milliseconds(400), 64, 64});
+  std::mutex mu;
+  std::vector<Clock::time_point> at;
+  const auto start = Clock::now();
+  std::atomic<int> sent{0};
+  for (int i = 0; i < 40; ++i) {
+    delay.Hold("a", [&] {
+      std::lock_guard<std::mutex> lock(mu);
+      at.push_back(Clock::now());
+      ++sent;
+    });
+  }
+  ASSERT_TRUE(WaitFor(sent, 40));
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(at.size(), 40u);
+  EXPECT_TRUE(std::is_sorted(at.begin(), at.end()));
+  EXPECT_GE(at.front() - start, std::chrono::milliseconds(200));
+  // 40 uniform draws over 400 ms: the first and last are far apart.
+  EXPECT_GE(at.back() - at.front(), std::chrono::milliseconds(150))
+      << "the refusals went out in one burst";
 }
 
 TEST(RefusalDelayTest, ZeroDelaySendsAtOnce) {

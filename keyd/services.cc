@@ -221,8 +221,8 @@ grpc::ServerUnaryReactor* KeyDirectoryService::GetFederationBundle(
 grpc::ServerWriteReactor<grpc::ByteBuffer>*
 KeyDirectoryService::WatchRevocations(grpc::CallbackServerContext* context,
                                       const grpc::ByteBuffer* request) {
-  return new FeedWatch(ctx_, {&watches_, &batches_, refusals_, prefixes_},
-                       context, request, &stopping_);
+  return new FeedWatch(ctx_, {&watches_, &batches_}, context, request,
+                       &stopping_);
 }
 
 grpc::ServerUnaryReactor* EnrollmentService::Limited(

@@ -36,8 +36,8 @@ using KeyDirectoryBase = mxkey::v1::KeyDirectory::WithCallbackMethod_GetHostKeys
 // open watches hold no threads, and are bounded by `watch_limits`.
 class KeyDirectoryService final : public KeyDirectoryBase {
  public:
-  // `refusals` holds the refusals of the denial limit and the watch caps
-  // (RefusalDelay); it outlives the service.
+  // `refusals` holds the refusals of the denial limit (RefusalDelay); it
+  // outlives the service.
   KeyDirectoryService(const KeydContext* ctx, Directory* directory,
                       Federation* federation, PeerRelay* relay,
                       const WatchLimits& watch_limits,

@@ -19,9 +19,10 @@ WatchRegistry::WatchRegistry(WatchLimits limits, Clock* clock,
 
 WatchRegistry::~WatchRegistry() {
   {
-    MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(sweep_mu_);
     stopping_ = true;
   }
+  sweep_wake_.notify_all();
   sweeper_.join();
 }
 
@@ -186,8 +187,10 @@ int WatchRegistry::CancelStalled() {
 void WatchRegistry::Sweep() {
   for (;;) {
     {
-      MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(Condition(&stopping_), limits_.sweep_interval);
+      std::unique_lock<std::mutex> lock(sweep_mu_);
+      sweep_wake_.wait_for(lock,
+                           absl::ToChronoNanoseconds(limits_.sweep_interval),
+                           [this] { return stopping_; });
       if (stopping_) return;
     }
     CancelStalled();

@@ -20,6 +20,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -131,7 +132,12 @@ class WatchRegistry {
   // Watches waiting for their source's pending bytes to go down.
   absl::flat_hash_map<std::string, std::vector<std::weak_ptr<FeedListener>>>
       waiting_for_source_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // The sweeper sleeps on its own lock: waiting on mu_ (Mutex::Await)
+  // would wake it at every unlock of mu_, i.e. at every watch opened or
+  // refused.
+  std::mutex sweep_mu_;
+  std::condition_variable sweep_wake_;
+  bool stopping_ = false;  // guarded by sweep_mu_
   // Picks each watch's drain slack.
   uint64_t slack_state_ ABSL_GUARDED_BY(mu_) =
       static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
