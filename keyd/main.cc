@@ -207,7 +207,7 @@ void AddServeFlags(CLI::App* cmd, ServeFlags* f) {
                   "refusals by the enrollment and denial limits, and "
                   "rejected enrollments, are sent this late, so that a "
                   "client asking "
-                  "again at once gains nothing (default 1s; 0s to 30s; 0s: "
+                  "again at once gains nothing (default 1s; 0s to 2s; 0s: "
                   "at once)");  // checked in Finalize: 0s is allowed
   cmd->add_option("--max-delayed-refusals", f->max_delayed_refusals,
                   "refusals that may wait out --refusal-delay at a time, at "
@@ -263,9 +263,11 @@ absl::Status Finalize(ServeFlags* f) {
                      ParseDurationFlag(f->refusal_delay, "--refusal-delay"));
   }
   if (o.refusal_delay.delay < absl::ZeroDuration() ||
-      o.refusal_delay.delay > absl::Seconds(30)) {
+      o.refusal_delay.delay > absl::Seconds(2)) {
+    // At most 2 s x 1.5 (the spread): within a client's 3 s RPC deadline,
+    // so that a refusal reaches it as a refusal, not as a timeout.
     return absl::InvalidArgumentError(
-        "--refusal-delay must be between 0s and 30s");
+        "--refusal-delay must be between 0s and 2s");
   }
   o.refusal_delay.max_held = static_cast<size_t>(f->max_delayed_refusals);
   o.refusal_delay.max_per_source = o.refusal_delay.max_held / 2;

@@ -46,6 +46,8 @@ grpc::ServerUnaryReactor* Answer(const Call& call,
   return reactor;
 }
 
+namespace {
+
 // Finishes `reactor` with `status` (already counted by Call::Done): a
 // refusal (`late`) after the refusal delay, anything else at once.
 void FinishCall(RefusalDelay* refusals, const std::string& source, bool late,
@@ -56,7 +58,10 @@ void FinishCall(RefusalDelay* refusals, const std::string& source, bool late,
   });
 }
 
-namespace {
+// A lookup refused by the denial limit.
+bool Refused(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+}
 
 bool Relayed(const grpc::CallbackServerContext* context) {
   return context->client_metadata().count(kRelayedHeader) > 0;
@@ -131,8 +136,7 @@ grpc::ServerUnaryReactor* KeyDirectoryService::Lookup(
       Reply(is_domain ? directory_->GetDomainPolicy(name, source)
                       : directory_->GetHostKeys(name, source),
             response));
-  const bool refused =
-      status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+  const bool refused = Refused(status);
   FinishCall(refusals_, source, refused, reactor, std::move(status));
   return reactor;
 }
@@ -194,8 +198,7 @@ grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
             : absl::IsUnavailable(peer.status()) ? std::move(peer)
                                                   : directory_->PinDenial(pin, source);
         grpc::Status status = call.Done(Reply(std::move(result), response));
-        const bool refused =
-            status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+        const bool refused = Refused(status);
         FinishCall(refusals_, source, refused, reactor, std::move(status));
       });
   return reactor;

@@ -188,6 +188,18 @@ TEST_F(DaemonsE2eTest, CheckConfigAnswersZeroOrOneWithoutStarting) {
                   "--rotation-overlap", "1m"});
   EXPECT_EQ(overlap.exit_code, 1);
   EXPECT_THAT(overlap.err, HasSubstr("--rotation-overlap"));
+  // The refusal delay: 0s allowed (refusals at once), past 2 s refused.
+  for (const char* delay : {"0s", "1500ms", "2s"}) {
+    CommandResult d = RunCommand(
+        {Keyd(), "--config", good, "check-config", "--refusal-delay", delay});
+    EXPECT_EQ(d.exit_code, 0) << delay << ": " << d.err;
+  }
+  for (const char* delay : {"3s", "soon"}) {
+    CommandResult d = RunCommand(
+        {Keyd(), "--config", good, "check-config", "--refusal-delay", delay});
+    EXPECT_EQ(d.exit_code, 1) << delay;
+    EXPECT_THAT(d.err, HasSubstr("--refusal-delay")) << delay;
+  }
 
   const std::string fp = "sha256:" + std::string(64, 'a');
   const std::string pgood = Write(config_dir_ + "/p.toml",
