@@ -55,8 +55,9 @@ struct ServerOptions {
   WatchLimits watch_limits;
   // Bounds on relayed lookups (--relay-max-calls-per-peer).
   RelayLimits relay_limits;
-  // How late refusals of the limits and caps, and failed enrollments, go
-  // out, and how many may wait (--refusal-delay, --max-delayed-refusals).
+  // How late refusals of the denial and enrollment limits, and rejected
+  // enrollments, go out, and how many may wait (--refusal-delay,
+  // --max-delayed-refusals).
   RefusalDelayOptions refusal_delay;
   size_t watch_buffer_bytes = size_t{64} << 20;
   // Largest request the public services accept.
