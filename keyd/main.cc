@@ -203,12 +203,12 @@ void AddServeFlags(CLI::App* cmd, ServeFlags* f) {
                   "per minute per source network, bursts of a sixth of that; "
                   "more get RESOURCE_EXHAUSTED (default 6000; 0: no limit)")
       ->check(CLI::Range(0, 100000000));
+  // Checked in Finalize, not by DurationCheck: 0s is allowed here.
   cmd->add_option("--refusal-delay", f->refusal_delay,
                   "refusals by the enrollment and denial limits, and "
                   "rejected enrollments, are sent this late, so that a "
-                  "client asking "
-                  "again at once gains nothing (default 1s; 0s to 2s; 0s: "
-                  "at once)");  // checked in Finalize: 0s is allowed
+                  "client asking again at once gains nothing (default 1s; "
+                  "0s to 2s; 0s: at once)");
   cmd->add_option("--max-delayed-refusals", f->max_delayed_refusals,
                   "refusals that may wait out --refusal-delay at a time, at "
                   "most half of them from one source network; past that "
@@ -262,10 +262,10 @@ absl::Status Finalize(ServeFlags* f) {
     ASSIGN_OR_RETURN(o.refusal_delay.delay,
                      ParseDurationFlag(f->refusal_delay, "--refusal-delay"));
   }
-  if (o.refusal_delay.delay < absl::ZeroDuration() ||
-      o.refusal_delay.delay > absl::Seconds(2)) {
-    // At most 2 s x 1.5 (the spread): within a client's 3 s RPC deadline,
-    // so that a refusal reaches it as a refusal, not as a timeout.
+  // Never negative (ParseDurationFlag takes positive durations only). At
+  // most 2 s x 1.5 (the spread): within a client's 3 s RPC deadline, so
+  // that a refusal reaches it as a refusal, not as a timeout.
+  if (o.refusal_delay.delay > absl::Seconds(2)) {
     return absl::InvalidArgumentError(
         "--refusal-delay must be between 0s and 2s");
   }

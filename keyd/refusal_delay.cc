@@ -17,12 +17,13 @@ RefusalDelay::~RefusalDelay() {
 void RefusalDelay::Hold(const std::string& source, std::function<void()> send) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    size_t& of_source = per_source_[source];
+    auto held = per_source_.find(source);
+    const size_t of_source = held == per_source_.end() ? 0 : held->second;
     const bool room = !stopping_ && options_.delay > absl::ZeroDuration() &&
                       queue_.size() < options_.max_held &&
                       of_source < options_.max_per_source;
     if (room) {
-      ++of_source;
+      ++per_source_[source];
       ++delayed_total_;
       const double spread =
           std::uniform_real_distribution<double>(0.5, 1.5)(random_);
@@ -35,7 +36,6 @@ void RefusalDelay::Hold(const std::string& source, std::function<void()> send) {
       if (first) wake_.notify_one();
       return;
     }
-    if (of_source == 0) per_source_.erase(source);
   }
   send();  // at once, outside the lock
 }

@@ -1,9 +1,10 @@
 // Sends refusals late (a tarpit). A client refused by a rate limit (the
 // denial limit, the enrollment limits) or whose enrollment failed, and
 // that asks again at once, would otherwise get as many refusals as keyd's
-// CPU can make, and take that CPU from honest clients. Held for `delay` first, each call it keeps in flight yields one
-// refusal per delay, and costs keyd a place in a queue. An honest client
-// that is refused backs off anyway, so the delay costs it nothing.
+// CPU can make, and take that CPU from honest clients. Held for `delay`
+// first, each call it keeps in flight yields one refusal per delay, and
+// costs keyd a place in a queue. An honest client that is refused backs
+// off anyway, so the delay costs it nothing.
 //
 // Each refusal waits the delay times a random factor in [0.5, 1.5): the
 // refusals of calls a client sent together go out spread over one delay,

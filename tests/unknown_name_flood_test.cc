@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -43,51 +44,17 @@ class UnknownNameFloodTest : public ::testing::Test {
     return directory_->GetHostKeys(&ctx, req, &answer);
   }
 
-  // Looks up `n` names never asked before, `kInFlight` at a time; returns
-  // how many were answered.
-  int Flood(int n, const std::string& tag) {
-    constexpr int kInFlight = 32;
-    struct Call {
-      grpc::ClientContext ctx;
-      v1::GetHostKeysRequest req;
-      v1::KeyAnswer answer;
-    };
-    std::mutex mu;
-    std::condition_variable cv;
-    int in_flight = 0, done = 0, answered = 0;
-    for (int i = 0; i < n; ++i) {
-      auto call = std::make_shared<Call>();
-      call->ctx.set_deadline(std::chrono::system_clock::now() +
-                             std::chrono::seconds(30));
-      call->req.set_hostname(absl::StrCat("r", i, "-", tag, ".example.org"));
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return in_flight < kInFlight; });
-        ++in_flight;
-      }
-      directory_->async()->GetHostKeys(
-          &call->ctx, &call->req, &call->answer,
-          [&, call](grpc::Status st) {
-            std::lock_guard<std::mutex> lock(mu);
-            --in_flight;
-            ++done;
-            if (st.ok()) ++answered;
-            cv.notify_all();
-          });
-    }
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return done == n; });
-    return answered;
-  }
-
-  // Keeps `in_flight` lookups of new unknown names in flight for `how_long`,
-  // each completion asking the next at once (an attacker's loop). Counts
-  // what came back, and the shortest time a refusal took.
-  struct LoopCounts {
+  // What a run of lookups got back, and the shortest time a refusal took.
+  struct LookupCounts {
     int answered = 0, refused = 0, other = 0;
     absl::Duration quickest_refusal = absl::InfiniteDuration();
   };
-  LoopCounts Loop(int in_flight, absl::Duration how_long) {
+
+  // Looks up name(0), name(1), ... with `in_flight` lookups at a time, each
+  // completion making room for the next at once, while more(i) says so.
+  LookupCounts Lookups(int in_flight,
+                       const std::function<std::string(int)>& name,
+                       const std::function<bool(int)>& more) {
     struct Call {
       grpc::ClientContext ctx;
       v1::GetHostKeysRequest req;
@@ -96,21 +63,24 @@ class UnknownNameFloodTest : public ::testing::Test {
     };
     std::mutex mu;
     std::condition_variable cv;
-    LoopCounts counts;
+    LookupCounts counts;
     int open = 0;
-    const absl::Time end = absl::Now() + how_long;
-    for (int next = 0; absl::Now() < end; ++next) {
+    for (int i = 0; more(i); ++i) {
       {
         std::unique_lock<std::mutex> lock(mu);
+        // Bounded, so that a time-bounded more() is looked at again.
         cv.wait_for(lock, std::chrono::milliseconds(100),
                     [&] { return open < in_flight; });
-        if (open >= in_flight) continue;  // to look at the time again
+        if (open >= in_flight) {
+          --i;  // this name is still to be asked
+          continue;
+        }
         ++open;
       }
       auto call = std::make_shared<Call>();
       call->ctx.set_deadline(std::chrono::system_clock::now() +
                              std::chrono::seconds(30));
-      call->req.set_hostname(absl::StrCat("loop", next, ".example.org"));
+      call->req.set_hostname(name(i));
       directory_->async()->GetHostKeys(
           &call->ctx, &call->req, &call->answer, [&, call](grpc::Status st) {
             std::lock_guard<std::mutex> lock(mu);
@@ -131,6 +101,25 @@ class UnknownNameFloodTest : public ::testing::Test {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait_for(lock, std::chrono::seconds(60), [&] { return open == 0; });
     return counts;
+  }
+
+  // Looks up `n` names never asked before, 32 at a time; returns how many
+  // were answered.
+  int Flood(int n, const std::string& tag) {
+    return Lookups(
+               32,
+               [&](int i) { return absl::StrCat("r", i, "-", tag, ".example.org"); },
+               [&](int i) { return i < n; })
+        .answered;
+  }
+
+  // Keeps `in_flight` lookups of new unknown names in flight for `how_long`
+  // (an attacker's loop).
+  LookupCounts Loop(int in_flight, absl::Duration how_long) {
+    const absl::Time end = absl::Now() + how_long;
+    return Lookups(
+        in_flight, [](int i) { return absl::StrCat("loop", i, ".example.org"); },
+        [&](int) { return absl::Now() < end; });
   }
 
   std::unique_ptr<InProcessKeyd> keyd_;
@@ -189,7 +178,7 @@ TEST_F(UnknownNameFloodTest, NewDenialsAreLimitedPerSource) {
 TEST_F(UnknownNameFloodTest, RefusalsPastTheDenialLimitGoOutLate) {
   StartKeyd({"--denial-limit", "60"});
   keyd_->AddAndEnroll("mx1.example.org");
-  const LoopCounts counts = Loop(16, absl::Seconds(3));
+  const LookupCounts counts = Loop(16, absl::Seconds(3));
   std::cerr << "in 3 s: " << counts.answered << " answered, "
             << counts.refused << " refused (quickest "
             << counts.quickest_refusal << "), " << counts.other << " other\n";
