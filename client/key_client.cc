@@ -229,6 +229,7 @@ absl::StatusOr<std::unique_ptr<KeyClient>> KeyClient::Create(
     }
     w.min_backoff = client->options_.watch_min_backoff;
     w.max_backoff = client->options_.watch_max_backoff;
+    w.first_response_timeout = client->options_.watch_first_response_timeout;
     w.clock = client->options_.clock;
     KeyClient* c = client.get();
     w.verifier = [c] { return c->Verifier(); };

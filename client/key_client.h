@@ -68,6 +68,8 @@ struct KeyClientOptions {
   absl::Duration federation_refresh = absl::Minutes(1);
   absl::Duration watch_min_backoff = absl::Milliseconds(100);
   absl::Duration watch_max_backoff = absl::Seconds(5);
+  // A watch stream silent this long is retried (RevocationWatcherOptions).
+  absl::Duration watch_first_response_timeout = absl::Seconds(10);
   Clock* clock = Clock::Real();
 };
 

@@ -168,10 +168,29 @@ bool RevocationWatcher::WatchOnce(const std::shared_ptr<grpc::Channel>& channel,
   request.set_from_seq(start.value_or(0));
   if (start.has_value()) request.set_from_digest(digest);
   auto reader = stub->WatchRevocations(&ctx, request);
+  // Gives up on a stream that stays silent (see first_response_timeout).
+  bool answered = false;  // guarded by mu_, as `ended`
+  bool ended = false;
+  bool silent = false;    // the watchdog's until joined
+  std::thread watchdog([&] {
+    MutexLock lock(&mu_);
+    auto settled = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return answered || ended || stopping_;
+    };
+    if (!mu_.AwaitWithTimeout(Condition(&settled),
+                              options_.first_response_timeout)) {
+      silent = true;
+      ctx.TryCancel();
+    }
+  });
   mxkey::v1::WatchRevocationsResponse batch;
   bool progressed = false;
   uint64_t seq = start.value_or(0);
   while (reader->Read(&batch)) {
+    if (!progressed) {
+      MutexLock lock(&mu_);
+      answered = true;
+    }
     progressed = true;
     if (!start.has_value()) {
       // Starting at the head: the backlog is already reflected in every
@@ -218,6 +237,21 @@ bool RevocationWatcher::WatchOnce(const std::shared_ptr<grpc::Channel>& channel,
     }
   }
   grpc::Status status = reader->Finish();
+  {
+    MutexLock lock(&mu_);
+    ended = true;
+  }
+  watchdog.join();
+  if (silent) {
+    const std::string why = absl::StrCat(
+        "keyd sent no first response within ",
+        absl::FormatDuration(options_.first_response_timeout),
+        " (its watch caps are full, or the path stalls); retrying");
+    if (why != last_failure_) {
+      LogWarning("revocation feed: %s", why);
+      last_failure_ = why;
+    }
+  }
   if (status.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
     LogWarning("revocation feed: keyd says %s; dropping cached answers",
                status.error_message());

@@ -7,7 +7,8 @@
 // gap, a batch that fails verification (never applied), or when keyd says
 // our position is beyond its head (a reset feed), it calls `on_resync`
 // (drop every cached answer) and starts over at the head; the same failure
-// is logged once, not per retry. Nothing here returns an error: problems are logged and
+// is logged once, not per retry. A stream that sends nothing within
+// first_response_timeout is cancelled and retried the same way. Nothing here returns an error: problems are logged and
 // retried until Stop.
 #ifndef MXKEY_CLIENT_REVOCATION_WATCHER_H_
 #define MXKEY_CLIENT_REVOCATION_WATCHER_H_
@@ -42,6 +43,11 @@ struct RevocationWatcherOptions {
   std::string start_digest;
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
+  // keyd sends a watch's first response at once (PROTOCOL.md 7.7). A
+  // stream silent for this long is given up and retried with backoff, on
+  // the next endpoint: keyd holds back the refusal of a watch past its
+  // caps (--watch-refusal-delay), and a stalled path looks the same.
+  absl::Duration first_response_timeout = absl::Seconds(10);
   Clock* clock = Clock::Real();
   // The verifier; an error (no trust anchor yet) is retried with backoff.
   std::function<absl::StatusOr<std::shared_ptr<const AnswerVerifier>>()>

@@ -53,10 +53,16 @@ FeedWatch::FeedWatch(const KeydContext* ctx, WatchResources resources,
     grpc::Status status = ToGrpcStatus(admitted);
     ctx_->metrics->Rpc(KeydRpc::kWatchRevocations, status.error_code(),
                        absl::ZeroDuration());
-    finished_ = true;
-    // At once, not after the refusal delay: a held stream costs keyd about
-    // 17 KiB (6,000 held: +100 MiB), more than the refusal's CPU saves.
-    Finish(status);  // OnDone deletes this
+    if (!absl::IsResourceExhausted(admitted)) {
+      finished_ = true;
+      Finish(status);  // OnDone deletes this
+      return;
+    }
+    // Held back (see the header). The send may run at once, here.
+    held_refusal_ = resources_.refusals->Hold(
+        resources_.registry->SourceOf(context->peer()),
+        resources_.registry->limits().refusal_delay,
+        [waker = waker_, status] { waker->Refuse(status); });
     return;
   }
   seen_ = parsed.from_seq();
@@ -85,6 +91,18 @@ void FeedWatch::Waker::Wake() {
   }
   // The watch stays alive: it is deleted only after Finish, which no other
   // thread calls while this action is pending (writing_ or finished_ is set).
+  watch->Run(action);
+}
+
+void FeedWatch::Waker::Refuse(const grpc::Status& status) {
+  Action action;
+  FeedWatch* watch;
+  {
+    MutexLock lock(&mu);
+    watch = watch_;
+    if (watch == nullptr) return;  // cancelled, and done
+    action = watch->FinishWith(status);
+  }
   watch->Run(action);
 }
 
@@ -239,6 +257,8 @@ void FeedWatch::OnDone() {
     MutexLock lock(&waker_->mu);
     waker_->watch_ = nullptr;
   }
+  // A refused watch whose client went first: its refusal is not sent.
+  resources_.refusals->Cancel(held_refusal_);
   if (ticket_ != nullptr) {
     // First: a sweeper cancelling this watch is done with its context.
     resources_.registry->Release(ticket_);

@@ -7,7 +7,8 @@
 // keyd stops or the client goes away.
 //
 // Bounded (see WatchRegistry and FeedBatchCache): the watch is admitted
-// against the caps on open watches first (else RESOURCE_EXHAUSTED); its
+// against the caps on open watches first (else RESOURCE_EXHAUSTED, held
+// back first: see the constructor); its
 // batches are serialized once and shared with every watch sending the same
 // one; a write its client does not read within the drain timeout cancels
 // the stream. The stream is raw (grpc::ByteBuffer) so that a shared batch is
@@ -25,6 +26,7 @@
 #include "keyd/feed_batch_cache.h"
 #include "keyd/feed_notifier.h"
 #include "keyd/keyd_context.h"
+#include "keyd/refusal_delay.h"
 #include "keyd/watch_registry.h"
 #include "proto/mxkey/v1/mxkey.pb.h"
 
@@ -34,6 +36,8 @@ namespace mxkey {
 struct WatchResources {
   WatchRegistry* registry;
   FeedBatchCache* batches;
+  // Where a watch refused by a cap waits the registry's refusal_delay.
+  RefusalDelay* refusals;
 };
 
 class FeedWatch : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
@@ -41,6 +45,15 @@ class FeedWatch : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   // The reactor deletes itself once gRPC is done with it. `request`: the
   // serialized WatchRevocationsRequest (from_digest: SHA-256 of the body of
   // event from_seq as the client holds it; empty: unchecked).
+  //
+  // A watch refused by a cap gets its RESOURCE_EXHAUSTED only after the
+  // watch refusal delay (60 s by default), silent until then. A client
+  // that reopens what was refused would otherwise make keyd set up and
+  // refuse thousands of streams a second (about 40 us each, all in gRPC),
+  // and honest lookups queue behind those bursts; held, each such stream
+  // costs its memory (about 17 KiB) and no CPU. Past the RefusalDelay's
+  // bounds it is refused at once; a client that cancels first frees its
+  // place there.
   FeedWatch(const KeydContext* ctx, WatchResources resources,
             grpc::CallbackServerContext* context,
             const grpc::ByteBuffer* request,
@@ -60,6 +73,8 @@ class FeedWatch : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
    public:
     explicit Waker(FeedWatch* watch) : watch_(watch) {}
     void Wake() override;
+    // Finishes a refused watch, unless gRPC is done with it already.
+    void Refuse(const grpc::Status& status);
     Mutex mu;
     FeedWatch* watch_ ABSL_GUARDED_BY(mu);
   };
@@ -79,6 +94,8 @@ class FeedWatch : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   std::shared_ptr<Waker> waker_;
   // Null when the watch was refused (then nothing else is set up).
   std::shared_ptr<WatchTicket> ticket_;
+  // A refused watch's place among the held refusals (id 0: none).
+  RefusalDelay::Ticket held_refusal_;
   int subscription_ = 0;
   uint64_t seen_ = 0;
   std::string from_digest_;

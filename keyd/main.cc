@@ -12,6 +12,7 @@
 //              [--watch-buffer-mb 64] [--relay-max-calls-per-peer 64]
 //              [--answer-cache-mb 128] [--denial-limit 6000]
 //              [--refusal-delay 1s] [--max-delayed-refusals 16384]
+//              [--watch-refusal-delay 60s]
 //   keyd [--config F] check-config [serve's flags]
 //   keyd --version
 //
@@ -118,6 +119,7 @@ struct ServeFlags {
   int denial_limit = 6000;
   std::string refusal_delay = "1s";
   int max_delayed_refusals = 16384;
+  std::string watch_refusal_delay = "60s";
 };
 
 // One list of serve settings for `serve` and `check-config`; each is also a
@@ -214,6 +216,29 @@ void AddServeFlags(CLI::App* cmd, ServeFlags* f) {
                   "most half of them from one source network; past that "
                   "they are sent at once (default 16384)")
       ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--watch-refusal-delay", f->watch_refusal_delay,
+                  "a WatchRevocations stream refused by --max-watches or "
+                  "--max-watches-per-source is held open this long before "
+                  "its refusal, so that reopening refused streams costs keyd "
+                  "nothing (default 60s; 0s to 10m; 0s: at once); held ones "
+                  "count against --max-delayed-refusals");
+}
+
+// A delay flag of which 0 (or 0s) means none, at most `max`.
+absl::StatusOr<absl::Duration> ParseDelayFlag(const std::string& text,
+                                              absl::string_view flag,
+                                              absl::Duration max,
+                                              absl::string_view range) {
+  absl::Duration delay = absl::ZeroDuration();
+  // ParseDurationFlag takes positive durations only: never negative.
+  if (text != "0" && text != "0s") {
+    ASSIGN_OR_RETURN(delay, ParseDurationFlag(text, flag));
+  }
+  if (delay > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " must be between ", range));
+  }
+  return delay;
 }
 
 // The checks that span flags; turns the text flags into options.
@@ -256,19 +281,16 @@ absl::Status Finalize(ServeFlags* f) {
   o.relay_limits.max_calls_per_peer = f->relay_calls_per_peer;
   o.keyd.answer_cache_bytes = static_cast<size_t>(f->answer_cache_mb) << 20;
   o.keyd.denial_limit_per_minute = f->denial_limit;
-  if (f->refusal_delay == "0" || f->refusal_delay == "0s") {
-    o.refusal_delay.delay = absl::ZeroDuration();  // the one zero allowed
-  } else {
-    ASSIGN_OR_RETURN(o.refusal_delay.delay,
-                     ParseDurationFlag(f->refusal_delay, "--refusal-delay"));
-  }
-  // Never negative (ParseDurationFlag takes positive durations only). At
-  // most 2 s x 1.5 (the spread): within a client's 3 s RPC deadline, so
+  // At most 2 s x 1.5 (the spread): within a client's 3 s RPC deadline, so
   // that a refusal reaches it as a refusal, not as a timeout.
-  if (o.refusal_delay.delay > absl::Seconds(2)) {
-    return absl::InvalidArgumentError(
-        "--refusal-delay must be between 0s and 2s");
-  }
+  ASSIGN_OR_RETURN(o.refusal_delay.delay,
+                   ParseDelayFlag(f->refusal_delay, "--refusal-delay",
+                                  absl::Seconds(2), "0s and 2s"));
+  // A watch has no deadline; a client waits for its first response.
+  ASSIGN_OR_RETURN(o.watch_limits.refusal_delay,
+                   ParseDelayFlag(f->watch_refusal_delay,
+                                  "--watch-refusal-delay", absl::Minutes(10),
+                                  "0s and 10m"));
   o.refusal_delay.max_held = static_cast<size_t>(f->max_delayed_refusals);
   o.refusal_delay.max_per_source = o.refusal_delay.max_held / 2;
   return absl::OkStatus();
@@ -430,6 +452,8 @@ std::string DescribeChanges(const ServeFlags& running, const ServeFlags& next) {
   differs("refusal-delay", running.refusal_delay, next.refusal_delay);
   differs("max-delayed-refusals", absl::StrCat(running.max_delayed_refusals),
           absl::StrCat(next.max_delayed_refusals));
+  differs("watch-refusal-delay", running.watch_refusal_delay,
+          next.watch_refusal_delay);
   return changed.empty() ? "none" : absl::StrJoin(changed, ",");
 }
 

@@ -1,6 +1,5 @@
 #include "keyd/refusal_delay.h"
 
-#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -14,12 +13,19 @@ RefusalDelay::~RefusalDelay() {
   if (thread_.joinable()) thread_.join();
 }
 
-void RefusalDelay::Hold(const std::string& source, std::function<void()> send) {
+RefusalDelay::Ticket RefusalDelay::Hold(const std::string& source,
+                                        std::function<void()> send) {
+  return Hold(source, options_.delay, std::move(send));
+}
+
+RefusalDelay::Ticket RefusalDelay::Hold(const std::string& source,
+                                        absl::Duration delay,
+                                        std::function<void()> send) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto held = per_source_.find(source);
     const size_t of_source = held == per_source_.end() ? 0 : held->second;
-    const bool room = !stopping_ && options_.delay > absl::ZeroDuration() &&
+    const bool room = !stopping_ && delay > absl::ZeroDuration() &&
                       queue_.size() < options_.max_held &&
                       of_source < options_.max_per_source;
     if (room) {
@@ -27,26 +33,42 @@ void RefusalDelay::Hold(const std::string& source, std::function<void()> send) {
       ++delayed_total_;
       const double spread =
           std::uniform_real_distribution<double>(0.5, 1.5)(random_);
-      const auto due = std::chrono::steady_clock::now() +
-                       absl::ToChronoNanoseconds(options_.delay * spread);
-      const bool first = queue_.empty() || due < queue_.front().due;
-      queue_.push_back({due, source, std::move(send)});
-      std::push_heap(queue_.begin(), queue_.end(), LaterFirst());
+      const Ticket ticket{std::chrono::steady_clock::now() +
+                              absl::ToChronoNanoseconds(delay * spread),
+                          next_id_++};
+      const bool first =
+          queue_.empty() || ticket.due < queue_.begin()->first.first;
+      queue_.emplace(Key(ticket.due, ticket.id), Held{source, std::move(send)});
       if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
       if (first) wake_.notify_one();
-      return;
+      return ticket;
     }
   }
   send();  // at once, outside the lock
+  return Ticket();
 }
 
-std::function<void()> RefusalDelay::PopFirst() {
-  std::pop_heap(queue_.begin(), queue_.end(), LaterFirst());
-  Held& first = queue_.back();
-  std::function<void()> send = std::move(first.send);
-  auto it = per_source_.find(first.source);
-  if (it != per_source_.end() && --it->second == 0) per_source_.erase(it);
-  queue_.pop_back();
+void RefusalDelay::Cancel(const Ticket& ticket) {
+  if (ticket.id == 0) return;
+  std::function<void()> forgotten;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = queue_.find(Key(ticket.due, ticket.id));
+    if (it == queue_.end()) return;  // sent already
+    forgotten = Take(it);
+  }
+  // Destroyed outside the lock: what it captured may take locks of its own.
+  forgotten = nullptr;
+}
+
+std::function<void()> RefusalDelay::Take(
+    absl::btree_map<Key, Held>::iterator it) {
+  std::function<void()> send = std::move(it->second.send);
+  auto source = per_source_.find(it->second.source);
+  if (source != per_source_.end() && --source->second == 0) {
+    per_source_.erase(source);
+  }
+  queue_.erase(it);
   return send;
 }
 
@@ -58,7 +80,7 @@ void RefusalDelay::Run() {
       wake_.wait(lock);
       continue;
     }
-    const auto due = queue_.front().due;
+    const auto due = queue_.begin()->first.first;
     if (!stopping_ && std::chrono::steady_clock::now() < due) {
       wake_.wait_until(lock, due);
       continue;
@@ -66,8 +88,9 @@ void RefusalDelay::Run() {
     // Everything due (or everything, when stopping), sent outside the lock.
     std::vector<std::function<void()>> sends;
     const auto now = std::chrono::steady_clock::now();
-    while (!queue_.empty() && (stopping_ || queue_.front().due <= now)) {
-      sends.push_back(PopFirst());
+    while (!queue_.empty() &&
+           (stopping_ || queue_.begin()->first.first <= now)) {
+      sends.push_back(Take(queue_.begin()));
     }
     lock.unlock();
     for (auto& send : sends) send();
@@ -80,7 +103,7 @@ void RefusalDelay::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
-    while (!queue_.empty()) sends.push_back(PopFirst());
+    while (!queue_.empty()) sends.push_back(Take(queue_.begin()));
     wake_.notify_all();
   }
   for (auto& send : sends) send();

@@ -27,8 +27,9 @@
 #include <random>
 #include <string>
 #include <thread>
-#include <vector>
+#include <utility>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 
@@ -47,10 +48,26 @@ class RefusalDelay {
   RefusalDelay(const RefusalDelay&) = delete;
   RefusalDelay& operator=(const RefusalDelay&) = delete;
 
+  // A held refusal, for Cancel. `id` 0: it was sent at once.
+  struct Ticket {
+    std::chrono::steady_clock::time_point due;
+    uint64_t id = 0;
+  };
+
   // Runs `send` (which finishes the refused call) after the delay, on the
   // delay's own thread; or at once, on the caller's thread, when the delay
   // is zero, a bound is reached, or Stop() has run. `send` must not block.
-  void Hold(const std::string& source, std::function<void()> send);
+  Ticket Hold(const std::string& source, std::function<void()> send);
+  // The same with a delay of its own (a refused watch stream waits longer
+  // than a unary call, whose client has a deadline).
+  Ticket Hold(const std::string& source, absl::Duration delay,
+              std::function<void()> send);
+
+  // Forgets a held refusal whose call ended first (its client gave up): it
+  // is never sent and no longer counts against the bounds, so clients that
+  // cancel and ask again cannot fill them with calls already gone. Nothing
+  // happens if it was sent already.
+  void Cancel(const Ticket& ticket);
 
   // Sends every held refusal now; later ones are sent at once.
   void Stop();
@@ -61,22 +78,20 @@ class RefusalDelay {
 
  private:
   struct Held {
-    std::chrono::steady_clock::time_point due;
     std::string source;
     std::function<void()> send;
   };
-  struct LaterFirst {
-    bool operator()(const Held& a, const Held& b) const { return a.due > b.due; }
-  };
+  using Key = std::pair<std::chrono::steady_clock::time_point, uint64_t>;
   void Run();
-  // Removes the refusal due first (lock held) and returns its send.
-  std::function<void()> PopFirst();
+  // Removes the held refusal at `it` (lock held) and returns its send.
+  std::function<void()> Take(absl::btree_map<Key, Held>::iterator it);
 
   const RefusalDelayOptions options_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  // A min-heap on `due` (std::push_heap/pop_heap with LaterFirst).
-  std::vector<Held> queue_;
+  // In the order they are due (then held); erased by Cancel.
+  absl::btree_map<Key, Held> queue_;
+  uint64_t next_id_ = 1;
   std::mt19937_64 random_{std::random_device{}()};  // the spread only
   absl::flat_hash_map<std::string, size_t> per_source_;
   uint64_t delayed_total_ = 0;

@@ -105,6 +105,53 @@ TEST(RefusalDelayTest, ZeroDelaySendsAtOnce) {
   EXPECT_EQ(delay.delayed_total(), 0u);
 }
 
+// A refusal held with a delay of its own (a watch's) waits that long, not
+// the default, and a default one held after it goes out first.
+TEST(RefusalDelayTest, ARefusalMayWaitADelayOfItsOwn) {
+  RefusalDelay delay({absl::Milliseconds(50), 16, 8});
+  std::atomic<int> sent{0};
+  std::atomic<int> long_one_at{0};
+  const RefusalDelay::Ticket held = delay.Hold("a", absl::Seconds(30), [&] {
+    long_one_at = sent.load() + 1;
+    ++sent;
+  });
+  EXPECT_NE(held.id, 0u);
+  delay.Hold("a", [&] { ++sent; });
+  ASSERT_TRUE(WaitFor(sent, 1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(sent.load(), 1) << "the 30 s refusal went out early";
+  EXPECT_EQ(delay.held(), 1u);
+  delay.Stop();
+  EXPECT_EQ(long_one_at.load(), 2);
+  // Zero: at once, nothing held.
+  const RefusalDelay::Ticket at_once =
+      delay.Hold("a", absl::ZeroDuration(), [&] { ++sent; });
+  EXPECT_EQ(at_once.id, 0u);
+  EXPECT_EQ(sent.load(), 3);
+}
+
+// A cancelled refusal is never sent, and its place (in all and of its
+// source) is free at once, not when it would have been due.
+TEST(RefusalDelayTest, ACancelledRefusalIsNotSentAndFreesItsPlace) {
+  RefusalDelay delay({absl::Seconds(30), 2, 1});
+  std::atomic<int> sent{0};
+  auto send = [&] { ++sent; };
+  const RefusalDelay::Ticket first = delay.Hold("a", send);
+  delay.Hold("a", send);  // a's share is taken: at once
+  EXPECT_EQ(sent.load(), 1);
+  delay.Cancel(first);
+  EXPECT_EQ(delay.held(), 0u);
+  const RefusalDelay::Ticket second = delay.Hold("a", send);  // held again
+  EXPECT_EQ(sent.load(), 1);
+  EXPECT_NE(second.id, 0u);
+  delay.Cancel(first);  // a second time: nothing
+  EXPECT_EQ(delay.held(), 1u);
+  delay.Cancel(RefusalDelay::Ticket());  // one sent at once: nothing
+  delay.Stop();
+  EXPECT_EQ(sent.load(), 2) << "the cancelled refusal was sent";
+  delay.Cancel(second);  // sent already: nothing
+}
+
 TEST(RefusalDelayTest, TheDestructorSendsWhatIsHeld) {
   std::atomic<int> sent{0};
   {

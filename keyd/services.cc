@@ -224,7 +224,7 @@ grpc::ServerUnaryReactor* KeyDirectoryService::GetFederationBundle(
 grpc::ServerWriteReactor<grpc::ByteBuffer>*
 KeyDirectoryService::WatchRevocations(grpc::CallbackServerContext* context,
                                       const grpc::ByteBuffer* request) {
-  return new FeedWatch(ctx_, {&watches_, &batches_}, context, request,
+  return new FeedWatch(ctx_, {&watches_, &batches_, refusals_}, context, request,
                        &stopping_);
 }
 

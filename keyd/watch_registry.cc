@@ -26,10 +26,14 @@ WatchRegistry::~WatchRegistry() {
   sweeper_.join();
 }
 
+std::string WatchRegistry::SourceOf(absl::string_view grpc_peer) const {
+  return SourceNetwork(grpc_peer, limits_.prefixes);
+}
+
 absl::StatusOr<std::shared_ptr<WatchTicket>> WatchRegistry::Admit(
     absl::string_view grpc_peer, grpc::CallbackServerContext* context,
     std::weak_ptr<FeedListener> waker) {
-  std::string source = SourceNetwork(grpc_peer, limits_.prefixes);
+  std::string source = SourceOf(grpc_peer);
   MutexLock lock(&mu_);
   if (open_.size() >= limits_.max_watches) {
     metrics_->watches_refused()->Add();

@@ -40,13 +40,17 @@
 
 namespace mxkey {
 
-// keyd serve --max-watches, --max-watches-per-source, --watch-drain-timeout.
+// keyd serve --max-watches, --max-watches-per-source, --watch-drain-timeout,
+// --watch-refusal-delay.
 struct WatchLimits {
   size_t max_watches = 8192;
   // Per source network (the same grouping as the enrollment limits).
   size_t max_watches_per_source = 256;
   SourcePrefixes prefixes;
   absl::Duration drain_timeout = absl::Seconds(60);
+  // How late a watch refused by a cap gets its refusal (FeedWatch); zero:
+  // at once.
+  absl::Duration refusal_delay = absl::Seconds(60);
   // Bytes of batches in pending writes one source network may hold (each
   // watch counts its batch, shared or not); a source with nothing pending
   // may always start one write. keyd sets it to 1/8 of --watch-buffer-mb.
@@ -96,6 +100,8 @@ class WatchRegistry {
   absl::StatusOr<std::shared_ptr<WatchTicket>> Admit(
       absl::string_view grpc_peer, grpc::CallbackServerContext* context,
       std::weak_ptr<FeedListener> waker);
+  // The source network Admit counts `grpc_peer` under.
+  std::string SourceOf(absl::string_view grpc_peer) const;
   // From the watch's OnDone: the ticket's slot is free again.
   void Release(const std::shared_ptr<WatchTicket>& ticket);
 

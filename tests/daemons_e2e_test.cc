@@ -188,17 +188,27 @@ TEST_F(DaemonsE2eTest, CheckConfigAnswersZeroOrOneWithoutStarting) {
                   "--rotation-overlap", "1m"});
   EXPECT_EQ(overlap.exit_code, 1);
   EXPECT_THAT(overlap.err, HasSubstr("--rotation-overlap"));
-  // The refusal delay: 0s allowed (refusals at once), past 2 s refused.
-  for (const char* delay : {"0s", "1500ms", "2s"}) {
-    CommandResult d = RunCommand(
-        {Keyd(), "--config", good, "check-config", "--refusal-delay", delay});
-    EXPECT_EQ(d.exit_code, 0) << delay << ": " << d.err;
-  }
-  for (const char* delay : {"3s", "soon"}) {
-    CommandResult d = RunCommand(
-        {Keyd(), "--config", good, "check-config", "--refusal-delay", delay});
-    EXPECT_EQ(d.exit_code, 1) << delay;
-    EXPECT_THAT(d.err, HasSubstr("--refusal-delay")) << delay;
+  // The refusal delays: 0s allowed (refusals at once), past 2 s (a
+  // watch's: 10 min) refused.
+  struct DelayCase {
+    const char* flag;
+    std::vector<const char*> good, bad;
+  };
+  for (const DelayCase& c :
+       {DelayCase{"--refusal-delay", {"0s", "1500ms", "2s"}, {"3s", "soon"}},
+        DelayCase{"--watch-refusal-delay", {"0", "90s", "10m"},
+                  {"11m", "-1s"}}}) {
+    for (const char* delay : c.good) {
+      CommandResult d = RunCommand(
+          {Keyd(), "--config", good, "check-config", c.flag, delay});
+      EXPECT_EQ(d.exit_code, 0) << c.flag << " " << delay << ": " << d.err;
+    }
+    for (const char* delay : c.bad) {
+      CommandResult d = RunCommand(
+          {Keyd(), "--config", good, "check-config", c.flag, delay});
+      EXPECT_EQ(d.exit_code, 1) << c.flag << " " << delay;
+      EXPECT_THAT(d.err, HasSubstr(c.flag)) << delay;
+    }
   }
 
   const std::string fp = "sha256:" + std::string(64, 'a');

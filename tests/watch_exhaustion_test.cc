@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/clock.h"
+#include "client/key_client.h"
 #include "gtest/gtest.h"
 #include "proto/mxkey/v1/mxkey.grpc.pb.h"
 #include "tests/inprocess_keyd.h"
@@ -108,7 +109,7 @@ std::vector<Watch> FillAndExpectRefusal(WatchExhaustionTest* test,
                                         int admitted, const std::string& flag);
 
 TEST_F(WatchExhaustionTest, WatchesPastTheCapsAreRefused) {
-  StartKeyd({"--max-watches-per-source", "3"});
+  StartKeyd({"--max-watches-per-source", "3", "--watch-refusal-delay", "1s"});
   std::vector<Watch> open = FillAndExpectRefusal(this, 3, "--max-watches-per-source");
   WatchRevocationsResponse batch;
   // A closed watch frees its slot (keyd learns of the cancel shortly).
@@ -130,7 +131,7 @@ TEST_F(WatchExhaustionTest, WatchesPastTheCapsAreRefused) {
 }
 
 TEST_F(WatchExhaustionTest, AllWatchesPastTheGlobalCapAreRefused) {
-  StartKeyd({"--max-watches", "2"});
+  StartKeyd({"--max-watches", "2", "--watch-refusal-delay", "0s"});
   for (Watch& w : FillAndExpectRefusal(this, 2, "--max-watches")) w.Close();
 }
 
@@ -150,6 +151,104 @@ std::vector<Watch> FillAndExpectRefusal(WatchExhaustionTest* test,
   EXPECT_NE(st.error_message().find(flag), std::string::npos)
       << st.error_message();
   return open;
+}
+
+// A client reopening refused watches used to get thousands of refusals a
+// second, each a stream keyd set up and tore down (6,000 unread watches
+// from one source: honest lookups' p99 87x in bench/run). The refusal now
+// waits --watch-refusal-delay (times 0.5 to 1.5), the stream silent.
+TEST_F(WatchExhaustionTest, ARefusedWatchGetsItsRefusalLate) {
+  StartKeyd({"--max-watches-per-source", "1", "--watch-refusal-delay", "4s"});
+  Watch admitted = Open();
+  WatchRevocationsResponse batch;
+  ASSERT_TRUE(admitted.reader->Read(&batch));
+  const absl::Time start = absl::Now();
+  Watch refused = Open();
+  EXPECT_FALSE(refused.reader->Read(&batch));
+  grpc::Status st = refused.reader->Finish();
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << st.error_message();
+  EXPECT_NE(st.error_message().find("--max-watches-per-source"),
+            std::string::npos) << st.error_message();
+  EXPECT_GE(took, absl::Seconds(2)) << "refused at once";
+  EXPECT_LT(took, absl::Seconds(30));
+  admitted.Close();
+}
+
+// A held refusal counts against --max-delayed-refusals (half per source:
+// 1 here) only while its call is open: a client that cancels and asks
+// again must not fill the bound with calls already gone.
+TEST_F(WatchExhaustionTest, AWatchThatGivesUpFreesItsHeldPlace) {
+  StartKeyd({"--max-watches-per-source", "1", "--watch-refusal-delay", "10m",
+             "--max-delayed-refusals", "2"});
+  Watch admitted = Open();
+  WatchRevocationsResponse batch;
+  ASSERT_TRUE(admitted.reader->Read(&batch));
+  auto open_for = [this](absl::Duration deadline) {
+    Watch w;
+    w.ctx = std::make_unique<grpc::ClientContext>();
+    w.ctx->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    w.reader = directory_->WatchRevocations(w.ctx.get(), {});
+    return w;
+  };
+  for (int i = 0; i < 3; ++i) {
+    Watch held = open_for(absl::Seconds(2));
+    absl::SleepFor(absl::Milliseconds(300));  // keyd holds it by now
+    // The source's one held place is taken: refused at once.
+    Watch extra = open_for(absl::Seconds(20));
+    const absl::Time start = absl::Now();
+    EXPECT_FALSE(extra.reader->Read(&batch));
+    grpc::Status st = extra.reader->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << i;
+    EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << i;
+    // The held one hears nothing: its deadline ends it.
+    EXPECT_FALSE(held.reader->Read(&batch));
+    st = held.reader->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+        << i << ": " << st.error_message();
+    absl::SleepFor(absl::Milliseconds(300));  // keyd learns of the cancel
+  }
+  admitted.Close();
+}
+
+// A client whose watch keyd holds back gives up on the silent stream and
+// retries, so it gets in once there is room, not after the refusal delay.
+TEST_F(WatchExhaustionTest, AClientRetriesASilentWatchAndGetsIn) {
+  StartKeyd({"--max-watches-per-source", "1", "--watch-refusal-delay", "10m"});
+  Watch squatter = Open();
+  WatchRevocationsResponse batch;
+  ASSERT_TRUE(squatter.reader->Read(&batch));
+  KeyClientOptions options = keyd_->ClientOptions();
+  options.watch_first_response_timeout = absl::Milliseconds(500);
+  options.watch_max_backoff = absl::Milliseconds(200);
+  absl::StatusOr<std::unique_ptr<KeyClient>> client =
+      KeyClient::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::SleepFor(absl::Seconds(2));  // held back, given up, retried
+  EXPECT_FALSE((*client)->FeedPosition().has_value());
+  squatter.Close();
+  EXPECT_TRUE((*client)->WaitForFeedPosition(0, absl::Seconds(10)))
+      << "the client still waits on a held watch";
+}
+
+// Shutdown sends the held refusals: keyd does not wait out their delay.
+TEST_F(WatchExhaustionTest, KeydStopsAtOnceWithRefusalsHeld) {
+  StartKeyd({"--max-watches-per-source", "1", "--watch-refusal-delay", "10m"});
+  Watch admitted = Open();
+  WatchRevocationsResponse batch;
+  ASSERT_TRUE(admitted.reader->Read(&batch));
+  std::vector<Watch> held;
+  for (int i = 0; i < 20; ++i) held.push_back(Open());
+  absl::SleepFor(absl::Milliseconds(500));
+  const absl::Time start = absl::Now();
+  keyd_->Stop();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  for (Watch& w : held) {
+    EXPECT_FALSE(w.reader->Read(&batch));
+    EXPECT_EQ(w.reader->Finish().error_code(),
+              grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
 }
 
 TEST_F(WatchExhaustionTest, AWatchThatDoesNotReadIsDropped) {
