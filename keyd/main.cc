@@ -207,8 +207,9 @@ void AddServeFlags(CLI::App* cmd, ServeFlags* f) {
       ->check(CLI::Range(0, 100000000));
   // Checked in Finalize, not by DurationCheck: 0s is allowed here.
   cmd->add_option("--refusal-delay", f->refusal_delay,
-                  "refusals by the enrollment and denial limits, and "
-                  "rejected enrollments, are sent this late, so that a "
+                  "refusals by the enrollment and denial limits, rejected "
+                  "enrollments, and relayed lookups refused without asking "
+                  "the peer, are sent this late, so that a "
                   "client asking again at once gains nothing (default 1s; "
                   "0s to 2s; 0s: at once)");
   cmd->add_option("--max-delayed-refusals", f->max_delayed_refusals,

@@ -470,7 +470,11 @@ TEST_P(FederationTest, APeerThatNeverAnswersDoesNotStallOwnLookups) {
     EXPECT_EQ(code, grpc::StatusCode::UNAVAILABLE) << first_error;
   }
   EXPECT_EQ(stalling.stalled.load(), 16);
-  // Right after, c is not waited for again: an answer at once.
+  // Right after, c is not asked again: refused without a call, and, as a
+  // refusal, after keyd's refusal delay (1 s x [0.5, 1.5)), not at once: a
+  // client looping on a dead peer's names got 640 refusals a second from
+  // 64 calls, in bursts that honest lookups queued behind (bench/run
+  // under_attack_relay, p99 2.5x to 5x).
   const absl::Time again = absl::Now();
   grpc::ClientContext ctx;
   v1::GetHostKeysRequest req;
@@ -478,7 +482,9 @@ TEST_P(FederationTest, APeerThatNeverAnswersDoesNotStallOwnLookups) {
   v1::KeyAnswer answer;
   grpc::Status st = stub->GetHostKeys(&ctx, req, &answer);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
-  EXPECT_LT(absl::Now() - again, absl::Milliseconds(500));
+  EXPECT_THAT(st.error_message(), HasSubstr("did not answer a moment ago"));
+  EXPECT_GE(absl::Now() - again, absl::Milliseconds(450)) << "refused at once";
+  EXPECT_LT(absl::Now() - again, absl::Milliseconds(2500));
   EXPECT_EQ(stalling.stalled.load(), 16);
 }
 
