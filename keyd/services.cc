@@ -203,10 +203,9 @@ grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
                   response);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto during_lookup = std::make_shared<std::atomic<bool>>(true);
   relay_->FindByTlsPin(
       pin, [this, call, reactor, response, pin, own = std::move(own),
-            during_lookup, source = Source(context)](
+            source = Source(context)](
                absl::StatusOr<mxkey::v1::KeyAnswer> peer, bool usable) {
         // A denial past the denial limit (RESOURCE_EXHAUSTED) goes out late.
         absl::StatusOr<mxkey::v1::KeyAnswer> result =
@@ -218,11 +217,9 @@ grpc::ServerUnaryReactor* KeyDirectoryService::FindByTlsPin(
             : absl::IsUnavailable(peer.status()) ? std::move(peer)
                                                   : directory_->PinDenial(pin, source);
         grpc::Status status = call.Done(Reply(std::move(result), response));
-        const bool refused =
-            Refused(status) || RelayRefused(*during_lookup, status);
+        const bool refused = Refused(status);
         FinishCall(refusals_, source, refused, reactor, std::move(status));
       });
-  during_lookup->store(false);
   return reactor;
 }
 
